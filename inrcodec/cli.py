@@ -1,0 +1,206 @@
+"""The `inrcodec` command: encode, decode, info, bases, train, eval.
+
+Results go to stdout (one line, or JSON with --json); progress and errors go to stderr.
+Exit codes: 0 ok, 1 bad input or file (one-line error), 2 usage error (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from inrcodec import __version__
+from inrcodec.errors import FormatError, InputError
+
+EXIT_INPUT = 1
+
+HELP = """\
+inrcodec stores an image as a few entropy-coded modulations of a shared, meta-learned
+SIREN base network (shipped with the package) and decodes it back.
+
+examples:
+  inrcodec encode photo.png                 # writes photo.inr (quality 4)
+  inrcodec encode photo.png --quality 6     # larger file, higher fidelity (1..8)
+  inrcodec encode photo.png --bpp 0.25      # best quality within 0.25 bits per pixel
+  inrcodec decode photo.inr                 # writes photo.inr.png
+  inrcodec info photo.inr                   # header fields, base network, bpp
+"""
+
+
+def _progress_bar(desc: str, enabled: bool):
+    """Returns (callback(done, total), close()) drawing a tqdm bar on stderr."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _default_output(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix) if path.suffix == ".inr" else path.with_suffix(suffix)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from inrcodec import api
+
+    out = Path(args.output) if args.output else Path(args.input).with_suffix(".inr")
+    update, close = _progress_bar(f"encoding {Path(args.input).name}", not args.quiet)
+    try:
+        result = api.encode_file(
+            args.input, out, quality=args.quality, bpp=args.bpp, base=args.base, force=args.force,
+            seed=args.seed, progress=update,
+        )
+    finally:
+        close()
+    line = {"output": str(out), "bytes": len(result.data), "bpp": round(result.bpp, 4), "psnr": round(result.psnr, 2),
+            "quality": result.quality, "seconds": round(result.seconds, 2)}
+    print(json.dumps(line) if args.json else
+          f"{out}: {line['bytes']} bytes, {line['bpp']} bpp, PSNR {line['psnr']} dB, quality {line['quality']}, {line['seconds']} s")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from inrcodec import api
+
+    src = Path(args.input)
+    out = Path(args.output) if args.output else _default_output(src, ".png")
+    started = time.perf_counter()
+    decoded = api.decode_file(src, out, force=args.force)
+    h = decoded.header
+    print(f"{out}: {h.width}x{h.height}, {h.channels} channel(s), {h.bit_depth}-bit, {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from inrcodec import api
+
+    info = api.info(args.input)
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        for k, v in info.items():
+            print(f"{k:>16}: {v}")
+    return 0
+
+
+def cmd_bases(args: argparse.Namespace) -> int:
+    from inrcodec import bases
+
+    for m in bases.list_bases():
+        print(f"{m['name']:<20} {m['modality']:<8} id {m['base_id']}  {m['params_bytes']} bytes  {m['path']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from inrcodec import train
+
+    cfg = train.load_recipe(args.recipe)
+    if args.minutes is not None or args.steps is not None:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in (("max_minutes", args.minutes), ("steps", args.steps)) if v is not None})
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, desc=f"meta-training {cfg.name}", unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(step: int, metrics: dict) -> None:
+        bar.n = step
+        bar.set_postfix(psnr=f"{metrics['psnr']:.2f}", bpp=f"{metrics['bpp']:.3f}", refresh=False)
+        bar.refresh()
+
+    try:
+        base = train.train(cfg, [Path(d) for d in args.data], Path(args.out), progress)
+    finally:
+        bar.close()
+    print(f"{args.out}: base {base.name} id {base.base_id.hex()}, {base.nbytes} bytes, {base.manifest['training']['steps']} steps")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from inrcodec import evaluate
+
+    qualities = [int(q) for q in args.quality.split(",")]
+    evaluate.run(args.data, qualities, Path(args.out), baselines=args.baselines.split(",") if args.baselines else [],
+                 limit=args.limit, base=args.base, log=lambda s: print(s, file=sys.stderr))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inrcodec", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"inrcodec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = sub.add_parser("encode", help="compress an image (PNG, JPEG, BMP, TIFF) to .inr")
+    e.add_argument("input", help="image file")
+    e.add_argument("-o", "--output", help="output .inr file (default: input with .inr suffix)")
+    rate = e.add_mutually_exclusive_group()
+    rate.add_argument("-q", "--quality", type=int, default=None, choices=range(1, 9), metavar="N",
+                      help="quality level 1 (smallest) .. 8 (best); default 4")
+    rate.add_argument("--bpp", type=float, help="target bits per pixel: the best quality level that fits")
+    e.add_argument("--base", help="base network name or directory (default: the shipped image base)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the fit's noise (same seed: same bytes)")
+    e.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    e.add_argument("--json", action="store_true", help="print the result line as JSON")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="decompress a .inr file to PNG")
+    d.add_argument("input", help=".inr file")
+    d.add_argument("-o", "--output", help="output PNG (default: input + .png)")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="show the header of a .inr file")
+    i.add_argument("input", help=".inr file")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=cmd_info)
+
+    b = sub.add_parser("bases", help="list installed base networks")
+    b.set_defaults(func=cmd_bases)
+
+    t = sub.add_parser("train", help="meta-learn a base network (resumes from OUT/checkpoint.npz)")
+    t.add_argument("--recipe", required=True, help="Python file with get_config() -> TrainConfig (see meta/recipes)")
+    t.add_argument("--data", required=True, nargs="+", help="training image files or directories")
+    t.add_argument("--out", required=True, help="output directory for the base, its record and checkpoint")
+    t.add_argument("--minutes", type=float, help="override the recipe's wall-clock budget")
+    t.add_argument("--steps", type=int, help="override the recipe's number of outer steps")
+    t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("eval", help="rate-distortion benchmark on a folder of images (CompressAI JSON)")
+    v.add_argument("data", help="folder of images (e.g. ../shared/data/images/kodak)")
+    v.add_argument("--quality", default="1,2,3,4,5,6", help="comma-separated quality levels")
+    v.add_argument("--baselines", default="jpeg,webp", help="comma-separated: jpeg,webp (empty for none)")
+    v.add_argument("--out", default="results/kodak", help="output folder for the JSON files")
+    v.add_argument("--limit", type=int, help="only the first N images")
+    v.add_argument("--base", help="base network name or directory")
+    v.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "command", None) == "encode" and args.quality is None and args.bpp is None:
+        args.quality = 4
+    try:
+        return args.func(args)
+    except (InputError, FormatError) as e:
+        print(f"inrcodec: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("inrcodec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

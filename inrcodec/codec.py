@@ -1,0 +1,231 @@
+"""Image encoding and decoding: fit modulations, quantize, entropy-code, pack; and the reverse.
+
+`encode_image` orchestrates: meta-learned adaptation (model.adapt) -> Adam refinement under the
+rate-distortion loss (noise proxy, then straight-through rounding) -> rounding -> per-level scale
+choice -> range coding -> container. `decode` never optimises and never samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import struct
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from inrcodec import bases, entropy, latents, model
+from inrcodec.bitstream import container
+from inrcodec.config import DEFAULT_QUALITY, QUALITY_LAMBDAS, FitConfig, ModelConfig
+from inrcodec.errors import FormatError, InputError
+from inrcodec.fit import fit
+from inrcodec.modalities import image as image_io
+
+MAX_DECODE_PIXELS = image_io.MAX_PIXELS
+IMAGE_META = struct.Struct("<HHBBB")  # height, width, channels, bit depth, number of levels.
+FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
+
+Progress = Callable[[int, int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeResult:
+    """What the encoder produced: the file bytes and the reconstruction the decoder will give."""
+
+    data: bytes
+    reconstruction: np.ndarray  # Same dtype and shape as the input array.
+    quality: int
+    bpp: float  # 8 * len(data) / pixels.
+    psnr: float  # PSNR (dB) of the reconstruction against the input, peak = max of the dtype.
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageHeader:
+    height: int
+    width: int
+    channels: int  # 1 (grey) or 3 (RGB) in the decoded output.
+    bit_depth: int  # 8 or 16.
+    scale_indices: tuple[int, ...]  # Per latent level; 0 = level is all zero.
+
+    def pack(self) -> bytes:
+        return IMAGE_META.pack(self.height, self.width, self.channels, self.bit_depth, len(self.scale_indices)) + bytes(
+            self.scale_indices
+        )
+
+    @classmethod
+    def unpack(cls, meta: bytes) -> "ImageHeader":
+        if len(meta) < IMAGE_META.size:
+            raise FormatError("image header truncated")
+        h, w, c, depth, levels = IMAGE_META.unpack_from(meta)
+        if len(meta) != IMAGE_META.size + levels:
+            raise FormatError(f"image header has {len(meta)} bytes, expected {IMAGE_META.size + levels}")
+        if h == 0 or w == 0:
+            raise FormatError(f"image dimensions {w}x{h} are empty")
+        if h * w > MAX_DECODE_PIXELS:
+            raise FormatError(f"image dimensions {w}x{h} exceed the decoder limit of {MAX_DECODE_PIXELS} pixels")
+        if c not in (1, 3):
+            raise FormatError(f"unsupported channel count {c}")
+        if depth not in (8, 16):
+            raise FormatError(f"unsupported bit depth {depth}")
+        return cls(h, w, c, depth, tuple(meta[IMAGE_META.size :]))
+
+
+def _rd(net, mods, target, lam, key, cfg, mode, num_samples):
+    return model.rd_loss(net, mods, target, lam, key, cfg, mode, num_samples)[0]
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "steps"))
+def _adapt(base, target, lam, key, cfg: ModelConfig, steps: int):
+    return model.adapt(base, target, lam, key, cfg, steps)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "mode", "steps", "num_samples", "lr"))
+def _refine(net, mods, opt_state, target, lam, key, cfg: ModelConfig, mode: str, steps: int, num_samples: int, lr: float):
+    loss = functools.partial(_rd, net, target=target, lam=lam, cfg=cfg, mode=mode, num_samples=num_samples)
+    return fit(lambda m, k: loss(m, key=k), mods, optax.adam(lr), steps, key, opt_state)
+
+
+def fit_latents(
+    base: bases.Base,
+    target: np.ndarray,
+    lam: float,
+    key: jax.Array,
+    fit_cfg: FitConfig,
+    inner_steps: int,
+    progress: Progress | None = None,
+) -> dict:
+    """Fits the modulations of one signal (H, W, out_channels) in [0, 1]; returns float latents."""
+    cfg = base.cfg
+    target = jnp.asarray(target, jnp.float32)
+    k_adapt, k_fit = jax.random.split(key)
+    mods = _adapt(base.params, target, jnp.float32(lam), k_adapt, cfg, inner_steps)
+    total = fit_cfg.noise_steps + fit_cfg.ste_steps
+    num_samples = max(1024, int(fit_cfg.sample_fraction * np.prod(target.shape[:-1])))
+    optimizer = optax.adam(fit_cfg.lr)
+    opt_state = optimizer.init(mods)
+    done = 0
+    for mode, steps in (("noise", fit_cfg.noise_steps), ("ste", fit_cfg.ste_steps)):
+        while steps > 0:
+            n = min(FIT_CHUNK, steps)
+            mods, opt_state, _ = _refine(
+                base.params["net"], mods, opt_state, target, jnp.float32(lam), jax.random.fold_in(k_fit, done),
+                cfg, mode, n, num_samples, fit_cfg.lr,
+            )
+            steps -= n
+            done += n
+            if progress:
+                progress(done, total)
+    return mods
+
+
+def _as_rgb_target(arr: np.ndarray) -> np.ndarray:
+    unit = image_io.to_unit(arr)
+    return np.repeat(unit, 3, axis=2) if unit.shape[2] == 1 else unit
+
+
+def _to_output(values: np.ndarray, channels: int, bit_depth: int) -> np.ndarray:
+    values = np.asarray(values)
+    if channels == 1:
+        values = values.mean(axis=2, keepdims=True)
+    return image_io.from_unit(values, bit_depth)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    peak = float(np.iinfo(a.dtype).max)
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+
+
+def encode_array(
+    arr: np.ndarray,
+    base: bases.Base,
+    quality: int = DEFAULT_QUALITY,
+    fit_cfg: FitConfig = FitConfig(),
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> EncodeResult:
+    """Encodes an image array (H, W, C) of uint8 or uint16, C in {1, 3}, at one quality level."""
+    if quality not in QUALITY_LAMBDAS:
+        raise InputError(f"quality must be one of {sorted(QUALITY_LAMBDAS)}, got {quality}")
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3) or arr.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"expected an (H, W, 1|3) uint8/uint16 image, got {arr.shape} {arr.dtype}")
+    h, w, c = arr.shape
+    if h > 65535 or w > 65535 or h * w > MAX_DECODE_PIXELS:
+        raise InputError(f"{w}x{h} image is too large for format 1")
+    if base.modality != "image":
+        raise InputError(f"base network {base.name!r} is for {base.modality}, not images")
+    started = time.perf_counter()
+    target = _as_rgb_target(arr)
+    inner_steps = int(base.manifest.get("inner_steps", 3))
+    mods = fit_latents(base, target, QUALITY_LAMBDAS[quality], jax.random.PRNGKey(seed), fit_cfg, inner_steps, progress)
+    ints = [np.clip(np.round(np.asarray(y)), -entropy.SYMBOL_MAX, entropy.SYMBOL_MAX).astype(np.int32) for y in mods["latents"]]
+    scale_indices = [entropy.best_scale_index(q) for q in ints]
+    payload = entropy.encode(ints, scale_indices)
+    header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, tuple(scale_indices))
+    data = container.pack(container.Container(container.MODALITY_IMAGE, base.base_id, header.pack(), payload))
+    recon = _to_output(model.reconstruct(base.params["net"], ints, (h, w), base.cfg), c, header.bit_depth)
+    return EncodeResult(data, recon, quality, 8 * len(data) / (h * w), psnr(arr, recon), time.perf_counter() - started)
+
+
+def encode_to_bpp(
+    arr: np.ndarray,
+    base: bases.Base,
+    target_bpp: float,
+    fit_cfg: FitConfig = FitConfig(),
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> EncodeResult:
+    """Highest quality level whose file fits in `target_bpp` (bisection over levels: ~3 encodes).
+
+    If even the lowest level is larger than the target, that level's result is returned.
+    """
+    levels = sorted(QUALITY_LAMBDAS)
+    lo, hi = 0, len(levels) - 1
+    best = None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        result = encode_array(arr, base, levels[mid], fit_cfg, seed, progress)
+        if result.bpp <= target_bpp:
+            best, lo = result, mid + 1
+        else:
+            hi = mid - 1
+            if mid == 0:
+                best = best or result
+    return best
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    array: np.ndarray  # (H, W, C) uint8 or uint16.
+    header: ImageHeader
+    base: bases.Base
+
+
+def read_header(data: bytes) -> tuple[container.Container, ImageHeader]:
+    """Parses and validates the container and the image header (no base network needed)."""
+    box = container.unpack(data)
+    if box.modality != container.MODALITY_IMAGE:
+        raise FormatError(f"modality {box.modality} is not supported by this decoder (images only)")
+    return box, ImageHeader.unpack(box.meta)
+
+
+def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
+    """Decodes .inr bytes to an image array. Deterministic: no optimisation, no randomness."""
+    box, header = read_header(data)
+    base = base or bases.load_base(box.base_id)
+    if base.base_id != box.base_id:
+        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    if len(header.scale_indices) != base.cfg.levels:
+        raise FormatError(f"file has {len(header.scale_indices)} latent levels, base {base.name} has {base.cfg.levels}")
+    shapes = latents.grid_shapes((header.height, header.width), base.cfg)
+    try:
+        ints = entropy.decode(box.payload, shapes, list(header.scale_indices))
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise FormatError(f"entropy-coded payload is invalid ({e})") from None
+    values = model.reconstruct(base.params["net"], ints, (header.height, header.width), base.cfg)
+    return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)

@@ -1,0 +1,77 @@
+"""Frozen configuration records: the base network's architecture and the encoder's fitting schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a modulated SIREN base network over a latent pyramid.
+
+    The per-signal modulations are a pyramid of latent grids; level k has stride 2**k along every
+    signal axis. Grids are upsampled (linear interpolation) to every sample position and the
+    resulting feature vector z (sum of `channels` entries) drives the SIREN: it is the input of
+    the first sine layer and produces a FiLM shift for every hidden layer.
+    """
+
+    spatial_dims: int = 2  # 2 for images and fields, 1 for audio.
+    out_channels: int = 3  # Values per sample (3 for RGB).
+    channels: tuple[int, ...] = (1, 1, 1, 1, 1, 1, 1)  # Latent channels per pyramid level (level k: stride 2**k).
+    hidden: int = 32  # Width of the sine layers.
+    depth: int = 3  # Number of sine layers.
+    w0: float = 1.0  # Frequency factor of every sine layer: h = sin(w0 * (W x + b + shift)).
+
+    @property
+    def levels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def latent_dim(self) -> int:
+        return sum(self.channels)
+
+    def macs_per_sample(self) -> int:
+        """Multiply-accumulates per decoded sample (synthesis MLP only)."""
+        z, h = self.latent_dim, self.hidden
+        return z * h + (self.depth - 1) * (h * h + z * h) + h * self.out_channels
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
+        d = dict(d)
+        d["channels"] = tuple(int(c) for c in d["channels"])
+        return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Schedule of the encoder's test-time fit of the latents (after the meta-learned steps)."""
+
+    noise_steps: int = 300  # Adam steps with additive uniform noise as the quantization proxy.
+    ste_steps: int = 100  # Adam steps with straight-through rounding (quantization-aware finish).
+    lr: float = 0.02  # Adam learning rate on the latents.
+    sample_fraction: float = 0.125  # Fraction of samples whose distortion is evaluated each step.
+
+
+# Rate-distortion trade-off per quality level: loss = MSE + lam * bits_per_sample. Level 1 is
+# the smallest file; the values are spaced by ~2x, like Cool-chic's lambda ladder.
+QUALITY_LAMBDAS: dict[int, float] = {
+    1: 0.04,
+    2: 0.02,
+    3: 0.01,
+    4: 0.005,
+    5: 0.0025,
+    6: 0.0012,
+    7: 0.0006,
+    8: 0.0003,
+}
+DEFAULT_QUALITY = 4

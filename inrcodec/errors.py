@@ -1,0 +1,17 @@
+"""Exception types shared across inrcodec."""
+
+from __future__ import annotations
+
+__all__ = ["FormatError", "InputError", "MissingBaseError"]
+
+
+class FormatError(ValueError):
+    """The bytes are not a valid .inr file or need something this decoder lacks."""
+
+
+class InputError(ValueError):
+    """Bad user input, e.g. an unreadable file or an unsupported format."""
+
+
+class MissingBaseError(FormatError):
+    """The file names a base network that this install does not have."""

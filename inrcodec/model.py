@@ -1,0 +1,140 @@
+"""Base network + modulations: the rate-distortion loss, meta-learned adaptation, reconstruction.
+
+A *base* is the shared, meta-learned part: {"net": SIREN params, "inner_log_lr": learned
+inner-loop learning rates, "log_scale": initial entropy-model scales}. The *modulations* of one
+signal are {"latents": [grid per level], "log_scale": (levels,)}: what the encoder fits and stores.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from inrcodec import entropy, latents, siren
+from inrcodec.config import ModelConfig
+from inrcodec.fit import fit, per_leaf_sgd
+
+Array = jnp.ndarray
+
+QUANT_MODES = ("noise", "ste", "round")
+
+
+def init_base(key: jax.Array, cfg: ModelConfig) -> dict:
+    """A freshly initialised base (before meta-learning)."""
+    return {
+        "net": siren.init(key, cfg),
+        # Per level: log of the inner-loop SGD step on the latents (a level-k latent gathers the
+        # gradients of ~2**(d k) samples, hence the initial 2**(-d k)).
+        "inner_log_lr": jnp.asarray(
+            [math.log(15.0) - cfg.spatial_dims * k * math.log(2.0) for k in range(cfg.levels)], jnp.float32
+        ),
+        "log_scale": jnp.zeros((cfg.levels,), jnp.float32),
+    }
+
+
+def init_modulations(base: dict, signal_shape: Sequence[int], cfg: ModelConfig) -> dict:
+    return {"latents": latents.zeros(signal_shape, cfg), "log_scale": base["log_scale"]}
+
+
+def quantize(y: Array, mode: str, key: jax.Array) -> Array:
+    """Quantization proxy: uniform noise, straight-through rounding, or plain rounding."""
+    if mode == "noise":
+        return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
+    if mode == "ste":
+        return y + jax.lax.stop_gradient(jnp.round(y) - y)
+    if mode == "round":
+        return jnp.round(y)
+    raise ValueError(f"unknown quantization mode {mode!r}")
+
+
+def rd_loss(
+    net: dict,
+    mods: dict,
+    target: Array,
+    lam: Array,
+    key: jax.Array,
+    cfg: ModelConfig,
+    mode: str = "noise",
+    num_samples: int | None = None,
+) -> tuple[Array, tuple[Array, Array]]:
+    """Distortion + lam * rate of one signal.
+
+    Args:
+      net: SIREN params.
+      mods: modulations {"latents", "log_scale"}.
+      target: signal values, shape (*signal_shape, out_channels), in [0, 1].
+      lam: rate weight (scalar).
+      key: PRNG key for the quantization noise and the sample subset.
+      mode: quantization proxy, one of QUANT_MODES.
+      num_samples: evaluate the distortion on this many random samples (None: all of them).
+
+    Returns:
+      (loss, (mse, bits per sample)).
+    """
+    signal_shape = target.shape[:-1]
+    total = int(np.prod(signal_shape))
+    keys = jax.random.split(key, len(mods["latents"]) + 1)
+    quantized = [quantize(y, mode, k) for y, k in zip(mods["latents"], keys[1:])]
+    bits = sum(
+        entropy.laplace_bits(q, mods["log_scale"][i]).sum() for i, q in enumerate(quantized)
+    )
+    flat_target = target.reshape(total, -1)
+    if num_samples is None or num_samples >= total:
+        positions = jnp.asarray(latents.all_positions(signal_shape))
+        values = flat_target
+    else:
+        flat = jax.random.randint(keys[0], (num_samples,), 0, total)
+        positions = jnp.stack(jnp.unravel_index(flat, signal_shape), axis=-1).astype(jnp.int32)
+        values = flat_target[flat]
+    pred = siren.apply(net, latents.sample(quantized, positions), cfg.w0)
+    mse = jnp.mean((pred - values) ** 2)
+    rate = bits / total
+    return mse + lam * rate, (mse, rate)
+
+
+def adapt(
+    base: dict, target: Array, lam: Array, key: jax.Array, cfg: ModelConfig, steps: int
+) -> dict:
+    """The meta-learned inner loop: `steps` SGD steps on the latents, from zero, with learned sizes.
+
+    The inner loss is the total (not mean) over samples, so a step size means the same for any
+    signal size: sum of squared errors / channels + lam * total bits. The entropy scales stay at
+    the base's values here (their gradient grows with the signal size); the encoder refines them.
+    """
+    mods = init_modulations(base, target.shape[:-1], cfg)
+    lr = jnp.exp(base["inner_log_lr"])
+    total = float(np.prod(target.shape[:-1]))
+
+    def loss(lat, k):
+        return total * rd_loss(base["net"], {**mods, "latents": lat}, target, lam, k, cfg, "noise")[0]
+
+    fitted, _, _ = fit(loss, mods["latents"], per_leaf_sgd([lr[i] for i in range(cfg.levels)]), steps, key)
+    return {**mods, "latents": fitted}
+
+
+def reconstruct(net: dict, quantized: list, signal_shape: Sequence[int], cfg: ModelConfig, chunk: int = 1 << 17) -> Array:
+    """Decodes integer (or float) latents to the signal (*signal_shape, out_channels), clipped to [0, 1].
+
+    Deterministic: no noise, no optimisation. Evaluated in chunks of `chunk` samples to bound memory.
+    """
+    positions = latents.all_positions(signal_shape)
+    grids = [jnp.asarray(q, jnp.float32) for q in quantized]
+    outs = []
+    for start in range(0, positions.shape[0], chunk):
+        part = positions[start : start + chunk]
+        pad = chunk - part.shape[0] if positions.shape[0] > chunk else 0
+        if pad:
+            part = np.concatenate([part, np.zeros((pad, part.shape[1]), np.int32)])
+        out = _synthesize(net, grids, jnp.asarray(part), cfg.w0)
+        outs.append(out[: out.shape[0] - pad] if pad else out)
+    values = jnp.concatenate(outs, axis=0)
+    return jnp.clip(values, 0.0, 1.0).reshape(*signal_shape, -1)
+
+
+@jax.jit
+def _synthesize(net: dict, grids: list, positions: Array, w0: float) -> Array:
+    return siren.apply(net, latents.sample(grids, positions), w0)

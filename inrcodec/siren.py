@@ -1,0 +1,44 @@
+"""The base network: a SIREN whose input and per-layer shifts come from the modulation field."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from inrcodec.config import ModelConfig
+
+Array = jnp.ndarray
+Params = dict
+
+
+def init(key: jax.Array, cfg: ModelConfig) -> Params:
+    """SIREN initialisation (Sitzmann et al. 2020): W ~ U(+-sqrt(6 / fan_in) / w0).
+
+    Returns a pytree {"first": {w, b}, "hidden": [{w, b, shift}], "out": {w, b}} where `shift`
+    (latent_dim, hidden) maps the modulation feature z to a FiLM shift of that layer.
+    """
+    z, h = cfg.latent_dim, cfg.hidden
+    keys = iter(jax.random.split(key, 3 * cfg.depth + 2))
+
+    def uniform(shape, fan_in, gain=1.0):
+        bound = gain * jnp.sqrt(6.0 / fan_in) / cfg.w0
+        return jax.random.uniform(next(keys), shape, jnp.float32, -bound, bound)
+
+    params = {
+        "first": {"w": uniform((z, h), z), "b": uniform((h,), z)},
+        "hidden": [
+            {"w": uniform((h, h), h), "b": uniform((h,), h), "shift": uniform((z, h), z, 0.5)}
+            for _ in range(cfg.depth - 1)
+        ],
+        # A small output layer starts every signal near mid-grey (0.5).
+        "out": {"w": uniform((h, cfg.out_channels), h, 0.05), "b": jnp.zeros((cfg.out_channels,), jnp.float32)},
+    }
+    return params
+
+
+def apply(params: Params, z: Array, w0: float) -> Array:
+    """Maps modulation features (..., latent_dim) to values (..., out_channels) around 0.5."""
+    h = jnp.sin(w0 * (z @ params["first"]["w"] + params["first"]["b"]))
+    for layer in params["hidden"]:
+        h = jnp.sin(w0 * (h @ layer["w"] + layer["b"] + z @ layer["shift"]))
+    return h @ params["out"]["w"] + params["out"]["b"] + 0.5

@@ -1,0 +1,228 @@
+"""Meta-learning a base network: second-order MAML over the latents, with a rate term.
+
+Each task is a random crop with its own rate weight lam (log-uniform in [lam_min, lam_max]); the
+inner loop adapts the modulations with `inner_steps` SGD steps of learned size (model.adapt); the
+outer loop (optax Adam) learns the SIREN weights, the inner step sizes and the initial entropy
+scales by differentiating the post-adaptation loss through the inner loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from inrcodec import bases, model
+from inrcodec.config import ModelConfig
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Meta-training recipe."""
+
+    name: str = "siren-image-v1"  # Name of the exported base.
+    modality: str = "image"
+    model: ModelConfig = ModelConfig()
+    crop: int = 128  # Side of the square training crops (samples).
+    batch: int = 4  # Tasks (crops) per outer step.
+    inner_steps: int = 3  # SGD steps of the inner loop (differentiated through: second order).
+    lr: float = 1e-3  # Peak outer Adam learning rate (cosine decay to 5 % over `steps`).
+    warmup: int = 100  # Linear warm-up steps of the outer learning rate.
+    steps: int = 5000  # Outer steps (training also stops after `max_minutes`).
+    max_minutes: float = 120.0  # Wall-clock budget; the base is exported when it runs out.
+    lam_min: float = 3e-4  # Range of the per-task rate weight (log-uniform).
+    lam_max: float = 4e-2
+    seed: int = 0
+    checkpoint_every: int = 100  # Outer steps between checkpoints (and base exports).
+    log_every: int = 10  # Outer steps between entries of the loss curve.
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+
+def find_images(roots: Sequence[Path]) -> list[Path]:
+    files = []
+    for root in roots:
+        root = Path(root)
+        files += [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return files
+
+
+def load_images(files: Sequence[Path], min_side: int) -> list[np.ndarray]:
+    """Loads RGB uint8 arrays; images smaller than `min_side` are skipped."""
+    from inrcodec.modalities import image
+
+    out = []
+    for f in files:
+        arr = image.read_array(f)
+        if arr.shape[2] == 1:
+            arr = np.repeat(arr, 3, axis=2)
+        if min(arr.shape[:2]) >= min_side:
+            out.append(arr)
+    return out
+
+
+def sample_batch(images: Sequence[np.ndarray], cfg: TrainConfig, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic batch for `step`: random crops, flips and transposes, and their rate weights."""
+    rng = np.random.default_rng([cfg.seed, step])
+    crops = []
+    for _ in range(cfg.batch):
+        img = images[rng.integers(len(images))]
+        y = rng.integers(img.shape[0] - cfg.crop + 1)
+        x = rng.integers(img.shape[1] - cfg.crop + 1)
+        c = img[y : y + cfg.crop, x : x + cfg.crop]
+        if rng.random() < 0.5:
+            c = c[:, ::-1]
+        if rng.random() < 0.5:
+            c = c.transpose(1, 0, 2)
+        crops.append(c)
+    batch = np.stack(crops).astype(np.float32) / 255.0
+    lams = np.exp(rng.uniform(math.log(cfg.lam_min), math.log(cfg.lam_max), cfg.batch)).astype(np.float32)
+    return batch, lams
+
+
+def outer_loss(params: dict, batch: jnp.ndarray, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig):
+    """Mean post-adaptation rate-distortion loss over the tasks of a batch."""
+
+    def task(target, lam, k):
+        k_inner, k_outer = jax.random.split(k)
+        mods = model.adapt(params, target, lam, k_inner, cfg.model, cfg.inner_steps)
+        loss, (mse, rate) = model.rd_loss(params["net"], mods, target, lam, k_outer, cfg.model, "noise")
+        return loss, mse, rate
+
+    loss, mse, rate = jax.vmap(task)(batch, lams, jax.random.split(key, batch.shape[0]))
+    return loss.mean(), {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, max(cfg.steps, cfg.warmup + 1), 0.05 * cfg.lr)
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _save_checkpoint(path: Path, step: int, params, opt_state, curve: list, elapsed: float) -> None:
+    leaves = jax.tree_util.tree_leaves((params, opt_state))
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, *[np.asarray(x) for x in leaves])
+    os.replace(tmp, path)
+    meta = {"step": step, "curve": curve, "elapsed_s": elapsed}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+
+
+def _load_checkpoint(path: Path, params, opt_state):
+    treedef = jax.tree_util.tree_structure((params, opt_state))
+    with np.load(path, allow_pickle=False) as npz:
+        leaves = [jnp.asarray(npz[f"arr_{i}"]) for i in range(len(npz.files))]
+    meta = json.loads(path.with_suffix(".json").read_text())
+    params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
+    return params, opt_state, meta["step"], meta["curve"], meta["elapsed_s"]
+
+
+def train(
+    cfg: TrainConfig,
+    data: Sequence[Path],
+    out_dir: Path,
+    progress: Callable[[int, dict], None] | None = None,
+) -> bases.Base:
+    """Meta-trains a base and exports it to `out_dir` (resumes from out_dir/checkpoint.npz).
+
+    Args:
+      cfg: the recipe.
+      data: files or directories of training images.
+      out_dir: receives params.npz, manifest.json, record.json and the checkpoint.
+      progress: called after every step with (step, metrics); the CLI draws a progress bar.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = find_images(data)
+    images = load_images(files, cfg.crop)
+    if not images:
+        raise ValueError(f"no training images of at least {cfg.crop}x{cfg.crop} found in {list(map(str, data))}")
+    optimizer = make_optimizer(cfg)
+    params = model.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)
+    opt_state = optimizer.init(params)
+    ckpt = out_dir / "checkpoint.npz"
+    data_list = [{"path": str(f), "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest()} for f in files]
+    step, curve, elapsed = 0, [], 0.0
+    if ckpt.exists():
+        params, opt_state, step, curve, elapsed = _load_checkpoint(ckpt, params, opt_state)
+
+    @jax.jit
+    def train_step(params, opt_state, batch, lams, key):
+        grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, key, cfg)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, metrics
+
+    started = time.time() - elapsed
+    root_key = jax.random.PRNGKey(cfg.seed)
+    while step < cfg.steps and (time.time() - started) < cfg.max_minutes * 60:
+        batch, lams = sample_batch(images, cfg, step)
+        params, opt_state, metrics = train_step(params, opt_state, batch, lams, jax.random.fold_in(root_key, step))
+        step += 1
+        metrics = {k: float(v) for k, v in metrics.items()}
+        if not all(math.isfinite(v) for v in metrics.values()):
+            raise FloatingPointError(f"training diverged at step {step}: {metrics}")
+        if step % cfg.log_every == 0:
+            curve.append({"step": step, "seconds": round(time.time() - started, 1), **{k: round(v, 5) for k, v in metrics.items()}})
+        if progress:
+            progress(step, metrics)
+        if step % cfg.checkpoint_every == 0:
+            _save_checkpoint(ckpt, step, params, opt_state, curve, time.time() - started)
+            _export(cfg, params, out_dir, data_list, curve, step, time.time() - started)
+    _save_checkpoint(ckpt, step, params, opt_state, curve, time.time() - started)
+    return _export(cfg, params, out_dir, data_list, curve, step, time.time() - started)
+
+
+def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, step: int, seconds: float) -> bases.Base:
+    record = {
+        "config": cfg.to_dict(),
+        "steps": step,
+        "wall_seconds": round(seconds, 1),
+        "commit": _git_commit(),
+        "jax": jax.__version__,
+        "data": data_list,
+        "curve": curve,
+    }
+    (out_dir / "record.json").write_text(json.dumps(record, indent=1) + "\n")
+    extra = {
+        "inner_steps": cfg.inner_steps,
+        "training": {"steps": step, "wall_seconds": round(seconds, 1), "record": "record.json"},
+    }
+    return bases.save_base(out_dir, cfg.name, cfg.modality, cfg.model, params, extra)
+
+
+def load_recipe(path: str | Path) -> TrainConfig:
+    """Runs a recipe file's `get_config()` (a Python file, like meta/recipes/image.py)."""
+    import importlib.util
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such recipe file")
+    spec = importlib.util.spec_from_file_location(f"inrcodec_recipe_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = module.get_config()
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"{path}: get_config() must return a TrainConfig")
+    return cfg
