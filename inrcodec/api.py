@@ -48,6 +48,7 @@ def encode_file(
     base: str | bases.Base | None = None,
     force: bool = False,
     seed: int = 0,
+    fit: FitConfig = FitConfig(),
     progress: Progress | None = None,
 ) -> EncodeResult:
     """Reads an image file, encodes it and writes `dst` atomically (refuses to overwrite unless force)."""
@@ -57,7 +58,7 @@ def encode_file(
     if Path(src).resolve() == dst.resolve():
         raise InputError(f"{dst}: output would overwrite the input")
     arr = image_io.read_array(src)
-    result = encode(arr, quality=quality, bpp=bpp, base=base, seed=seed, progress=progress)
+    result = encode(arr, quality=quality, bpp=bpp, base=base, seed=seed, fit=fit, progress=progress)
     atomic_write(dst, result.data, force=force)
     return result
 

@@ -31,24 +31,38 @@ examples:
 
 
 def _progress_bar(desc: str, enabled: bool):
-    """Returns (callback(done, total), close()) drawing a tqdm bar on stderr."""
+    """Returns (callback(done, total), close()) drawing a tqdm bar on stderr once work starts."""
     if not enabled:
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=1, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+    state: dict = {}
 
     def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+        bar = state["bar"]
         if bar.total != total:
             bar.reset(total=total)
         bar.n = done
         bar.refresh()
 
-    return update, bar.close
+    return update, lambda: state["bar"].close() if "bar" in state else None
 
 
 def _default_output(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix) if path.suffix == ".inr" else path.with_suffix(suffix)
+
+
+def _fit_config(steps: int | None):
+    """FitConfig with `steps` refinement steps split 3:1 between the noise and rounding phases."""
+    from inrcodec.config import FitConfig
+
+    if steps is None:
+        return FitConfig()
+    if steps < 0:
+        raise InputError(f"--fit-steps must be >= 0, got {steps}")
+    return FitConfig(noise_steps=steps - steps // 4, ste_steps=steps // 4)
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -59,7 +73,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     try:
         result = api.encode_file(
             args.input, out, quality=args.quality, bpp=args.bpp, base=args.base, force=args.force,
-            seed=args.seed, progress=update,
+            seed=args.seed, fit=_fit_config(args.fit_steps), progress=update,
         )
     finally:
         close()
@@ -105,7 +119,10 @@ def cmd_bases(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from inrcodec import train
 
-    cfg = train.load_recipe(args.recipe)
+    try:
+        cfg = train.load_recipe(args.recipe)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     if args.minutes is not None or args.steps is not None:
         import dataclasses
 
@@ -121,6 +138,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         base = train.train(cfg, [Path(d) for d in args.data], Path(args.out), progress)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     finally:
         bar.close()
     print(f"{args.out}: base {base.name} id {base.base_id.hex()}, {base.nbytes} bytes, {base.manifest['training']['steps']} steps")
@@ -150,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--bpp", type=float, help="target bits per pixel: the best quality level that fits")
     e.add_argument("--base", help="base network name or directory (default: the shipped image base)")
     e.add_argument("--seed", type=int, default=0, help="seed of the fit's noise (same seed: same bytes)")
+    e.add_argument("--fit-steps", type=int, default=None, metavar="N",
+                   help="refinement steps after the meta-learned ones (default 400): fewer = faster, lower quality")
     e.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     e.add_argument("--json", action="store_true", help="print the result line as JSON")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
