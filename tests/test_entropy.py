@@ -1,0 +1,58 @@
+"""Entropy model and range coder of the latents."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from inrcodec import entropy
+
+
+def test_laplace_bits_matches_the_quantized_cdf():
+    b = 1.7
+    ys = np.arange(-6, 7)
+    cdf = lambda x: np.where(x < 0, 0.5 * np.exp(x / b), 1 - 0.5 * np.exp(-x / b))
+    expected = -np.log2(cdf(ys + 0.5) - cdf(ys - 0.5))
+    got = np.asarray(entropy.laplace_bits(jnp.asarray(ys, jnp.float32), jnp.log(b)))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def test_laplace_probabilities_sum_to_one():
+    for b in (0.05, 0.5, 3.0, 40.0):
+        ys = jnp.arange(-2000, 2001, dtype=jnp.float32)
+        p = 2.0 ** -entropy.laplace_bits(ys, jnp.log(b))
+        assert abs(float(p.sum()) - 1.0) < 1e-3
+
+
+def test_laplace_bits_is_capped():
+    assert float(entropy.laplace_bits(jnp.float32(1e6), jnp.log(0.01))) == entropy.MAX_BITS_PER_LATENT
+
+
+def test_round_trip_with_zero_levels_skipped():
+    rng = np.random.default_rng(0)
+    levels = [rng.laplace(0, 2, (5, 7)).round().astype(np.int32), np.zeros((3, 4), np.int32),
+              rng.laplace(0, 0.3, (9,)).round().astype(np.int32)]
+    idx = [entropy.best_scale_index(l) for l in levels]
+    assert idx[1] == 0 and idx[0] > 0
+    data = entropy.encode(levels, idx)
+    assert len(data) % 4 == 0
+    back = entropy.decode(data, [l.shape for l in levels], idx)
+    for a, b in zip(levels, back):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_best_scale_index_minimises_the_coded_size():
+    rng = np.random.default_rng(1)
+    sym = rng.laplace(0, 3, 4000).round().astype(np.int32)
+    best = entropy.best_scale_index(sym)
+    size = lambda i: len(entropy.encode([sym], [i]))
+    assert size(best) <= min(size(best - 12), size(best + 12))
+
+
+def test_scale_index_is_exact_powers_of_two():
+    assert entropy.scale_from_index(entropy.SCALE_INDEX_ONE) == 1.0
+    assert entropy.scale_from_index(entropy.SCALE_INDEX_ONE + 16) == 2.0
+
+
+def test_decode_rejects_ragged_payload():
+    with pytest.raises(ValueError):
+        entropy.decode(b"abc", [(2,)], [90])

@@ -1,0 +1,92 @@
+"""Latent pyramid, SIREN, the shared fit routine and the rate-distortion loss (tiny configs)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from inrcodec import latents, model, siren
+from inrcodec.config import ModelConfig
+from inrcodec.fit import fit, per_leaf_sgd
+
+TINY = ModelConfig(channels=(1, 2, 1), hidden=8, depth=2)
+
+
+def test_grid_shapes_cover_odd_sizes():
+    assert latents.grid_shapes((5, 9), TINY) == [(5, 9, 1), (3, 5, 2), (2, 3, 1)]
+    assert latents.num_latents((5, 9), TINY) == 45 + 30 + 6
+
+
+def test_sampling_level0_is_identity_and_constant_grids_stay_constant():
+    rng = np.random.default_rng(0)
+    grids = [jnp.asarray(rng.normal(size=s), jnp.float32) for s in latents.grid_shapes((6, 10), TINY)]
+    grids[1] = jnp.full_like(grids[1], 2.5)
+    pos = jnp.asarray(latents.all_positions((6, 10)))
+    z = np.asarray(latents.sample(grids, pos))
+    assert z.shape == (60, 4)
+    np.testing.assert_allclose(z[:, 0], np.asarray(grids[0]).reshape(-1))
+    np.testing.assert_allclose(z[:, 1:3], 2.5, rtol=1e-6)
+
+
+def test_sampling_interpolates_between_cell_centres():
+    # One axis of length 8 at stride 2: cells centred on samples 0.5, 2.5, ... -> sample 1 is halfway.
+    cfg = ModelConfig(spatial_dims=1, channels=(1, 1), hidden=4, depth=2)
+    grids = [jnp.zeros((8, 1)), jnp.asarray([[0.0], [4.0], [8.0], [12.0]])]
+    z = np.asarray(latents.sample(grids, jnp.asarray(latents.all_positions((8,)))))[:, 1]
+    np.testing.assert_allclose(z, [0, 1, 3, 5, 7, 9, 11, 12])
+    del cfg
+
+
+def test_siren_output_starts_near_mid_grey():
+    params = siren.init(jax.random.PRNGKey(0), TINY)
+    out = siren.apply(params, jnp.zeros((10, TINY.latent_dim)), TINY.w0)
+    assert out.shape == (10, 3)
+    assert float(jnp.abs(out - 0.5).max()) < 0.5
+
+
+def test_fit_decreases_a_quadratic_and_continues_from_its_state():
+    loss = lambda p, k: jnp.sum((p["x"] - 3.0) ** 2)
+    p, state, losses = fit(loss, {"x": jnp.zeros(3)}, optax.adam(0.1), 50, jax.random.PRNGKey(0))
+    assert losses.shape == (50,) and float(losses[-1]) < float(losses[0])
+    p2, _, losses2 = fit(loss, p, optax.adam(0.1), 50, jax.random.PRNGKey(1), state)
+    assert float(losses2[-1]) < float(losses[-1])
+
+
+def test_per_leaf_sgd_uses_each_rate():
+    opt = per_leaf_sgd([jnp.float32(0.1), jnp.float32(1.0)])
+    updates, _ = opt.update([jnp.ones(2), jnp.ones(2)], opt.init(None))
+    np.testing.assert_allclose(updates[0], -0.1)
+    np.testing.assert_allclose(updates[1], -1.0)
+
+
+def test_maml_inner_loop_is_differentiable_and_reduces_the_loss():
+    base = model.init_base(jax.random.PRNGKey(0), TINY)
+    target = jnp.asarray(np.random.default_rng(0).random((8, 8, 3)), jnp.float32)
+    key = jax.random.PRNGKey(1)
+
+    def post(b):
+        mods = model.adapt(b, target, jnp.float32(1e-3), key, TINY, 3)
+        return model.rd_loss(b["net"], mods, target, jnp.float32(1e-3), key, TINY)[1][0]
+
+    before = model.rd_loss(base["net"], model.init_modulations(base, (8, 8), TINY), target, 1e-3, key, TINY)[1][0]
+    assert float(post(base)) < float(before)
+    grads = jax.grad(post)(base)
+    assert float(jnp.abs(grads["inner_log_lr"]).sum()) > 0  # Second order: step sizes get gradients.
+
+
+def test_rd_loss_rate_is_bits_per_sample_and_subsampling_works():
+    base = model.init_base(jax.random.PRNGKey(0), TINY)
+    mods = model.init_modulations(base, (6, 10), TINY)
+    target = jnp.full((6, 10, 3), 0.5)
+    loss, (mse, rate) = model.rd_loss(base["net"], mods, target, 0.0, jax.random.PRNGKey(0), TINY, "round", 16)
+    assert float(rate) > 0 and np.isfinite(float(loss))
+    assert float(loss) == float(mse)
+
+
+def test_reconstruct_is_deterministic_and_chunking_does_not_change_it():
+    base = model.init_base(jax.random.PRNGKey(0), TINY)
+    ints = [np.random.default_rng(i).integers(-2, 3, s).astype(np.int32) for i, s in enumerate(latents.grid_shapes((7, 9), TINY))]
+    a = np.asarray(model.reconstruct(base["net"], ints, (7, 9), TINY))
+    b = np.asarray(model.reconstruct(base["net"], ints, (7, 9), TINY, chunk=16))
+    assert a.shape == (7, 9, 3) and a.min() >= 0 and a.max() <= 1
+    np.testing.assert_allclose(a, b, atol=1e-6)

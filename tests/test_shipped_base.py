@@ -1,0 +1,42 @@
+"""The shipped default image base on a real photo (marked slow: ~1 minute on 2 cores)."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from inrcodec import api, bases, codec
+from inrcodec.config import FitConfig
+from inrcodec.modalities import image as image_io
+
+
+@pytest.fixture(scope="module")
+def photo():
+    cbook = pytest.importorskip("matplotlib.cbook", reason="matplotlib (dev extra) ships the sample photo")
+    arr = image_io.read_array(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    return arr[100:356, 128:384]  # 256 x 256 crop of the face.
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return bases.load_base(bases.DEFAULT_BASES["image"])
+
+
+def test_shipped_base_is_verified_and_identified_by_its_hash(shipped):
+    data = (shipped.path / bases.PARAMS_FILE).read_bytes()
+    assert shipped.base_id == hashlib.sha256(data).digest()[:8]
+    assert json.loads((shipped.path / bases.MANIFEST_FILE).read_text())["params_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.slow
+def test_quality_bands_on_a_real_photo(shipped, photo):
+    fit = FitConfig(noise_steps=150, ste_steps=50)
+    low = api.encode(photo, quality=2, base=shipped, fit=fit)
+    high = api.encode(photo, quality=6, base=shipped, fit=fit)
+    assert low.bpp < high.bpp
+    assert low.psnr < high.psnr
+    assert 0.05 < low.bpp < 1.0 and low.psnr > 24.0
+    assert high.psnr > 28.0
+    decoded = codec.decode(high.data, shipped)
+    np.testing.assert_array_equal(decoded.array, high.reconstruction)
