@@ -1,0 +1,420 @@
+"""End-to-end tests of the `inrcodec` command (inrcodec.cli.main, run in-process).
+
+Exit codes: 0 ok, 1 bad input or file (exactly one stderr line "inrcodec: error: ..."), argparse
+exits for --help. Every encode uses the tiny test base and `--fit-steps 8` on a 32x48 image, so JAX
+compiles once (in the session fixture `small_inr`) and each later encode takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from inrcodec.bitstream import HEADER_FIXED_BYTES, MAGIC
+from inrcodec.cli import main
+
+pytestmark = pytest.mark.usefixtures("inr_bases")
+
+# Must match conftest.py (small_png is 32x48, small_inr was encoded with these options).
+HEIGHT, WIDTH = 32, 48
+TINY_BASE_NAME = "tiny-test-base"
+ENCODE_OPTS = ["--base", TINY_BASE_NAME, "--fit-steps", "8", "--quiet"]
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str | Path) -> tuple[int, str, str]:
+    """Runs the CLI in-process; returns (exit code, stdout, stderr)."""
+    capsys.readouterr()  # Drop anything captured before this call.
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def encode(capsys, src: Path, dst: Path, *extra: str) -> tuple[int, str, str]:
+    return run(capsys, "encode", src, "-o", dst, *ENCODE_OPTS, *extra)
+
+
+def assert_one_line_error(rc: int, err: str, *any_of: str) -> str:
+    """Exit code 1 and stderr is exactly one 'inrcodec: error:' line (mentioning one of `any_of`)."""
+    assert rc == 1, f"expected exit code 1, got {rc}; stderr: {err!r}"
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, f"stderr should be exactly one line, got {err!r}"
+    line = lines[0]
+    assert line.startswith("inrcodec: error:"), line
+    if any_of:
+        assert any(word.lower() in line.lower() for word in any_of), f"{line!r} mentions none of {any_of}"
+    return line
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def with_crc(data: bytes | bytearray) -> bytes:
+    """`data` with its CRC-32 trailer recomputed over all bytes but the last 4 (SPEC.md §2.2)."""
+    body = bytes(data[:-4])
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def write_variant(tmp_path: Path, data: bytes, name: str = "variant.inr") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def leftover_temp_files(directory: Path) -> list[str]:
+    """Files atomic_write may have left behind (".<name>.<random>.tmp")."""
+    return [p.name for p in directory.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
+
+
+# --------------------------------------------------------------------------------------------
+# The happy path
+
+
+def test_encode_writes_file_and_reports_bpp(capsys, small_png: Path, tmp_path: Path):
+    out = tmp_path / "out.inr"
+    rc, stdout, stderr = encode(capsys, small_png, out)
+    assert rc == 0, stderr
+    assert out.is_file() and out.stat().st_size > 0
+    assert out.read_bytes().startswith(MAGIC)
+    lines = stdout.splitlines()
+    assert len(lines) == 1, stdout
+    assert "bpp" in lines[0]
+    assert str(out) in lines[0]
+    assert "Traceback" not in stderr
+
+
+def test_info_prints_size_and_base(capsys, small_inr: Path):
+    rc, stdout, stderr = run(capsys, "info", small_inr)
+    assert rc == 0, stderr
+    fields = {}
+    for line in stdout.splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    assert fields["width"] == str(WIDTH)
+    assert fields["height"] == str(HEIGHT)
+    assert fields["base"] == TINY_BASE_NAME
+
+
+def test_info_json_bpp_matches_file_size(capsys, small_inr: Path):
+    rc, stdout, stderr = run(capsys, "info", small_inr, "--json")
+    assert rc == 0, stderr
+    info = json.loads(stdout)
+    size = small_inr.stat().st_size
+    assert info["bytes"] == size
+    assert info["width"] == WIDTH and info["height"] == HEIGHT
+    assert info["base"] == TINY_BASE_NAME
+    assert info["bpp"] == pytest.approx(8 * size / (WIDTH * HEIGHT), abs=1e-5)
+
+
+def test_decode_writes_png_of_the_right_size(capsys, small_inr: Path, tmp_path: Path):
+    out = tmp_path / "decoded.png"
+    rc, stdout, stderr = run(capsys, "decode", small_inr, "-o", out)
+    assert rc == 0, stderr
+    assert str(out) in stdout
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+        assert im.size == (WIDTH, HEIGHT)
+        assert im.mode == "RGB"
+
+
+def test_encode_is_deterministic(capsys, small_png: Path, small_inr: Path, tmp_path: Path):
+    a, b = tmp_path / "a.inr", tmp_path / "b.inr"
+    assert encode(capsys, small_png, a)[0] == 0
+    assert encode(capsys, small_png, b)[0] == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() == small_inr.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# Help
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["encode", "--help"]], ids=["main", "encode"])
+def test_help_exits_zero_and_mentions_rate_options(capsys, argv):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quality" in out
+    assert "--bpp" in out
+
+
+# --------------------------------------------------------------------------------------------
+# Bad inputs
+
+
+def test_encode_text_file_input(capsys, tmp_path: Path):
+    src = tmp_path / "notes.png"
+    src.write_text("this is not an image\n")
+    rc, _, err = encode(capsys, src, tmp_path / "out.inr")
+    assert_one_line_error(rc, err, "image")
+    assert not (tmp_path / "out.inr").exists()
+
+
+def test_decode_text_file_input(capsys, tmp_path: Path):
+    src = tmp_path / "notes.inr"
+    src.write_text("this is not an inr file, but it is long enough\n")
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    assert_one_line_error(rc, err, "magic")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "info"])
+def test_missing_input(capsys, tmp_path: Path, command):
+    src = tmp_path / "does-not-exist.png"
+    argv = [command, src] + ([] if command == "info" else ["-o", tmp_path / "out"])
+    rc, _, err = run(capsys, *argv, *(ENCODE_OPTS if command == "encode" else []))
+    assert_one_line_error(rc, err, "no such file")
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "info"])
+def test_directory_as_input(capsys, tmp_path: Path, command):
+    src = tmp_path / "a-directory"
+    src.mkdir()
+    argv = [command, src] + ([] if command == "info" else ["-o", tmp_path / "out"])
+    rc, _, err = run(capsys, *argv, *(ENCODE_OPTS if command == "encode" else []))
+    assert_one_line_error(rc, err, "directory")
+
+
+# --------------------------------------------------------------------------------------------
+# Corrupt, foreign and hostile .inr files
+
+
+@pytest.mark.parametrize("cut", [0, 1, 4, 17, 25, 26, 30, "half", "-4", "-1"])
+def test_truncated_file(capsys, small_inr: Path, tmp_path: Path, cut):
+    data = small_inr.read_bytes()
+    n = {"half": len(data) // 2, "-4": len(data) - 4, "-1": len(data) - 1}.get(cut, cut)
+    assert n < len(data)
+    src = write_variant(tmp_path, data[:n])
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    assert_one_line_error(rc, err, "truncated", "checksum")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["magic", "major", "minor", "flags", "modality", "base_id", "meta_len", "meta",
+     "payload_len", "payload", "payload_end", "crc_first", "crc_last"],
+)
+def test_flipped_byte(capsys, small_inr: Path, tmp_path: Path, where):
+    data = bytearray(small_inr.read_bytes())
+    meta_len = struct.unpack_from("<H", data, 16)[0]
+    payload_start = HEADER_FIXED_BYTES + meta_len + 4
+    offset = {
+        "magic": 1, "major": 4, "minor": 5, "flags": 6, "modality": 7, "base_id": 11, "meta_len": 16,
+        "meta": HEADER_FIXED_BYTES + 2, "payload_len": HEADER_FIXED_BYTES + meta_len,
+        "payload": (payload_start + len(data) - 4) // 2, "payload_end": len(data) - 5,
+        "crc_first": len(data) - 4, "crc_last": len(data) - 1,
+    }[where]
+    data[offset] ^= 0x01
+    src = write_variant(tmp_path, bytes(data))
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    assert_one_line_error(rc, err)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_wrong_magic(capsys, small_inr: Path, tmp_path: Path):
+    data = small_inr.read_bytes()
+    src = write_variant(tmp_path, with_crc(b"\x89PNG" + data[4:]))
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    assert_one_line_error(rc, err, "magic")
+
+
+def test_unknown_major_version(capsys, small_inr: Path, tmp_path: Path):
+    data = bytearray(small_inr.read_bytes())
+    data[4] = 2
+    src = write_variant(tmp_path, with_crc(data))
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    assert_one_line_error(rc, err, "major")
+
+
+def test_reserved_flags_set(capsys, small_inr: Path, tmp_path: Path):
+    data = bytearray(small_inr.read_bytes())
+    data[6] = 0x01
+    src = write_variant(tmp_path, with_crc(data))
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    assert_one_line_error(rc, err, "flags")
+
+
+def test_missing_base_network(capsys, small_inr: Path, tmp_path: Path):
+    data = bytearray(small_inr.read_bytes())
+    data[8:16] = bytes.fromhex("deadbeefcafef00d")
+    src = write_variant(tmp_path, with_crc(data))
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    assert_one_line_error(rc, err, "not installed")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_absurd_dimensions_fail_fast(capsys, small_inr: Path, tmp_path: Path):
+    data = bytearray(small_inr.read_bytes())
+    struct.pack_into("<HH", data, HEADER_FIXED_BYTES, 65535, 65535)  # height, width
+    src = write_variant(tmp_path, with_crc(data))
+    started = time.perf_counter()
+    rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    elapsed = time.perf_counter() - started
+    assert_one_line_error(rc, err, "limit")
+    assert elapsed < 5.0, f"rejecting a 65535x65535 header took {elapsed:.1f} s"
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_dimensions_inconsistent_with_payload(capsys, small_inr: Path, tmp_path: Path):
+    # A CRC-valid file whose (in-limit) dimensions need more latents than the payload holds.
+    data = bytearray(small_inr.read_bytes())
+    struct.pack_into("<HH", data, HEADER_FIXED_BYTES, HEIGHT, WIDTH + 16 * 256)
+    src = write_variant(tmp_path, with_crc(data))
+    try:
+        rc, _, err = run(capsys, "decode", src, "-o", tmp_path / "out.png")
+    except AssertionError as e:  # Raised by constriction's range decoder, not by this test.
+        if "invalid for the employed entropy model" not in str(e):
+            raise
+        pytest.xfail("library bug: codec.decode does not catch the AssertionError constriction raises "
+                     "for an invalid range-coded stream (codec.py: except (ValueError, RuntimeError, KeyError))")
+    assert_one_line_error(rc, err, "payload", "invalid")
+    assert not (tmp_path / "out.png").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Output files: never clobbered silently, never half-written
+
+
+def test_encode_refuses_existing_output_without_force(capsys, small_png: Path, small_inr: Path, tmp_path: Path):
+    out = tmp_path / "existing.inr"
+    out.write_bytes(b"precious")
+    rc, _, err = encode(capsys, small_png, out)
+    assert_one_line_error(rc, err, "exists")
+    assert out.read_bytes() == b"precious"
+
+    rc, _, err = encode(capsys, small_png, out, "--force")
+    assert rc == 0, err
+    assert out.read_bytes() == small_inr.read_bytes()
+
+
+def test_decode_refuses_existing_output_without_force(capsys, small_inr: Path, tmp_path: Path):
+    out = tmp_path / "existing.png"
+    out.write_bytes(b"precious")
+    rc, _, err = run(capsys, "decode", small_inr, "-o", out)
+    assert_one_line_error(rc, err, "exists")
+    assert out.read_bytes() == b"precious"
+
+    rc, _, err = run(capsys, "decode", small_inr, "-o", out, "--force")
+    assert rc == 0, err
+    with Image.open(out) as im:
+        assert im.size == (WIDTH, HEIGHT)
+
+
+def _unwritable_target(tmp_path: Path, kind: str) -> Path:
+    """An output path whose directory cannot be written; returns the path."""
+    if kind == "missing-dir":
+        return tmp_path / "no" / "such" / "dir" / "out"
+    if kind == "parent-is-file":
+        (tmp_path / "a-file").write_text("x")
+        return tmp_path / "a-file" / "out"
+    if kind == "read-only-dir":
+        if os.geteuid() == 0:
+            pytest.skip("root can write into a mode 0o500 directory")
+        ro = tmp_path / "read-only"
+        ro.mkdir()
+        ro.chmod(0o500)
+        return ro / "out"
+    raise AssertionError(kind)
+
+
+UNWRITABLE = ["missing-dir", "parent-is-file", "read-only-dir"]
+
+
+@pytest.mark.parametrize("kind", UNWRITABLE)
+def test_encode_to_unwritable_directory(capsys, small_png: Path, tmp_path: Path, kind):
+    out = _unwritable_target(tmp_path, kind).with_suffix(".inr")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    try:
+        rc, _, err = encode(capsys, small_png, out)
+        assert_one_line_error(rc, err, "directory", "cannot write")
+        assert not out.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+        if out.parent.is_dir():
+            assert leftover_temp_files(out.parent) == []
+    finally:
+        if out.parent.is_dir():
+            out.parent.chmod(0o700)
+
+
+@pytest.mark.parametrize("kind", UNWRITABLE)
+def test_decode_to_unwritable_directory(capsys, small_inr: Path, tmp_path: Path, kind):
+    out = _unwritable_target(tmp_path, kind).with_suffix(".png")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    try:
+        rc, _, err = run(capsys, "decode", small_inr, "-o", out)
+        assert_one_line_error(rc, err, "directory", "cannot write")
+        assert not out.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+        if out.parent.is_dir():
+            assert leftover_temp_files(out.parent) == []
+    finally:
+        if out.parent.is_dir():
+            out.parent.chmod(0o700)
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_existing_directory_as_output_with_force(capsys, small_png: Path, small_inr: Path, tmp_path: Path, command):
+    out = tmp_path / "out-dir"
+    out.mkdir()
+    try:
+        if command == "encode":
+            rc, _, err = encode(capsys, small_png, out, "--force")
+        else:
+            rc, _, err = run(capsys, "decode", small_inr, "-o", out, "--force")
+    except IsADirectoryError:
+        assert out.is_dir() and leftover_temp_files(tmp_path) == []
+        pytest.xfail("library bug: with --force, an existing directory as output makes os.replace raise "
+                     "IsADirectoryError, which escapes as a traceback (_io.atomic_write / cli.main)")
+    assert_one_line_error(rc, err, "directory")
+    assert out.is_dir()
+    assert leftover_temp_files(tmp_path) == []
+
+
+def test_inputs_are_never_modified(capsys, small_png: Path, small_inr: Path, tmp_path: Path):
+    png_hash, inr_hash = sha256_file(small_png), sha256_file(small_inr)
+    png_mtime, inr_mtime = small_png.stat().st_mtime_ns, small_inr.stat().st_mtime_ns
+
+    assert encode(capsys, small_png, tmp_path / "re.inr")[0] == 0
+    assert run(capsys, "decode", small_inr, "-o", tmp_path / "re.png")[0] == 0
+    assert run(capsys, "info", small_inr)[0] == 0
+
+    assert sha256_file(small_png) == png_hash
+    assert sha256_file(small_inr) == inr_hash
+    assert small_png.stat().st_mtime_ns == png_mtime
+    assert small_inr.stat().st_mtime_ns == inr_mtime
+
+
+def test_encode_refuses_to_overwrite_its_input(capsys, small_png: Path, tmp_path: Path):
+    src = tmp_path / "self.png"
+    shutil.copyfile(small_png, src)
+    rc, _, err = encode(capsys, src, src, "--force")
+    assert_one_line_error(rc, err, "input")
+    assert sha256_file(src) == sha256_file(small_png)
+
+
+def test_decode_refuses_to_overwrite_its_input(capsys, small_inr: Path, tmp_path: Path):
+    src = tmp_path / "self.inr"
+    shutil.copyfile(small_inr, src)
+    rc, _, err = run(capsys, "decode", src, "-o", src, "--force")
+    if rc == 0 and src.read_bytes().startswith(b"\x89PNG"):
+        pytest.xfail("library bug: api.decode_file has no src == dst check (encode_file has one), so "
+                     "`decode x.inr -o x.inr --force` replaces the .inr input with the PNG")
+    assert sha256_file(src) == sha256_file(small_inr)
+    assert_one_line_error(rc, err, "input")

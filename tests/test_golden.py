@@ -1,0 +1,44 @@
+"""Golden-file tests: tests/assets/golden.inr (made by tests/make_assets.py) must keep decoding to
+the same pixels, and re-encoding the same image must keep producing the same bytes.
+
+If one of these fails, the bitstream or the encoder changed: bump the format version if needed
+and regenerate the assets deliberately (python tests/make_assets.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from inrcodec import api, bases, codec
+from inrcodec.config import FitConfig
+
+pytestmark = pytest.mark.usefixtures("inr_bases")
+
+TESTS_DIR = Path(__file__).resolve().parent
+GOLDEN_INR = TESTS_DIR / "assets" / "golden.inr"
+TINY_BASE_DIR = TESTS_DIR / "assets" / "tiny-base"
+EXPECTED = json.loads((TESTS_DIR / "expected" / "golden.json").read_text())
+GOLDEN_FIT = FitConfig(noise_steps=10, ste_steps=5)  # As in make_assets.py.
+
+
+def test_golden_file_decodes_to_expected_pixels():
+    data = GOLDEN_INR.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == EXPECTED["inr_sha256"], "golden.inr itself was changed"
+    decoded = api.decode(data)
+    assert decoded.array.shape == (24, 40, 3)
+    assert hashlib.sha256(decoded.array.tobytes()).hexdigest() == EXPECTED["decoded_sha256"]
+
+
+def test_reencoding_reproduces_golden_bytes():
+    from make_assets import synthetic_image
+
+    base = bases.load_base_dir(TINY_BASE_DIR)
+    result = codec.encode_array(synthetic_image(), base, quality=4, fit_cfg=GOLDEN_FIT)
+    assert len(result.data) == EXPECTED["bytes"]
+    assert hashlib.sha256(result.data).hexdigest() == EXPECTED["inr_sha256"]
+    assert result.data == GOLDEN_INR.read_bytes()
+    assert hashlib.sha256(result.reconstruction.tobytes()).hexdigest() == EXPECTED["decoded_sha256"]
