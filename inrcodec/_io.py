@@ -15,6 +15,20 @@ def _umask() -> int:
     return mask
 
 
+def check_writable(path: str | Path, force: bool) -> None:
+    """Fails early (before any long computation) if `atomic_write(path, ..., force)` would fail."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")
+    if path.exists() and not force:
+        raise InputError(f"{path}: already exists (use --force to overwrite)")
+    if not parent.is_dir():
+        raise InputError(f"{parent}: output directory does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{parent}: output directory is not writable")
+
+
 def atomic_write(path: str | Path, data: bytes, force: bool = True) -> None:
     """Writes `data` to `path` so that readers see the old file or the whole new one, never a part.
 
@@ -22,6 +36,8 @@ def atomic_write(path: str | Path, data: bytes, force: bool = True) -> None:
       InputError: `path` exists and not `force`, or its directory is missing or not writable.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")
     if path.exists() and not force:
         raise InputError(f"{path}: already exists (use --force to overwrite)")
     parent = path.parent if str(path.parent) else Path(".")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from inrcodec import bases, codec
-from inrcodec._io import atomic_write
+from inrcodec._io import atomic_write, check_writable
 from inrcodec.bitstream import container
 from inrcodec.codec import Decoded, EncodeResult, Progress
 from inrcodec.config import DEFAULT_QUALITY, FitConfig
@@ -53,10 +53,9 @@ def encode_file(
 ) -> EncodeResult:
     """Reads an image file, encodes it and writes `dst` atomically (refuses to overwrite unless force)."""
     dst = Path(dst)
-    if dst.exists() and not force:
-        raise InputError(f"{dst}: already exists (use --force to overwrite)")
     if Path(src).resolve() == dst.resolve():
         raise InputError(f"{dst}: output would overwrite the input")
+    check_writable(dst, force)
     arr = image_io.read_array(src)
     result = encode(arr, quality=quality, bpp=bpp, base=base, seed=seed, fit=fit, progress=progress)
     atomic_write(dst, result.data, force=force)
@@ -82,8 +81,9 @@ def decode(data: bytes) -> Decoded:
 def decode_file(src: str | Path, dst: str | Path, *, force: bool = False) -> Decoded:
     """Decodes a .inr file and writes a PNG atomically."""
     dst = Path(dst)
-    if dst.exists() and not force:
-        raise InputError(f"{dst}: already exists (use --force to overwrite)")
+    if Path(src).resolve() == dst.resolve():
+        raise InputError(f"{dst}: output would overwrite the input")
+    check_writable(dst, force)
     decoded = codec.decode(read_inr(src))
     atomic_write(dst, image_io.encode_png(decoded.array), force=force)
     return decoded

@@ -225,7 +225,7 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     shapes = latents.grid_shapes((header.height, header.width), base.cfg)
     try:
         ints = entropy.decode(box.payload, shapes, list(header.scale_indices))
-    except (ValueError, RuntimeError, KeyError) as e:
+    except (ValueError, RuntimeError, KeyError, AssertionError) as e:  # constriction asserts on invalid data.
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
     values = model.reconstruct(base.params["net"], ints, (header.height, header.width), base.cfg)
     return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)
