@@ -150,8 +150,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from inrcodec import evaluate
 
     qualities = [int(q) for q in args.quality.split(",")]
-    evaluate.run(args.data, qualities, Path(args.out), baselines=args.baselines.split(",") if args.baselines else [],
-                 limit=args.limit, base=args.base, log=lambda s: print(s, file=sys.stderr))
+    written = evaluate.run(args.data, qualities, Path(args.out), [b for b in args.baselines.split(",") if b],
+                           limit=args.limit, base=args.base, fit=_fit_config(args.fit_steps), log=lambda s: print(s, file=sys.stderr, flush=True))
+    for name, res in written.items():
+        r = res["results"]
+        points = ", ".join(f"{b:.3f} bpp {p:.2f} dB" for b, p in zip(r["bpp"], r["psnr-rgb"]))
+        print(f"{name}: {points}")
     return 0
 
 
@@ -205,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default="results/kodak", help="output folder for the JSON files")
     v.add_argument("--limit", type=int, help="only the first N images")
     v.add_argument("--base", help="base network name or directory")
+    v.add_argument("--fit-steps", type=int, default=None, metavar="N", help="refinement steps per encode (default 400)")
     v.set_defaults(func=cmd_eval)
     return p
 

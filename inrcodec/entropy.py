@@ -26,9 +26,11 @@ def laplace_bits(y: Array, log_scale: Array) -> Array:
     """
     b = jnp.exp(jnp.clip(log_scale, -6.0, 10.0))  # The range of storable scales (see scale_from_index).
     a = jnp.abs(y)
-    # P(a) = F(a + 1/2) - F(a - 1/2) for the Laplace CDF F, written without cancellation.
-    tail = 0.5 * jnp.exp(-jnp.maximum(a - 0.5, 0.0) / b) * (-jnp.expm1(-1.0 / b))
-    centre = 1.0 - 0.5 * (jnp.exp(-(0.5 - a) / b) + jnp.exp(-(0.5 + a) / b))
+    # P(a) = F(a + 1/2) - F(a - 1/2) for the Laplace CDF F, written without cancellation. Each
+    # branch only sees the values it is used for, so the unused one cannot put NaNs in gradients.
+    a_tail, a_centre = jnp.maximum(a, 0.5), jnp.minimum(a, 0.5)
+    tail = 0.5 * jnp.exp(-(a_tail - 0.5) / b) * (-jnp.expm1(-1.0 / b))
+    centre = 1.0 - 0.5 * (jnp.exp(-(0.5 - a_centre) / b) + jnp.exp(-(0.5 + a_centre) / b))
     p = jnp.where(a >= 0.5, tail, centre)
     return jnp.minimum(-jnp.log2(jnp.maximum(p, 2.0**-MAX_BITS_PER_LATENT)), MAX_BITS_PER_LATENT)
 
@@ -40,8 +42,9 @@ def scale_from_index(index: int) -> float:
 
 def _numpy_bits(symbols: np.ndarray, b: float) -> float:
     a = np.abs(symbols.astype(np.float64))
-    tail = 0.5 * np.exp(-np.maximum(a - 0.5, 0.0) / b) * (-np.expm1(-1.0 / b))
-    centre = 1.0 - 0.5 * (np.exp(-(0.5 - a) / b) + np.exp(-(0.5 + a) / b))
+    a_tail, a_centre = np.maximum(a, 0.5), np.minimum(a, 0.5)
+    tail = 0.5 * np.exp(-(a_tail - 0.5) / b) * (-np.expm1(-1.0 / b))
+    centre = 1.0 - 0.5 * (np.exp(-(0.5 - a_centre) / b) + np.exp(-(0.5 + a_centre) / b))
     p = np.where(a >= 0.5, tail, centre)
     return float(-np.log2(np.maximum(p, 2.0**-32)).sum())
 

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from inrcodec import api, baselines, codec, results
+from inrcodec.config import FitConfig
 from inrcodec.modalities import image as image_io
 from inrcodec.train import find_images
 
@@ -32,11 +33,11 @@ def run(
     data: str | Path,
     qualities: Sequence[int],
     out_dir: Path,
-    baselines_: Sequence[str] = ("jpeg", "webp"),
+    baseline_names: Sequence[str] = ("jpeg", "webp"),
     limit: int | None = None,
     base: str | None = None,
+    fit: FitConfig = FitConfig(),
     log: Callable[[str], None] = lambda s: None,
-    **_: object,
 ) -> dict[str, dict]:
     """Benchmarks inrcodec (and baselines at matched bpp) on the images in `data`.
 
@@ -54,13 +55,14 @@ def run(
         "base": {"name": the_base.name, "base_id": the_base.base_id.hex(), "params_bytes": the_base.nbytes},
         "images": [f.name for f in files],
         "psnr": "per image on 8-bit RGB, then averaged",
+        "fit": {"noise_steps": fit.noise_steps, "ste_steps": fit.ste_steps, "lr": fit.lr, "sample_fraction": fit.sample_fraction},
     }
     arrays = [image_io.read_array(f) for f in files]
     points, matched = [], []
     for q in qualities:
         items = []
         for f, arr in zip(files, arrays):
-            enc = codec.encode_array(arr, the_base, q)
+            enc = codec.encode_array(arr, the_base, q, fit)
             t = time.perf_counter()
             dec = codec.decode(enc.data, the_base)
             dec_time = time.perf_counter() - t
@@ -78,7 +80,7 @@ def run(
     written = {"inrcodec": out}
     rgb = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
     rgb = [(a >> 8).astype(np.uint8) if a.dtype == np.uint16 else a for a in rgb]
-    for name in baselines_:
+    for name in baseline_names:
         if name not in baselines.available_codecs():
             log(f"{name}: not available in this Pillow build, skipped")
             continue

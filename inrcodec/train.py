@@ -24,6 +24,7 @@ import numpy as np
 import optax
 
 from inrcodec import bases, model
+from inrcodec.fit import fit
 from inrcodec.config import ModelConfig
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -39,6 +40,11 @@ class TrainConfig:
     crop: int = 128  # Side of the square training crops (samples).
     batch: int = 4  # Tasks (crops) per outer step.
     inner_steps: int = 3  # SGD steps of the inner loop (differentiated through: second order).
+    fit_steps: int = 0  # If > 0: per task, also this many Adam steps (as the encoder does) from the
+    # adapted latents, and a first-order loss at the fitted latents, so that the base also learns for
+    # the regime it is used in (sparse, rounded latents after a long fit). 0 = pure MAML.
+    fit_lr: float = 0.02  # Adam step of those fits (the encoder's FitConfig.lr).
+    fit_weight: float = 1.0  # Weight of the first-order loss at the fitted latents.
     lr: float = 1e-3  # Peak outer Adam learning rate (cosine decay to 5 % over `steps`).
     warmup: int = 100  # Linear warm-up steps of the outer learning rate.
     steps: int = 5000  # Outer steps (training also stops after `max_minutes`).
@@ -46,6 +52,7 @@ class TrainConfig:
     lam_min: float = 3e-4  # Range of the per-task rate weight (log-uniform).
     lam_max: float = 4e-2
     seed: int = 0
+    init_from: str = ""  # Optional base directory whose weights start the training (fine-tuning).
     checkpoint_every: int = 100  # Outer steps between checkpoints (and base exports).
     log_every: int = 10  # Outer steps between entries of the loss curve.
 
@@ -96,16 +103,41 @@ def sample_batch(images: Sequence[np.ndarray], cfg: TrainConfig, step: int) -> t
     return batch, lams
 
 
-def outer_loss(params: dict, batch: jnp.ndarray, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig):
-    """Mean post-adaptation rate-distortion loss over the tasks of a batch."""
+def fit_tasks(params: dict, batch: jnp.ndarray, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig) -> dict:
+    """Per task: the meta-learned steps, then `fit_steps` Adam steps (no gradient flows back)."""
+    params = jax.lax.stop_gradient(params)
 
     def task(target, lam, k):
-        k_inner, k_outer = jax.random.split(k)
+        k_inner, k_fit = jax.random.split(k)
+        mods = model.adapt(params, target, lam, k_inner, cfg.model, cfg.inner_steps)
+
+        def loss(m, kk):
+            return model.rd_loss(params["net"], m, target, lam, kk, cfg.model, "noise")[0]
+
+        return fit(loss, mods, optax.adam(cfg.fit_lr), cfg.fit_steps, k_fit)[0]
+
+    return jax.vmap(task)(batch, lams, jax.random.split(key, batch.shape[0]))
+
+
+def outer_loss(params: dict, batch: jnp.ndarray, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None):
+    """Mean post-adaptation rate-distortion loss over the tasks of a batch.
+
+    With `fitted` (from fit_tasks), adds fit_weight x the loss at those latents (first order: by
+    the envelope theorem this is the gradient of the fitted loss when the fit has converged).
+    """
+
+    def task(target, lam, k, fitted_mods):
+        k_inner, k_outer, k_fit = jax.random.split(k, 3)
         mods = model.adapt(params, target, lam, k_inner, cfg.model, cfg.inner_steps)
         loss, (mse, rate) = model.rd_loss(params["net"], mods, target, lam, k_outer, cfg.model, "noise")
-        return loss, mse, rate
+        if fitted_mods is None:
+            return loss, mse, rate
+        fit_loss, (mse, rate) = model.rd_loss(params["net"], fitted_mods, target, lam, k_fit, cfg.model, "noise")
+        return loss + cfg.fit_weight * fit_loss, mse, rate
 
-    loss, mse, rate = jax.vmap(task)(batch, lams, jax.random.split(key, batch.shape[0]))
+    keys = jax.random.split(key, batch.shape[0])
+    loss, mse, rate = jax.vmap(task)(batch, lams, keys, fitted)
+    # Reported psnr / bpp are those after the long fit when there is one, else after adaptation.
     return loss.mean(), {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
 
 
@@ -161,6 +193,11 @@ def train(
         raise ValueError(f"no training images of at least {cfg.crop}x{cfg.crop} found in {list(map(str, data))}")
     optimizer = make_optimizer(cfg)
     params = model.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)
+    if cfg.init_from:
+        start = bases.load_base_dir(Path(cfg.init_from))
+        if start.cfg != cfg.model:
+            raise ValueError(f"{cfg.init_from}: its architecture differs from the recipe's")
+        params = start.params
     opt_state = optimizer.init(params)
     ckpt = out_dir / "checkpoint.npz"
     data_list = [{"path": str(f), "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest()} for f in files]
@@ -170,7 +207,9 @@ def train(
 
     @jax.jit
     def train_step(params, opt_state, batch, lams, key):
-        grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, key, cfg)
+        k_fit, k_outer = jax.random.split(key)
+        fitted = fit_tasks(params, batch, lams, k_fit, cfg) if cfg.fit_steps > 0 else None
+        grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, k_outer, cfg, fitted)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, metrics
 

@@ -56,3 +56,12 @@ def test_scale_index_is_exact_powers_of_two():
 def test_decode_rejects_ragged_payload():
     with pytest.raises(ValueError):
         entropy.decode(b"abc", [(2,)], [90])
+
+
+def test_laplace_bits_gradient_is_finite_for_large_values():
+    import jax
+
+    g = jax.grad(lambda y, s: entropy.laplace_bits(y, s).sum(), argnums=(0, 1))(
+        jnp.asarray([0.0, 0.3, 5.0, 400.0]), jnp.float32(-4.0)
+    )
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in g)
