@@ -20,13 +20,16 @@ import optax
 
 from inrcodec import bases, entropy, latents, model
 from inrcodec.bitstream import container
-from inrcodec.config import DEFAULT_QUALITY, QUALITY_LAMBDAS, FitConfig, ModelConfig
+from inrcodec.config import DEFAULT_QUALITY, QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, ModelConfig, quant_step
 from inrcodec.errors import FormatError, InputError
 from inrcodec.fit import fit
 from inrcodec.modalities import image as image_io
 
 MAX_DECODE_PIXELS = image_io.MAX_PIXELS
-IMAGE_META = struct.Struct("<HHBBB")  # height, width, channels, bit depth, number of levels.
+# height, width, channels, bit depth, entropy model id, quantization step index, number of levels.
+IMAGE_META = struct.Struct("<HHBBBBB")
+ENTROPY_MODEL_LAPLACE = 1  # Zero-mean quantized Laplace per latent level, one range-coded stream.
+MAX_STEP_INDEX = 16  # Quantization steps from 1 down to 2**-8.
 FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
 
 Progress = Callable[[int, int], None]
@@ -50,18 +53,18 @@ class ImageHeader:
     width: int
     channels: int  # 1 (grey) or 3 (RGB) in the decoded output.
     bit_depth: int  # 8 or 16.
+    step_index: int  # Quantization step 2 ** (-step_index / 2) (config.quant_step).
     scale_indices: tuple[int, ...]  # Per latent level; 0 = level is all zero.
 
     def pack(self) -> bytes:
-        return IMAGE_META.pack(self.height, self.width, self.channels, self.bit_depth, len(self.scale_indices)) + bytes(
-            self.scale_indices
-        )
+        fields = (self.height, self.width, self.channels, self.bit_depth, ENTROPY_MODEL_LAPLACE, self.step_index)
+        return IMAGE_META.pack(*fields, len(self.scale_indices)) + bytes(self.scale_indices)
 
     @classmethod
     def unpack(cls, meta: bytes) -> "ImageHeader":
         if len(meta) < IMAGE_META.size:
             raise FormatError("image header truncated")
-        h, w, c, depth, levels = IMAGE_META.unpack_from(meta)
+        h, w, c, depth, entropy_model, step_index, levels = IMAGE_META.unpack_from(meta)
         if len(meta) != IMAGE_META.size + levels:
             raise FormatError(f"image header has {len(meta)} bytes, expected {IMAGE_META.size + levels}")
         if h == 0 or w == 0:
@@ -72,11 +75,11 @@ class ImageHeader:
             raise FormatError(f"unsupported channel count {c}")
         if depth not in (8, 16):
             raise FormatError(f"unsupported bit depth {depth}")
-        return cls(h, w, c, depth, tuple(meta[IMAGE_META.size :]))
-
-
-def _rd(net, mods, target, lam, key, cfg, mode, num_samples):
-    return model.rd_loss(net, mods, target, lam, key, cfg, mode, num_samples)[0]
+        if entropy_model != ENTROPY_MODEL_LAPLACE:
+            raise FormatError(f"unknown entropy model {entropy_model}")
+        if step_index > MAX_STEP_INDEX:
+            raise FormatError(f"quantization step index {step_index} out of range (0..{MAX_STEP_INDEX})")
+        return cls(h, w, c, depth, step_index, tuple(meta[IMAGE_META.size :]))
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "steps"))
@@ -84,10 +87,12 @@ def _adapt(base, target, lam, key, cfg: ModelConfig, steps: int):
     return model.adapt(base, target, lam, key, cfg, steps)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "mode", "steps", "num_samples", "lr"))
-def _refine(net, mods, opt_state, target, lam, key, cfg: ModelConfig, mode: str, steps: int, num_samples: int, lr: float):
-    loss = functools.partial(_rd, net, target=target, lam=lam, cfg=cfg, mode=mode, num_samples=num_samples)
-    return fit(lambda m, k: loss(m, key=k), mods, optax.adam(lr), steps, key, opt_state)
+@functools.partial(jax.jit, static_argnames=("cfg", "mode", "steps", "num_samples"))
+def _refine(net, mods, opt_state, target, lam, key, lr, step, cfg: ModelConfig, mode: str, steps: int, num_samples: int):
+    def loss(m, k):
+        return model.rd_loss(net, m, target, lam, k, cfg, mode, num_samples, step)[0]
+
+    return fit(loss, mods, optax.adam(lr), steps, key, opt_state)
 
 
 def fit_latents(
@@ -97,24 +102,30 @@ def fit_latents(
     key: jax.Array,
     fit_cfg: FitConfig,
     inner_steps: int,
+    step: float = 1.0,
     progress: Progress | None = None,
 ) -> dict:
-    """Fits the modulations of one signal (H, W, out_channels) in [0, 1]; returns float latents."""
+    """Fits the modulations of one signal (H, W, out_channels) in [0, 1].
+
+    Returns float latents in units of the quantization step `step` (the decoder sees step * round(y)).
+    """
     cfg = base.cfg
     target = jnp.asarray(target, jnp.float32)
     k_adapt, k_fit = jax.random.split(key)
     mods = _adapt(base.params, target, jnp.float32(lam), k_adapt, cfg, inner_steps)
+    # The meta-learned steps work at unit step; express their result in units of `step`.
+    mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - np.log(step)}
     total = fit_cfg.noise_steps + fit_cfg.ste_steps
     num_samples = max(1024, int(fit_cfg.sample_fraction * np.prod(target.shape[:-1])))
-    optimizer = optax.adam(fit_cfg.lr)
-    opt_state = optimizer.init(mods)
+    lr = jnp.float32(fit_cfg.lr / step)
+    opt_state = optax.adam(lr).init(mods)
     done = 0
     for mode, steps in (("noise", fit_cfg.noise_steps), ("ste", fit_cfg.ste_steps)):
         while steps > 0:
             n = min(FIT_CHUNK, steps)
             mods, opt_state, _ = _refine(
                 base.params["net"], mods, opt_state, target, jnp.float32(lam), jax.random.fold_in(k_fit, done),
-                cfg, mode, n, num_samples, fit_cfg.lr,
+                lr, jnp.float32(step), cfg, mode, n, num_samples,
             )
             steps -= n
             done += n
@@ -162,13 +173,15 @@ def encode_array(
     started = time.perf_counter()
     target = _as_rgb_target(arr)
     inner_steps = int(base.manifest.get("inner_steps", 3))
-    mods = fit_latents(base, target, QUALITY_LAMBDAS[quality], jax.random.PRNGKey(seed), fit_cfg, inner_steps, progress)
+    step_index = QUALITY_STEP_INDEX[quality]
+    step = quant_step(step_index)
+    mods = fit_latents(base, target, QUALITY_LAMBDAS[quality], jax.random.PRNGKey(seed), fit_cfg, inner_steps, step, progress)
     ints = [np.clip(np.round(np.asarray(y)), -entropy.SYMBOL_MAX, entropy.SYMBOL_MAX).astype(np.int32) for y in mods["latents"]]
     scale_indices = [entropy.best_scale_index(q) for q in ints]
     payload = entropy.encode(ints, scale_indices)
-    header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, tuple(scale_indices))
+    header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, step_index, tuple(scale_indices))
     data = container.pack(container.Container(container.MODALITY_IMAGE, base.base_id, header.pack(), payload))
-    recon = _to_output(model.reconstruct(base.params["net"], ints, (h, w), base.cfg), c, header.bit_depth)
+    recon = _to_output(model.reconstruct(base.params["net"], ints, (h, w), base.cfg, step), c, header.bit_depth)
     return EncodeResult(data, recon, quality, 8 * len(data) / (h * w), psnr(arr, recon), time.perf_counter() - started)
 
 
@@ -227,5 +240,5 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
         ints = entropy.decode(box.payload, shapes, list(header.scale_indices))
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:  # constriction asserts on invalid data.
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
-    values = model.reconstruct(base.params["net"], ints, (header.height, header.width), base.cfg)
+    values = model.reconstruct(base.params["net"], ints, (header.height, header.width), base.cfg, quant_step(header.step_index))
     return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)

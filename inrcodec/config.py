@@ -75,3 +75,11 @@ QUALITY_LAMBDAS: dict[int, float] = {
     8: 0.0003,
 }
 DEFAULT_QUALITY = 4
+# Quantization step index per quality level: the decoder multiplies the integer latents by
+# 2 ** (-index / 2) (index 0: unit step, the step the base is meta-trained with).
+QUALITY_STEP_INDEX: dict[int, int] = {q: 0 for q in QUALITY_LAMBDAS}
+
+
+def quant_step(index: int) -> float:
+    """Quantization step of a stored step index (exact power of sqrt(2))."""
+    return float(2.0 ** (-index / 2))

@@ -60,6 +60,7 @@ def rd_loss(
     cfg: ModelConfig,
     mode: str = "noise",
     num_samples: int | None = None,
+    step: float = 1.0,
 ) -> tuple[Array, tuple[Array, Array]]:
     """Distortion + lam * rate of one signal.
 
@@ -71,6 +72,7 @@ def rd_loss(
       key: PRNG key for the quantization noise and the sample subset.
       mode: quantization proxy, one of QUANT_MODES.
       num_samples: evaluate the distortion on this many random samples (None: all of them).
+      step: quantization step; the network sees step * (quantized latents).
 
     Returns:
       (loss, (mse, bits per sample)).
@@ -90,7 +92,7 @@ def rd_loss(
         flat = jax.random.randint(keys[0], (num_samples,), 0, total)
         positions = jnp.stack(jnp.unravel_index(flat, signal_shape), axis=-1).astype(jnp.int32)
         values = flat_target[flat]
-    pred = siren.apply(net, latents.sample(quantized, positions), cfg.w0)
+    pred = siren.apply(net, latents.sample([step * q for q in quantized], positions), cfg.w0)
     mse = jnp.mean((pred - values) ** 2)
     rate = bits / total
     return mse + lam * rate, (mse, rate)
@@ -116,13 +118,15 @@ def adapt(
     return {**mods, "latents": fitted}
 
 
-def reconstruct(net: dict, quantized: list, signal_shape: Sequence[int], cfg: ModelConfig, chunk: int = 1 << 17) -> Array:
-    """Decodes integer (or float) latents to the signal (*signal_shape, out_channels), clipped to [0, 1].
+def reconstruct(
+    net: dict, quantized: list, signal_shape: Sequence[int], cfg: ModelConfig, step: float = 1.0, chunk: int = 1 << 17
+) -> Array:
+    """Decodes integer latents (times `step`) to the signal (*signal_shape, out_channels) in [0, 1].
 
     Deterministic: no noise, no optimisation. Evaluated in chunks of `chunk` samples to bound memory.
     """
     positions = latents.all_positions(signal_shape)
-    grids = [jnp.asarray(q, jnp.float32) for q in quantized]
+    grids = [jnp.asarray(q, jnp.float32) * jnp.float32(step) for q in quantized]
     outs = []
     for start in range(0, positions.shape[0], chunk):
         part = positions[start : start + chunk]
