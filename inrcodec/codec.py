@@ -87,12 +87,17 @@ def _adapt(base, target, lam, key, cfg: ModelConfig, steps: int):
     return model.adapt(base, target, lam, key, cfg, steps)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "mode", "steps", "num_samples"))
-def _refine(net, mods, opt_state, target, lam, key, lr, step, cfg: ModelConfig, mode: str, steps: int, num_samples: int):
+def _optimizer(lr: jax.Array, total: int, lr_final: float) -> optax.GradientTransformation:
+    return optax.adam(optax.cosine_decay_schedule(lr, max(total, 1), lr_final))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "mode", "steps", "num_samples", "total", "lr_final"))
+def _refine(net, mods, opt_state, target, lam, key, lr, step, cfg: ModelConfig, mode: str, steps: int,
+            num_samples: int, total: int, lr_final: float):
     def loss(m, k):
         return model.rd_loss(net, m, target, lam, k, cfg, mode, num_samples, step)[0]
 
-    return fit(loss, mods, optax.adam(lr), steps, key, opt_state)
+    return fit(loss, mods, _optimizer(lr, total, lr_final), steps, key, opt_state)
 
 
 def fit_latents(
@@ -118,14 +123,14 @@ def fit_latents(
     total = fit_cfg.noise_steps + fit_cfg.ste_steps
     num_samples = max(1024, int(fit_cfg.sample_fraction * np.prod(target.shape[:-1])))
     lr = jnp.float32(fit_cfg.lr / step)
-    opt_state = optax.adam(lr).init(mods)
+    opt_state = _optimizer(lr, total, fit_cfg.lr_final).init(mods)
     done = 0
     for mode, steps in (("noise", fit_cfg.noise_steps), ("ste", fit_cfg.ste_steps)):
         while steps > 0:
             n = min(FIT_CHUNK, steps)
             mods, opt_state, _ = _refine(
                 base.params["net"], mods, opt_state, target, jnp.float32(lam), jax.random.fold_in(k_fit, done),
-                lr, jnp.float32(step), cfg, mode, n, num_samples,
+                lr, jnp.float32(step), cfg, mode, n, num_samples, total, fit_cfg.lr_final,
             )
             steps -= n
             done += n

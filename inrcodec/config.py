@@ -58,7 +58,8 @@ class FitConfig:
 
     noise_steps: int = 300  # Adam steps with additive uniform noise as the quantization proxy.
     ste_steps: int = 100  # Adam steps with straight-through rounding (quantization-aware finish).
-    lr: float = 0.02  # Adam learning rate on the latents.
+    lr: float = 0.02  # Adam learning rate on the latents (in units of the quantization step).
+    lr_final: float = 1.0  # Cosine decay of the learning rate to lr * lr_final over all the steps.
     sample_fraction: float = 0.125  # Fraction of samples whose distortion is evaluated each step.
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +64,10 @@ def from_unit(x: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def encode_png(arr: np.ndarray) -> bytes:
     """uint8/uint16 (H, W, C) -> PNG bytes."""
-    import io
-
-    if arr.dtype == np.uint16:
-        if arr.shape[2] != 1:
-            # Pillow cannot write 16-bit RGB PNG; store 16-bit colour as 8-bit.
-            im = Image.fromarray((arr >> 8).astype(np.uint8), "RGB")
-        else:
-            im = Image.fromarray(arr[:, :, 0], "I;16")
-    else:
-        im = Image.fromarray(arr[:, :, 0], "L") if arr.shape[2] == 1 else Image.fromarray(arr, "RGB")
+    if arr.dtype == np.uint16 and arr.shape[2] != 1:
+        arr = (arr >> 8).astype(np.uint8)  # Pillow cannot write 16-bit RGB PNG: store 8-bit colour.
+    # Pillow infers the mode from the dtype and shape: L, I;16 or RGB.
+    im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
