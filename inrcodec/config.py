@@ -61,6 +61,8 @@ class FitConfig:
     lr: float = 0.02  # Adam learning rate on the latents (in units of the quantization step).
     lr_final: float = 1.0  # Cosine decay of the learning rate to lr * lr_final over all the steps.
     sample_fraction: float = 0.125  # Fraction of samples whose distortion is evaluated each step.
+    weight_step_index: int = 16  # Per-image weight deltas quantized with step 2 ** (-index / 2); 0 = none.
+    weight_lr: float = 1e-3  # Adam learning rate on the weight deltas (in weight units).
 
 
 # Rate-distortion trade-off per quality level: loss = MSE + lam * bits_per_sample. Level 1 is

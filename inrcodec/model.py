@@ -61,18 +61,22 @@ def rd_loss(
     mode: str = "noise",
     num_samples: int | None = None,
     step: float = 1.0,
+    weight_step: float = 1.0,
 ) -> tuple[Array, tuple[Array, Array]]:
     """Distortion + lam * rate of one signal.
 
     Args:
-      net: SIREN params.
-      mods: modulations {"latents", "log_scale"}.
+      net: SIREN params (of the base).
+      mods: modulations {"latents", "log_scale"}, optionally with per-signal weight updates
+        {"delta": pytree like `net`, "delta_log_scale": (number of tensors,)}: the network used
+        is net + weight_step * quantized(delta), and the deltas' bits count in the rate.
       target: signal values, shape (*signal_shape, out_channels), in [0, 1].
       lam: rate weight (scalar).
       key: PRNG key for the quantization noise and the sample subset.
       mode: quantization proxy, one of QUANT_MODES.
       num_samples: evaluate the distortion on this many random samples (None: all of them).
       step: quantization step; the network sees step * (quantized latents).
+      weight_step: quantization step of the weight deltas.
 
     Returns:
       (loss, (mse, bits per sample)).
@@ -84,6 +88,12 @@ def rd_loss(
     bits = sum(
         entropy.laplace_bits(q, mods["log_scale"][i]).sum() for i, q in enumerate(quantized)
     )
+    if "delta" in mods:
+        leaves, treedef = jax.tree_util.tree_flatten(mods["delta"])
+        dkeys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
+        dq = [quantize(d, mode, k) for d, k in zip(leaves, dkeys)]
+        bits = bits + sum(entropy.laplace_bits(d, mods["delta_log_scale"][i]).sum() for i, d in enumerate(dq))
+        net = apply_delta(net, jax.tree_util.tree_unflatten(treedef, dq), weight_step)
     flat_target = target.reshape(total, -1)
     if num_samples is None or num_samples >= total:
         positions = jnp.asarray(latents.all_positions(signal_shape))
@@ -96,6 +106,11 @@ def rd_loss(
     mse = jnp.mean((pred - values) ** 2)
     rate = bits / total
     return mse + lam * rate, (mse, rate)
+
+
+def apply_delta(net: dict, delta: dict, weight_step: float) -> dict:
+    """The per-signal network: base weights + weight_step * (quantized) deltas, tensor by tensor."""
+    return jax.tree_util.tree_map(lambda w, d: w + weight_step * d, net, delta)
 
 
 def adapt(
