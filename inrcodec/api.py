@@ -111,6 +111,9 @@ def info(src: str | Path) -> dict:
         "base_id": box.base_id.hex(),
         "base": base_name,
         "latent_levels": len(header.scale_indices),
+        "latent_step": f"2^(-{header.step_index}/2)",
         "scale_indices": list(header.scale_indices),
+        "weight_deltas": f"{len(header.weight_scale_indices)} tensors, step 2^(-{header.weight_step_index}/2)"
+        if header.weight_step_index else "none",
         "payload_bytes": len(box.payload),
     }
