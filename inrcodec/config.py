@@ -59,10 +59,10 @@ class FitConfig:
     noise_steps: int = 300  # Adam steps with additive uniform noise as the quantization proxy.
     ste_steps: int = 100  # Adam steps with straight-through rounding (quantization-aware finish).
     lr: float = 0.02  # Adam learning rate on the latents (in units of the quantization step).
-    lr_final: float = 1.0  # Cosine decay of the learning rate to lr * lr_final over all the steps.
+    lr_final: float = 0.1  # Cosine decay of the learning rate to lr * lr_final over all the steps.
     sample_fraction: float = 0.125  # Fraction of samples whose distortion is evaluated each step.
     weight_step_index: int = 16  # Per-image weight deltas quantized with step 2 ** (-index / 2); 0 = none.
-    weight_lr: float = 1e-3  # Adam learning rate on the weight deltas (in weight units).
+    weight_lr: float = 2e-3  # Adam learning rate on the weight deltas (in weight units).
 
 
 # Rate-distortion trade-off per quality level: loss = MSE + lam * bits_per_sample. Level 1 is
@@ -79,8 +79,9 @@ QUALITY_LAMBDAS: dict[int, float] = {
 }
 DEFAULT_QUALITY = 4
 # Quantization step index per quality level: the decoder multiplies the integer latents by
-# 2 ** (-index / 2) (index 0: unit step, the step the base is meta-trained with).
-QUALITY_STEP_INDEX: dict[int, int] = {q: 0 for q in QUALITY_LAMBDAS}
+# 2 ** (-index / 2) (index 0: unit step, the step the base is meta-trained with). Finer steps pay
+# off at high rates (meta/README.md).
+QUALITY_STEP_INDEX: dict[int, int] = {1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 1, 7: 2, 8: 2}
 
 
 def quant_step(index: int) -> float:
