@@ -111,8 +111,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_bases(args: argparse.Namespace) -> int:
     from inrcodec import bases
 
+    from inrcodec.config import ModelConfig
+
     for m in bases.list_bases():
-        print(f"{m['name']:<20} {m['modality']:<8} id {m['base_id']}  {m['params_bytes']} bytes  {m['path']}")
+        macs = ModelConfig.from_dict(m["model"]).macs_per_sample()
+        print(f"{m['name']:<20} {m['modality']:<8} id {m['base_id']}  {m['params_bytes']} bytes  "
+              f"{macs} MAC/sample  {m['path']}")
     return 0
 
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inrcodec import bases, entropy, latents, model
+from inrcodec import bases, entropy, latents, model, results
 from inrcodec.bitstream import container
 from inrcodec.config import DEFAULT_QUALITY, QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, ModelConfig, quant_step
 from inrcodec.errors import FormatError, InputError
@@ -198,9 +198,8 @@ def _to_output(values: np.ndarray, channels: int, bit_depth: int) -> np.ndarray:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    peak = float(np.iinfo(a.dtype).max)
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+    """PSNR (dB) of two integer images, peak = the largest value of their dtype."""
+    return results.psnr(a, b, peak=float(np.iinfo(a.dtype).max))
 
 
 def encode_array(

@@ -29,10 +29,6 @@ def zeros(signal_shape: Sequence[int], cfg: ModelConfig) -> Latents:
     return [jnp.zeros(s, jnp.float32) for s in grid_shapes(signal_shape, cfg)]
 
 
-def num_latents(signal_shape: Sequence[int], cfg: ModelConfig) -> int:
-    return sum(int(np.prod(s)) for s in grid_shapes(signal_shape, cfg))
-
-
 def sample(latents: Latents, positions: Array) -> Array:
     """Interpolates every level at integer sample positions and concatenates the channels.
 

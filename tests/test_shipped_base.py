@@ -36,7 +36,8 @@ def test_quality_bands_on_a_real_photo(shipped, photo):
     high = api.encode(photo, quality=6, base=shipped, fit=fit)
     assert low.bpp < high.bpp
     assert low.psnr < high.psnr
-    assert 0.05 < low.bpp < 1.0 and low.psnr > 24.0
-    assert high.psnr > 28.0
+    # Measured on this crop (commit of the shipped base): q2 0.50 bpp / 24.5 dB, q6 1.03 bpp / 28.5 dB.
+    assert 0.2 < low.bpp < 0.8 and low.psnr > 23.5
+    assert high.bpp < 1.6 and high.psnr > 27.5
     decoded = codec.decode(high.data, shipped)
     np.testing.assert_array_equal(decoded.array, high.reconstruction)
