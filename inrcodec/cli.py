@@ -133,9 +133,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, **{k: v for k, v in (("max_minutes", args.minutes), ("steps", args.steps)) if v is not None})
     from tqdm import tqdm
 
-    bar = tqdm(total=cfg.steps, desc=f"meta-training {cfg.name}", unit="step", file=sys.stderr, dynamic_ncols=True)
+    state: dict = {}
 
     def progress(step: int, metrics: dict) -> None:
+        if "bar" not in state:  # Created on the first step, so input errors print alone.
+            state["bar"] = tqdm(total=cfg.steps, initial=step - 1, desc=f"meta-training {cfg.name}", unit="step",
+                                file=sys.stderr, dynamic_ncols=True)
+        bar = state["bar"]
         bar.n = step
         bar.set_postfix(psnr=f"{metrics['psnr']:.2f}", bpp=f"{metrics['bpp']:.3f}", refresh=False)
         bar.refresh()
@@ -145,7 +149,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise InputError(str(e)) from None
     finally:
-        bar.close()
+        if "bar" in state:
+            state["bar"].close()
     print(f"{args.out}: base {base.name} id {base.base_id.hex()}, {base.nbytes} bytes, {base.manifest['training']['steps']} steps")
     return 0
 

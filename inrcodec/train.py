@@ -193,13 +193,13 @@ def train(
         raise ValueError(f"no training images of at least {cfg.crop}x{cfg.crop} found in {list(map(str, data))}")
     optimizer = make_optimizer(cfg)
     params = model.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)
-    if cfg.init_from:
+    ckpt = out_dir / "checkpoint.npz"
+    if cfg.init_from and not ckpt.exists():
         start = bases.load_base_dir(Path(cfg.init_from))
         if start.cfg != cfg.model:
             raise ValueError(f"{cfg.init_from}: its architecture differs from the recipe's")
         params = start.params
     opt_state = optimizer.init(params)
-    ckpt = out_dir / "checkpoint.npz"
     data_list = [{"path": str(f), "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest()} for f in files]
     step, curve, elapsed = 0, [], 0.0
     if ckpt.exists():
