@@ -26,7 +26,7 @@ from inrcodec.errors import MissingBaseError
 
 PARAMS_FILE = "params.npz"
 MANIFEST_FILE = "manifest.json"
-DEFAULT_BASES = {"image": "siren-image-v1"}
+DEFAULT_BASES = {"image": "siren-image-v1", "audio": "siren-audio-v1", "climate": "siren-climate-v1"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,15 +18,17 @@ from inrcodec.errors import FormatError, InputError
 EXIT_INPUT = 1
 
 HELP = """\
-inrcodec stores an image as a few entropy-coded modulations of a shared, meta-learned
-SIREN base network (shipped with the package) and decodes it back.
+inrcodec stores an image, a sound or a climate field as a few entropy-coded modulations of a
+shared, meta-learned SIREN base network (shipped with the package) and decodes it back.
 
 examples:
   inrcodec encode photo.png                 # writes photo.inr (quality 4)
   inrcodec encode photo.png --quality 6     # larger file, higher fidelity (1..8)
   inrcodec encode photo.png --bpp 0.25      # best quality within 0.25 bits per pixel
-  inrcodec decode photo.inr                 # writes photo.inr.png
-  inrcodec info photo.inr                   # header fields, base network, bpp
+  inrcodec encode speech.flac --kbps 16     # audio (WAV, FLAC)
+  inrcodec encode t2m.grib --var t2m        # climate fields (netCDF, GRIB, .npy, .npz)
+  inrcodec decode photo.inr                 # writes photo.inr.png (.wav, .nc for audio, climate)
+  inrcodec info photo.inr                   # header fields, base network, rate
 """
 
 
@@ -50,16 +52,12 @@ def _progress_bar(desc: str, enabled: bool):
     return update, lambda: state["bar"].close() if "bar" in state else None
 
 
-def _default_output(path: Path, suffix: str) -> Path:
-    return path.with_name(path.name + suffix) if path.suffix == ".inr" else path.with_suffix(suffix)
-
-
 def _fit_config(steps: int | None):
-    """FitConfig with `steps` refinement steps split 3:1 between the noise and rounding phases."""
+    """FitConfig with `steps` refinement steps split 3:1 between the noise and rounding phases (None: the base's)."""
     from inrcodec.config import FitConfig
 
     if steps is None:
-        return FitConfig()
+        return None
     if steps < 0:
         raise InputError(f"--fit-steps must be >= 0, got {steps}")
     return FitConfig(noise_steps=steps - steps // 4, ste_steps=steps // 4)
@@ -70,29 +68,34 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     out = Path(args.output) if args.output else Path(args.input).with_suffix(".inr")
     update, close = _progress_bar(f"encoding {Path(args.input).name}", not args.quiet)
+    target = next((t for t in (args.bpp, args.kbps, args.bits_per_field) if t is not None), None)
     try:
         result = api.encode_file(
-            args.input, out, quality=args.quality, bpp=args.bpp, base=args.base, force=args.force,
-            seed=args.seed, fit=_fit_config(args.fit_steps), progress=update,
+            args.input, out, quality=args.quality, rate=target, base=args.base, modality=args.modality, var=args.var,
+            force=args.force, seed=args.seed, fit=_fit_config(args.fit_steps), progress=update,
         )
     finally:
         close()
-    line = {"output": str(out), "bytes": len(result.data), "bpp": round(result.bpp, 4), "psnr": round(result.psnr, 2),
+    unit = result.rate_unit.replace(" ", "_")
+    line = {"output": str(out), "bytes": len(result.data), unit: round(result.rate, 4), "psnr": round(result.psnr, 2),
+            **{k: round(v, 4) for k, v in result.metrics.items() if k != "psnr"},
             "quality": result.quality, "seconds": round(result.seconds, 2)}
+    extra = "".join(f", {k} {v}" for k, v in line.items() if k not in ("output", "bytes", unit, "psnr", "quality", "seconds"))
     print(json.dumps(line) if args.json else
-          f"{out}: {line['bytes']} bytes, {line['bpp']} bpp, PSNR {line['psnr']} dB, quality {line['quality']}, {line['seconds']} s")
+          f"{out}: {line['bytes']} bytes, {line[unit]} {result.rate_unit}, PSNR {line['psnr']} dB{extra}, "
+          f"quality {line['quality']}, {line['seconds']} s")
     return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from inrcodec import api
 
-    src = Path(args.input)
-    out = Path(args.output) if args.output else _default_output(src, ".png")
+    from inrcodec import formats
+
     started = time.perf_counter()
-    decoded = api.decode_file(src, out, force=args.force)
-    h = decoded.header
-    print(f"{out}: {h.width}x{h.height}, {h.channels} channel(s), {h.bit_depth}-bit, {time.perf_counter() - started:.2f} s")
+    out, decoded = api.decode_file(Path(args.input), Path(args.output) if args.output else None, force=args.force)
+    summary = formats.by_name(decoded.base.modality).summary(decoded)
+    print(f"{out}: {summary}, {time.perf_counter() - started:.2f} s")
     return 0
 
 
@@ -173,14 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"inrcodec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    e = sub.add_parser("encode", help="compress an image (PNG, JPEG, BMP, TIFF) to .inr")
-    e.add_argument("input", help="image file")
+    e = sub.add_parser("encode", help="compress an image, a WAV/FLAC or a climate field to .inr")
+    e.add_argument("input", help="image (PNG, JPEG, ...), audio (WAV, FLAC) or climate (netCDF, GRIB, .npy, .npz) file")
     e.add_argument("-o", "--output", help="output .inr file (default: input with .inr suffix)")
     rate = e.add_mutually_exclusive_group()
     rate.add_argument("-q", "--quality", type=int, default=None, choices=range(1, 9), metavar="N",
                       help="quality level 1 (smallest) .. 8 (best); default 4")
-    rate.add_argument("--bpp", type=float, help="target bits per pixel: the best quality level that fits")
-    e.add_argument("--base", help="base network name or directory (default: the shipped image base)")
+    rate.add_argument("--bpp", type=float, help="images: target bits per pixel (the best quality level that fits)")
+    rate.add_argument("--kbps", type=float, help="audio: target kilobits per second")
+    rate.add_argument("--bits-per-field", type=float, help="climate: target bits per 2-D field")
+    e.add_argument("--modality", choices=("image", "audio", "climate"), help="override the modality told by the suffix")
+    e.add_argument("--var", help="climate: the variable to encode (default: the only gridded one)")
+    e.add_argument("--base", help="base network name or directory (default: the shipped base of the modality)")
     e.add_argument("--seed", type=int, default=0, help="seed of the fit's noise (same seed: same bytes)")
     e.add_argument("--fit-steps", type=int, default=None, metavar="N",
                    help="refinement steps after the meta-learned ones (default 400): fewer = faster, lower quality")
@@ -189,9 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_encode)
 
-    d = sub.add_parser("decode", help="decompress a .inr file to PNG")
+    d = sub.add_parser("decode", help="decompress a .inr file to PNG, WAV/FLAC or netCDF")
     d.add_argument("input", help=".inr file")
-    d.add_argument("-o", "--output", help="output PNG (default: input + .png)")
+    d.add_argument("-o", "--output", help="output file (default: input + .png, .wav or .nc)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     d.set_defaults(func=cmd_decode)
 
@@ -225,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "command", None) == "encode" and args.quality is None and args.bpp is None:
+    if getattr(args, "command", None) == "encode" and args.quality is None and args.bpp is None \
+            and args.kbps is None and args.bits_per_field is None:
         args.quality = 4
     try:
         return args.func(args)

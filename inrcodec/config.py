@@ -22,6 +22,9 @@ class ModelConfig:
     hidden: int = 32  # Width of the sine layers.
     depth: int = 3  # Number of sine layers.
     w0: float = 1.0  # Frequency factor of every sine layer: h = sin(w0 * (W x + b + shift)).
+    input_features: int = 0  # Fixed per-sample inputs appended to z (3 for climate: the grid point
+    # on the unit sphere), supplied by the modality, not stored in files.
+    input_scale: float = 1.0  # The fixed inputs are multiplied by this (their SIREN frequency factor).
 
     @property
     def levels(self) -> int:
@@ -31,9 +34,14 @@ class ModelConfig:
     def latent_dim(self) -> int:
         return sum(self.channels)
 
+    @property
+    def in_dim(self) -> int:
+        """Width of the SIREN's input z: latent features, then the fixed inputs."""
+        return self.latent_dim + self.input_features
+
     def macs_per_sample(self) -> int:
         """Multiply-accumulates per decoded sample (synthesis MLP only)."""
-        z, h = self.latent_dim, self.hidden
+        z, h = self.in_dim, self.hidden
         return z * h + (self.depth - 1) * (h * h + z * h) + h * self.out_channels
 
     def to_dict(self) -> dict[str, Any]:

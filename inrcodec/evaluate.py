@@ -16,10 +16,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from inrcodec import api, baselines, codec, results
+from inrcodec import api, baselines, results
 from inrcodec.config import FitConfig
 from inrcodec.modalities import image as image_io
-from inrcodec.train import find_images
+from inrcodec.formats import image as image_format
+from inrcodec.training_data import IMAGE_SUFFIXES, find_files
 
 
 def _mean_point(items: list[dict]) -> dict:
@@ -36,18 +37,19 @@ def run(
     baseline_names: Sequence[str] = ("jpeg", "webp"),
     limit: int | None = None,
     base: str | None = None,
-    fit: FitConfig = FitConfig(),
+    fit: FitConfig | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, dict]:
     """Benchmarks inrcodec (and baselines at matched bpp) on the images in `data`.
 
     Writes out_dir/inrcodec.json and out_dir/<baseline>.json; returns them by name.
     """
-    files = find_images([Path(data)])[:limit]
+    files = find_files([Path(data)], IMAGE_SUFFIXES)[:limit]
     if not files:
         raise ValueError(f"no images found in {data}")
     out_dir.mkdir(parents=True, exist_ok=True)
     the_base = api.load_default_base(base)
+    fit = fit or api.default_fit(the_base)
     meta = {
         "command": " ".join(["inrcodec", *sys.argv[1:]]) if sys.argv else "",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -62,13 +64,13 @@ def run(
     for q in qualities:
         items = []
         for f, arr in zip(files, arrays):
-            enc = codec.encode_array(arr, the_base, q, fit)
+            enc = image_format.encode(arr, the_base, q, fit)
             t = time.perf_counter()
-            dec = codec.decode(enc.data, the_base)
+            dec = image_format.decode(enc.data, the_base)
             dec_time = time.perf_counter() - t
             if not np.array_equal(dec.array, enc.reconstruction):
                 raise RuntimeError(f"{f.name}: decoder output differs from the encoder's reconstruction")
-            items.append({"file": f.name, "bpp": enc.bpp, "psnr-rgb": codec.psnr(arr, dec.array),
+            items.append({"file": f.name, "bpp": enc.bpp, "psnr-rgb": image_format.psnr(arr, dec.array),
                           "encoding_time": enc.seconds, "decoding_time": dec_time})
             log(f"q{q} {f.name}: {enc.bpp:.4f} bpp {items[-1]['psnr-rgb']:.2f} dB enc {enc.seconds:.1f}s dec {dec_time:.2f}s")
         points.append(_mean_point(items))

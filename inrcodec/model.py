@@ -3,6 +3,9 @@
 A *base* is the shared, meta-learned part: {"net": SIREN params, "inner_log_lr": learned
 inner-loop learning rates, "log_scale": initial entropy-model scales}. The *modulations* of one
 signal are {"latents": [grid per level], "log_scale": (levels,)}: what the encoder fits and stores.
+A *signal* is a dict {"values": (*signal_shape, out_channels) in [0, 1], optionally "inputs":
+(*signal_shape, input_features) fixed per-sample inputs, and "weights": (*signal_shape,) 1 where
+a value exists, 0 where it is missing}; `make_signal` builds one.
 """
 
 from __future__ import annotations
@@ -36,6 +39,23 @@ def init_base(key: jax.Array, cfg: ModelConfig) -> dict:
     }
 
 
+def make_signal(values, inputs=None, weights=None) -> dict:
+    """The signal dict of `values` (*signal_shape, C), with optional fixed inputs and sample weights."""
+    signal = {"values": jnp.asarray(values, jnp.float32)}
+    if inputs is not None:
+        signal["inputs"] = jnp.asarray(inputs, jnp.float32)
+    if weights is not None:
+        signal["weights"] = jnp.asarray(weights, jnp.float32)
+    return signal
+
+
+def signal_size(signal: dict) -> Array:
+    """Number of samples that carry a value (the sum of the weights, else all samples)."""
+    if "weights" in signal:
+        return jnp.maximum(signal["weights"].sum(), 1.0)
+    return jnp.float32(np.prod(signal["values"].shape[:-1]))
+
+
 def init_modulations(base: dict, signal_shape: Sequence[int], cfg: ModelConfig) -> dict:
     return {"latents": latents.zeros(signal_shape, cfg), "log_scale": base["log_scale"]}
 
@@ -54,7 +74,7 @@ def quantize(y: Array, mode: str, key: jax.Array) -> Array:
 def rd_loss(
     net: dict,
     mods: dict,
-    target: Array,
+    signal: dict,
     lam: Array,
     key: jax.Array,
     cfg: ModelConfig,
@@ -70,7 +90,7 @@ def rd_loss(
       mods: modulations {"latents", "log_scale"}, optionally with per-signal weight updates
         {"delta": pytree like `net`, "delta_log_scale": (number of tensors,)}: the network used
         is net + weight_step * quantized(delta), and the deltas' bits count in the rate.
-      target: signal values, shape (*signal_shape, out_channels), in [0, 1].
+      signal: {"values", optional "inputs", optional "weights"} (see the module docstring).
       lam: rate weight (scalar).
       key: PRNG key for the quantization noise and the sample subset.
       mode: quantization proxy, one of QUANT_MODES.
@@ -79,9 +99,9 @@ def rd_loss(
       weight_step: quantization step of the weight deltas.
 
     Returns:
-      (loss, (mse, bits per sample)).
+      (loss, (mse over the samples with a value, bits per sample with a value)).
     """
-    signal_shape = target.shape[:-1]
+    signal_shape = signal["values"].shape[:-1]
     total = int(np.prod(signal_shape))
     keys = jax.random.split(key, len(mods["latents"]) + 1)
     quantized = [quantize(y, mode, k) for y, k in zip(mods["latents"], keys[1:])]
@@ -94,17 +114,24 @@ def rd_loss(
         dq = [quantize(d, mode, k) for d, k in zip(leaves, dkeys)]
         bits = bits + sum(entropy.laplace_bits(d, mods["delta_log_scale"][i]).sum() for i, d in enumerate(dq))
         net = apply_delta(net, jax.tree_util.tree_unflatten(treedef, dq), weight_step)
-    flat_target = target.reshape(total, -1)
+    flat = {k: v.reshape(total, -1) for k, v in signal.items()}
     if num_samples is None or num_samples >= total:
         positions = jnp.asarray(latents.all_positions(signal_shape))
-        values = flat_target
     else:
-        flat = jax.random.randint(keys[0], (num_samples,), 0, total)
-        positions = jnp.stack(jnp.unravel_index(flat, signal_shape), axis=-1).astype(jnp.int32)
-        values = flat_target[flat]
-    pred = siren.apply(net, latents.sample([step * q for q in quantized], positions), cfg.w0)
-    mse = jnp.mean((pred - values) ** 2)
-    rate = bits / total
+        index = jax.random.randint(keys[0], (num_samples,), 0, total)
+        positions = jnp.stack(jnp.unravel_index(index, signal_shape), axis=-1).astype(jnp.int32)
+        flat = {k: v[index] for k, v in flat.items()}
+    z = latents.sample([step * q for q in quantized], positions)
+    if "inputs" in flat:
+        z = jnp.concatenate([z, flat["inputs"]], axis=-1)
+    pred = siren.apply(net, z, cfg.w0)
+    err = jnp.mean((pred - flat["values"]) ** 2, axis=-1)
+    if "weights" in flat:
+        w = flat["weights"][:, 0]
+        mse = jnp.sum(w * err) / jnp.maximum(w.sum(), 1.0)
+    else:
+        mse = jnp.mean(err)
+    rate = bits / signal_size(signal)
     return mse + lam * rate, (mse, rate)
 
 
@@ -114,7 +141,7 @@ def apply_delta(net: dict, delta: dict, weight_step: float) -> dict:
 
 
 def adapt(
-    base: dict, target: Array, lam: Array, key: jax.Array, cfg: ModelConfig, steps: int
+    base: dict, signal: dict, lam: Array, key: jax.Array, cfg: ModelConfig, steps: int
 ) -> dict:
     """The meta-learned inner loop: `steps` SGD steps on the latents, from zero, with learned sizes.
 
@@ -122,38 +149,48 @@ def adapt(
     signal size: sum of squared errors / channels + lam * total bits. The entropy scales stay at
     the base's values here (their gradient grows with the signal size); the encoder refines them.
     """
-    mods = init_modulations(base, target.shape[:-1], cfg)
+    mods = init_modulations(base, signal["values"].shape[:-1], cfg)
     lr = jnp.exp(base["inner_log_lr"])
-    total = float(np.prod(target.shape[:-1]))
+    total = signal_size(signal)
 
     def loss(lat, k):
-        return total * rd_loss(base["net"], {**mods, "latents": lat}, target, lam, k, cfg, "noise")[0]
+        return total * rd_loss(base["net"], {**mods, "latents": lat}, signal, lam, k, cfg, "noise")[0]
 
     fitted, _, _ = fit(loss, mods["latents"], per_leaf_sgd([lr[i] for i in range(cfg.levels)]), steps, key)
     return {**mods, "latents": fitted}
 
 
 def reconstruct(
-    net: dict, quantized: list, signal_shape: Sequence[int], cfg: ModelConfig, step: float = 1.0, chunk: int = 1 << 17
+    net: dict,
+    quantized: list,
+    signal_shape: Sequence[int],
+    cfg: ModelConfig,
+    step: float = 1.0,
+    inputs: np.ndarray | None = None,
+    chunk: int = 1 << 17,
 ) -> Array:
     """Decodes integer latents (times `step`) to the signal (*signal_shape, out_channels) in [0, 1].
 
+    `inputs` (*signal_shape, input_features) are the fixed per-sample inputs, if the base uses any.
     Deterministic: no noise, no optimisation. Evaluated in chunks of `chunk` samples to bound memory.
     """
     positions = latents.all_positions(signal_shape)
+    extra = np.zeros((positions.shape[0], 0), np.float32) if inputs is None else np.asarray(inputs, np.float32).reshape(positions.shape[0], -1)
     grids = [jnp.asarray(q, jnp.float32) * jnp.float32(step) for q in quantized]
     outs = []
     for start in range(0, positions.shape[0], chunk):
-        part = positions[start : start + chunk]
+        part, part_extra = positions[start : start + chunk], extra[start : start + chunk]
         pad = chunk - part.shape[0] if positions.shape[0] > chunk else 0
         if pad:
             part = np.concatenate([part, np.zeros((pad, part.shape[1]), np.int32)])
-        out = _synthesize(net, grids, jnp.asarray(part), cfg.w0)
+            part_extra = np.concatenate([part_extra, np.zeros((pad, part_extra.shape[1]), np.float32)])
+        out = _synthesize(net, grids, jnp.asarray(part), jnp.asarray(part_extra), cfg.w0)
         outs.append(out[: out.shape[0] - pad] if pad else out)
     values = jnp.concatenate(outs, axis=0)
     return jnp.clip(values, 0.0, 1.0).reshape(*signal_shape, -1)
 
 
 @jax.jit
-def _synthesize(net: dict, grids: list, positions: Array, w0: float) -> Array:
-    return siren.apply(net, latents.sample(grids, positions), w0)
+def _synthesize(net: dict, grids: list, positions: Array, inputs: Array, w0: float) -> Array:
+    z = jnp.concatenate([latents.sample(grids, positions), inputs], axis=-1)
+    return siren.apply(net, z, w0)

@@ -15,9 +15,9 @@ def init(key: jax.Array, cfg: ModelConfig) -> Params:
     """SIREN initialisation (Sitzmann et al. 2020): W ~ U(+-sqrt(6 / fan_in) / w0).
 
     Returns a pytree {"first": {w, b}, "hidden": [{w, b, shift}], "out": {w, b}} where `shift`
-    (latent_dim, hidden) maps the modulation feature z to a FiLM shift of that layer.
+    (in_dim, hidden) maps the input z (modulation features and fixed inputs) to a FiLM shift of that layer.
     """
-    z, h = cfg.latent_dim, cfg.hidden
+    z, h = cfg.in_dim, cfg.hidden
     keys = iter(jax.random.split(key, 3 * cfg.depth + 2))
 
     def uniform(shape, fan_in, gain=1.0):
@@ -37,7 +37,7 @@ def init(key: jax.Array, cfg: ModelConfig) -> Params:
 
 
 def apply(params: Params, z: Array, w0: float) -> Array:
-    """Maps modulation features (..., latent_dim) to values (..., out_channels) around 0.5."""
+    """Maps inputs z (..., in_dim) to values (..., out_channels) around 0.5."""
     h = jnp.sin(w0 * (z @ params["first"]["w"] + params["first"]["b"]))
     for layer in params["hidden"]:
         h = jnp.sin(w0 * (h @ layer["w"] + layer["b"] + z @ layer["shift"]))

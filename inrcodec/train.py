@@ -1,7 +1,7 @@
 """Meta-learning a base network: second-order MAML over the latents, with a rate term.
 
-Each task is a random crop with its own rate weight lam (log-uniform in [lam_min, lam_max]); the
-inner loop adapts the modulations with `inner_steps` SGD steps of learned size (model.adapt); the
+Each task is a random crop (image), window (audio) or field (climate) with its own rate weight lam
+(log-uniform in [lam_min, lam_max]); the inner loop adapts the modulations with `inner_steps` SGD steps of learned size (model.adapt); the
 outer loop (optax Adam) learns the SIREN weights, the inner step sizes and the initial entropy
 scales by differentiating the post-adaptation loss through the inner loop.
 """
@@ -23,11 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inrcodec import bases, model
+from inrcodec import bases, model, training_data
 from inrcodec.fit import fit
 from inrcodec.config import ModelConfig
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +33,13 @@ class TrainConfig:
     """Meta-training recipe."""
 
     name: str = "siren-image-v1"  # Name of the exported base.
-    modality: str = "image"
+    modality: str = "image"  # "image", "audio" or "climate" (selects the training_data sampler).
     model: ModelConfig = ModelConfig()
-    crop: int = 128  # Side of the square training crops (samples).
+    crop: int = 128  # Side of the square training crops (image) or window length in samples (audio).
+    grid: tuple[int, int] = (46, 90)  # Climate: the global grid every training field is regridded to.
+    value_range: tuple[float, float] = (202.66, 320.93)  # Climate: physical values mapped to [0, 1] (K).
+    quality_lambdas: tuple[float, ...] = ()  # Rate weights of quality levels 1.. (empty: config.QUALITY_LAMBDAS).
+    weight_deltas: bool = True  # Whether the encoder also fits per-signal weight deltas with this base.
     batch: int = 4  # Tasks (crops) per outer step.
     inner_steps: int = 3  # SGD steps of the inner loop (differentiated through: second order).
     fit_steps: int = 0  # If > 0: per task, also this many Adam steps (as the encoder does) from the
@@ -62,80 +64,46 @@ class TrainConfig:
         return d
 
 
-def find_images(roots: Sequence[Path]) -> list[Path]:
-    files = []
-    for root in roots:
-        root = Path(root)
-        files += [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    return files
-
-
-def load_images(files: Sequence[Path], min_side: int) -> list[np.ndarray]:
-    """Loads RGB uint8 arrays; images smaller than `min_side` are skipped."""
-    from inrcodec.modalities import image
-
-    out = []
-    for f in files:
-        arr = image.read_array(f)
-        if arr.shape[2] == 1:
-            arr = np.repeat(arr, 3, axis=2)
-        if min(arr.shape[:2]) >= min_side:
-            out.append(arr)
-    return out
-
-
-def sample_batch(images: Sequence[np.ndarray], cfg: TrainConfig, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic batch for `step`: random crops, flips and transposes, and their rate weights."""
+def sample_batch(sampler: training_data.Sampler, cfg: TrainConfig, step: int) -> tuple[dict, np.ndarray]:
+    """Deterministic batch for `step`: stacked task signals and their rate weights."""
     rng = np.random.default_rng([cfg.seed, step])
-    crops = []
-    for _ in range(cfg.batch):
-        img = images[rng.integers(len(images))]
-        y = rng.integers(img.shape[0] - cfg.crop + 1)
-        x = rng.integers(img.shape[1] - cfg.crop + 1)
-        c = img[y : y + cfg.crop, x : x + cfg.crop]
-        if rng.random() < 0.5:
-            c = c[:, ::-1]
-        if rng.random() < 0.5:
-            c = c.transpose(1, 0, 2)
-        crops.append(c)
-    batch = np.stack(crops).astype(np.float32) / 255.0
-    lams = np.exp(rng.uniform(math.log(cfg.lam_min), math.log(cfg.lam_max), cfg.batch)).astype(np.float32)
-    return batch, lams
+    batch = sampler.sample(rng, cfg.batch)
+    return batch, training_data.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
 
 
-def fit_tasks(params: dict, batch: jnp.ndarray, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig) -> dict:
+def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig) -> dict:
     """Per task: the meta-learned steps, then `fit_steps` Adam steps (no gradient flows back)."""
     params = jax.lax.stop_gradient(params)
 
-    def task(target, lam, k):
+    def task(signal, lam, k):
         k_inner, k_fit = jax.random.split(k)
-        mods = model.adapt(params, target, lam, k_inner, cfg.model, cfg.inner_steps)
+        mods = model.adapt(params, signal, lam, k_inner, cfg.model, cfg.inner_steps)
 
         def loss(m, kk):
-            return model.rd_loss(params["net"], m, target, lam, kk, cfg.model, "noise")[0]
+            return model.rd_loss(params["net"], m, signal, lam, kk, cfg.model, "noise")[0]
 
         return fit(loss, mods, optax.adam(cfg.fit_lr), cfg.fit_steps, k_fit)[0]
 
-    return jax.vmap(task)(batch, lams, jax.random.split(key, batch.shape[0]))
+    return jax.vmap(task)(batch, lams, jax.random.split(key, lams.shape[0]))
 
 
-def outer_loss(params: dict, batch: jnp.ndarray, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None):
+def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None):
     """Mean post-adaptation rate-distortion loss over the tasks of a batch.
 
     With `fitted` (from fit_tasks), adds fit_weight x the loss at those latents (first order: by
     the envelope theorem this is the gradient of the fitted loss when the fit has converged).
     """
 
-    def task(target, lam, k, fitted_mods):
+    def task(signal, lam, k, fitted_mods):
         k_inner, k_outer, k_fit = jax.random.split(k, 3)
-        mods = model.adapt(params, target, lam, k_inner, cfg.model, cfg.inner_steps)
-        loss, (mse, rate) = model.rd_loss(params["net"], mods, target, lam, k_outer, cfg.model, "noise")
+        mods = model.adapt(params, signal, lam, k_inner, cfg.model, cfg.inner_steps)
+        loss, (mse, rate) = model.rd_loss(params["net"], mods, signal, lam, k_outer, cfg.model, "noise")
         if fitted_mods is None:
             return loss, mse, rate
-        fit_loss, (mse, rate) = model.rd_loss(params["net"], fitted_mods, target, lam, k_fit, cfg.model, "noise")
+        fit_loss, (mse, rate) = model.rd_loss(params["net"], fitted_mods, signal, lam, k_fit, cfg.model, "noise")
         return loss + cfg.fit_weight * fit_loss, mse, rate
 
-    keys = jax.random.split(key, batch.shape[0])
+    keys = jax.random.split(key, lams.shape[0])
     loss, mse, rate = jax.vmap(task)(batch, lams, keys, fitted)
     # Reported psnr / bpp are those after the long fit when there is one, else after adaptation.
     return loss.mean(), {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
@@ -181,16 +149,15 @@ def train(
 
     Args:
       cfg: the recipe.
-      data: files or directories of training images.
+      data: files or directories of training data of the recipe's modality.
       out_dir: receives params.npz, manifest.json, record.json and the checkpoint.
       progress: called after every step with (step, metrics); the CLI draws a progress bar.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = find_images(data)
-    images = load_images(files, cfg.crop)
-    if not images:
-        raise ValueError(f"no training images of at least {cfg.crop}x{cfg.crop} found in {list(map(str, data))}")
+    sampler = training_data.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
+                                             cfg.model.input_scale)
+    files = sampler.files
     optimizer = make_optimizer(cfg)
     params = model.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)
     ckpt = out_dir / "checkpoint.npz"
@@ -216,7 +183,7 @@ def train(
     started = time.time() - elapsed
     root_key = jax.random.PRNGKey(cfg.seed)
     while step < cfg.steps and (time.time() - started) < cfg.max_minutes * 60:
-        batch, lams = sample_batch(images, cfg, step)
+        batch, lams = sample_batch(sampler, cfg, step)
         params, opt_state, metrics = train_step(params, opt_state, batch, lams, jax.random.fold_in(root_key, step))
         step += 1
         metrics = {k: float(v) for k, v in metrics.items()}
@@ -246,8 +213,14 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
     (out_dir / "record.json").write_text(json.dumps(record, indent=1) + "\n")
     extra = {
         "inner_steps": cfg.inner_steps,
+        "weight_deltas": cfg.weight_deltas,
         "training": {"steps": step, "wall_seconds": round(seconds, 1), "record": "record.json"},
     }
+    if cfg.quality_lambdas:
+        extra["quality_lambdas"] = {str(q): lam for q, lam in enumerate(cfg.quality_lambdas, start=1)}
+        extra["quality_step_index"] = {str(q): 0 for q in range(1, len(cfg.quality_lambdas) + 1)}
+    if cfg.modality == "climate":
+        extra["value_range"] = list(cfg.value_range)
     return bases.save_base(out_dir, cfg.name, cfg.modality, cfg.model, params, extra)
 
 

@@ -1,8 +1,9 @@
 """Regenerates the test assets (run from the repo root: python tests/make_assets.py).
 
-tiny-base: a small random (not meta-learned) image base, so unit tests never need the shipped one.
-golden.inr: a 24x40 synthetic image encoded with tiny-base; tests/expected/golden.json keeps its
-hashes. Regenerate only for a deliberate format change.
+tiny-base, tiny-audio-base, tiny-climate-base: small random (not meta-learned) bases, so unit tests
+never need the shipped ones. golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
+encoded with them; tests/expected/golden*.json keep their hashes. Regenerate only for a deliberate
+format change.
 """
 
 from __future__ import annotations
@@ -14,12 +15,44 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from inrcodec import bases, codec, model
+from inrcodec import bases, model
 from inrcodec.config import FitConfig, ModelConfig
+from inrcodec.formats import audio as audio_format
+from inrcodec.formats import climate as climate_format
+from inrcodec.formats import image as image_format
+from inrcodec.modalities import audio as audio_io
+from inrcodec.modalities import climate as climate_io
 
 HERE = Path(__file__).parent
 TINY = ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 1, 1, 1), hidden=8, depth=2)
+TINY_AUDIO = ModelConfig(spatial_dims=1, out_channels=1, channels=(1, 1, 1, 1, 1), hidden=8, depth=2)
+TINY_CLIMATE = ModelConfig(spatial_dims=2, out_channels=1, channels=(1, 1, 1), hidden=8, depth=2, input_features=3,
+                           input_scale=2.0)
+AUDIO_LAMBDAS = {str(q): 1e-3 / 2 ** q for q in range(1, 9)}
 GOLDEN_FIT = FitConfig(noise_steps=10, ste_steps=5)
+
+
+def synthetic_audio(frames: int = 2000, channels: int = 2, rate: int = 16000) -> audio_io.Audio:
+    """A decaying chord, different per channel: float32 (frames, channels) in [-1, 1], PCM_16 WAV."""
+    t = np.arange(frames) / rate
+    cols = [0.5 * np.exp(-3 * t) * np.sin(2 * np.pi * (220 * (c + 1)) * t + c) for c in range(channels)]
+    samples = np.round(np.stack(cols, axis=1) * 32767) / 32767
+    return audio_io.Audio(samples.astype(np.float32), rate, "PCM_16", "WAV")
+
+
+def synthetic_field(times: int = 2, ny: int = 9, nx: int = 16, missing: bool = True):
+    """An xarray temperature field (time, lat, lon) in K on a global grid, NaN over a 'continent'."""
+    import xarray as xr
+
+    lat = np.linspace(80.0, -80.0, ny)
+    lon = np.arange(nx) * (360.0 / nx)
+    base = 288.0 - 40.0 * np.sin(np.deg2rad(lat))[:, None] ** 2 + 3.0 * np.cos(np.deg2rad(lon))[None, :]
+    values = np.stack([base + 2.0 * k for k in range(times)])
+    if missing:
+        values[:, 2:4, 3:6] = np.nan
+    return xr.DataArray(values, dims=("time", "lat", "lon"),
+                        coords={"time": np.arange(times, dtype=np.int64), "lat": lat, "lon": lon},
+                        name="t2m", attrs={"units": "K", "long_name": "2 metre temperature"})
 
 
 def synthetic_image(h: int = 24, w: int = 40) -> np.ndarray:
@@ -30,19 +63,53 @@ def synthetic_image(h: int = 24, w: int = 40) -> np.ndarray:
     return img.astype(np.uint8)
 
 
+def tiny_bases() -> dict[str, bases.Base]:
+    """Writes the three tiny bases (deterministic: same bytes, same ids every time)."""
+    out = {}
+    for name, modality, cfg, extra in (
+        ("tiny-base", "image", TINY, {"inner_steps": 3}),
+        ("tiny-audio-base", "audio", TINY_AUDIO, {"inner_steps": 3, "quality_lambdas": AUDIO_LAMBDAS}),
+        ("tiny-climate-base", "climate", TINY_CLIMATE,
+         {"inner_steps": 3, "weight_deltas": False, "value_range": [202.66, 320.93]}),
+    ):
+        params = model.init_base(jax.random.PRNGKey(0), cfg)
+        out[modality] = bases.save_base(HERE / "assets" / name, name.replace("-base", "-test-base"), modality, cfg,
+                                        params, extra)
+    return out
+
+
+def decoded_bytes(reconstruction) -> bytes:
+    """The bytes a golden hash covers: the array, the audio samples or the field's values."""
+    if isinstance(reconstruction, audio_io.Audio):
+        return reconstruction.samples.tobytes()
+    if hasattr(reconstruction, "values") and not isinstance(reconstruction, np.ndarray):
+        return np.asarray(reconstruction.values).tobytes()
+    return reconstruction.tobytes()
+
+
+def golden_inputs() -> dict:
+    return {"image": synthetic_image(), "audio": synthetic_audio(),
+            "climate": climate_io.from_dataarray(synthetic_field())}
+
+
+GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-climate"}
+FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format}
+
+
 def main() -> None:
-    params = model.init_base(jax.random.PRNGKey(0), TINY)
-    base = bases.save_base(HERE / "assets" / "tiny-base", "tiny-test-base", "image", TINY, params, {"inner_steps": 3})
-    result = codec.encode_array(synthetic_image(), base, quality=4, fit_cfg=GOLDEN_FIT)
-    (HERE / "assets" / "golden.inr").write_bytes(result.data)
-    expected = {
-        "inr_sha256": hashlib.sha256(result.data).hexdigest(),
-        "decoded_sha256": hashlib.sha256(result.reconstruction.tobytes()).hexdigest(),
-        "bytes": len(result.data),
-        "psnr": result.psnr,
-    }
-    (HERE / "expected" / "golden.json").write_text(json.dumps(expected, indent=1) + "\n")
-    print(json.dumps(expected))
+    made = tiny_bases()
+    for modality, signal in golden_inputs().items():
+        result = FORMATS[modality].encode(signal, made[modality], 4, GOLDEN_FIT)
+        stem = GOLDEN_FILES[modality]
+        (HERE / "assets" / f"{stem}.inr").write_bytes(result.data)
+        expected = {
+            "inr_sha256": hashlib.sha256(result.data).hexdigest(),
+            "decoded_sha256": hashlib.sha256(decoded_bytes(result.reconstruction)).hexdigest(),
+            "bytes": len(result.data),
+            "psnr": result.psnr,
+        }
+        (HERE / "expected" / f"{stem}.json").write_text(json.dumps(expected, indent=1) + "\n")
+        print(stem, json.dumps(expected))
 
 
 if __name__ == "__main__":

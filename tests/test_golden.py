@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from inrcodec import api, bases, codec
+from inrcodec import api, bases
 from inrcodec.config import FitConfig
+from inrcodec.formats import image as image_format
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
 
@@ -37,8 +38,23 @@ def test_reencoding_reproduces_golden_bytes():
     from make_assets import synthetic_image
 
     base = bases.load_base_dir(TINY_BASE_DIR)
-    result = codec.encode_array(synthetic_image(), base, quality=4, fit_cfg=GOLDEN_FIT)
+    result = image_format.encode(synthetic_image(), base, 4, GOLDEN_FIT)
     assert len(result.data) == EXPECTED["bytes"]
     assert hashlib.sha256(result.data).hexdigest() == EXPECTED["inr_sha256"]
     assert result.data == GOLDEN_INR.read_bytes()
     assert hashlib.sha256(result.reconstruction.tobytes()).hexdigest() == EXPECTED["decoded_sha256"]
+
+
+@pytest.mark.parametrize("modality", ["audio", "climate"])
+def test_audio_and_climate_golden_files_decode_and_reencode_identically(modality):
+    from make_assets import FORMATS, GOLDEN_FILES, decoded_bytes, golden_inputs
+
+    stem = GOLDEN_FILES[modality]
+    expected = json.loads((TESTS_DIR / "expected" / f"{stem}.json").read_text())
+    data = (TESTS_DIR / "assets" / f"{stem}.inr").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == expected["inr_sha256"], f"{stem}.inr itself was changed"
+    decoded = api.decode(data)
+    assert hashlib.sha256(decoded_bytes(decoded.array)).hexdigest() == expected["decoded_sha256"]
+    base = bases.load_base(f"tiny-{modality}-test-base")
+    result = FORMATS[modality].encode(golden_inputs()[modality], base, 4, GOLDEN_FIT)
+    assert result.data == data

@@ -5,12 +5,14 @@ import struct
 import jax
 import pytest
 
-from inrcodec.codec import ENTROPY_MODEL_LAPLACE, IMAGE_META, ImageHeader
+from inrcodec.codec import CODING, ENTROPY_MODEL_LAPLACE, CodingHeader
 from inrcodec.config import quant_step
+from inrcodec.formats.image import DIMENSIONS, ImageHeader
 from inrcodec.errors import FormatError
 
-HEADER = ImageHeader(height=512, width=768, channels=3, bit_depth=8, step_index=2, weight_step_index=16,
-                     scale_indices=(0, 90, 101, 7), weight_scale_indices=(60, 0, 70))
+HEADER = ImageHeader(height=512, width=768, channels=3, bit_depth=8,
+                     coding=CodingHeader(step_index=2, weight_step_index=16, scale_indices=(0, 90, 101, 7),
+                                         weight_scale_indices=(60, 0, 70)))
 
 
 def test_rows_at_their_offsets():
@@ -31,7 +33,7 @@ def test_rows_at_their_offsets():
 
 
 def test_without_weight_deltas_there_is_no_weight_section():
-    header = ImageHeader(4, 4, 1, 16, 0, 0, (1, 2))
+    header = ImageHeader(4, 4, 1, 16, CodingHeader(0, 0, (1, 2)))
     meta = header.pack()
     assert len(meta) == 12 and meta[8] == 0
     assert ImageHeader.unpack(meta) == header
@@ -54,7 +56,8 @@ def test_weight_tensor_order_is_the_params_file_order():
 def _meta(**fields):
     values = dict(h=4, w=4, c=3, depth=8, model=1, step=0, wstep=0, levels=2)
     values.update(fields)
-    return IMAGE_META.pack(*values.values()) + bytes([90] * values["levels"])
+    v = list(values.values())
+    return DIMENSIONS.pack(*v[:4]) + CODING.pack(*v[4:]) + bytes([90] * values["levels"])
 
 
 @pytest.mark.parametrize(
@@ -63,7 +66,8 @@ def _meta(**fields):
         (_meta()[:5], "truncated"),
         (_meta() + b"\x00", "expected"),
         (_meta(wstep=16), "truncated"),
-        (_meta(wstep=16) + bytes([3, 1]), "expected"),
+        (_meta(wstep=16) + bytes([3, 1]), "truncated"),
+        (_meta(wstep=16) + bytes([1, 1, 9]), "expected"),
         (_meta(h=0), "empty"),
         (_meta(h=65535, w=65535), "limit"),
         (_meta(c=2), "channel"),

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inrcodec import api, bases, codec
+from inrcodec import api, bases
+from inrcodec.formats import image as codec
 from inrcodec.config import FitConfig
 from inrcodec.errors import InputError
 from inrcodec.modalities import image as image_io
@@ -21,7 +22,7 @@ def tiny():
 
 
 def round_trip(arr, base):
-    enc = codec.encode_array(arr, base, 6, FAST)
+    enc = codec.encode(arr, base, 6, FAST)
     dec = codec.decode(enc.data, base)
     np.testing.assert_array_equal(dec.array, enc.reconstruction)
     assert dec.array.shape == arr.shape and dec.array.dtype == arr.dtype
@@ -78,8 +79,8 @@ def test_bad_quality_and_bpp_are_input_errors(tiny):
 
 def test_bpp_target_picks_the_best_level_that_fits(tiny):
     arr = synthetic_image(24, 40)
-    sizes = {q: codec.encode_array(arr, tiny, q, FAST).bpp for q in range(1, 9)}
+    sizes = {q: codec.encode(arr, tiny, q, FAST).bpp for q in range(1, 9)}
     target = sorted(sizes.values())[4]
-    got = codec.encode_to_bpp(arr, tiny, target, FAST)
+    got = api.encode(arr, bpp=target, base=tiny, fit=FAST)
     assert got.bpp <= target
     assert got.bpp == max(b for b in sizes.values() if b <= target) or got.quality == max(q for q, b in sizes.items() if b <= target)

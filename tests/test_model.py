@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import optax
 
 from inrcodec import latents, model, siren
@@ -60,7 +61,7 @@ def test_per_leaf_sgd_uses_each_rate():
 
 def test_maml_inner_loop_is_differentiable_and_reduces_the_loss():
     base = model.init_base(jax.random.PRNGKey(0), TINY)
-    target = jnp.asarray(np.random.default_rng(0).random((8, 8, 3)), jnp.float32)
+    target = model.make_signal(np.random.default_rng(0).random((8, 8, 3)))
     key = jax.random.PRNGKey(1)
 
     def post(b):
@@ -76,7 +77,7 @@ def test_maml_inner_loop_is_differentiable_and_reduces_the_loss():
 def test_rd_loss_rate_is_bits_per_sample_and_subsampling_works():
     base = model.init_base(jax.random.PRNGKey(0), TINY)
     mods = model.init_modulations(base, (6, 10), TINY)
-    target = jnp.full((6, 10, 3), 0.5)
+    target = model.make_signal(jnp.full((6, 10, 3), 0.5))
     loss, (mse, rate) = model.rd_loss(base["net"], mods, target, 0.0, jax.random.PRNGKey(0), TINY, "round", 16)
     assert float(rate) > 0 and np.isfinite(float(loss))
     assert float(loss) == float(mse)
@@ -89,3 +90,27 @@ def test_reconstruct_is_deterministic_and_chunking_does_not_change_it():
     b = np.asarray(model.reconstruct(base["net"], ints, (7, 9), TINY, chunk=16))
     assert a.shape == (7, 9, 3) and a.min() >= 0 and a.max() <= 1
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_missing_samples_do_not_count_in_the_distortion_and_inputs_reach_the_network():
+    cfg = ModelConfig(spatial_dims=2, out_channels=1, channels=(1, 1), hidden=8, depth=2, input_features=3)
+    base = model.init_base(jax.random.PRNGKey(0), cfg)
+    mods = model.init_modulations(base, (5, 6), cfg)
+    rng = np.random.default_rng(0)
+    values, inputs = rng.random((5, 6, 1)), rng.normal(size=(5, 6, 3))
+    weights = np.ones((5, 6))
+    weights[:, :3] = 0
+    key = jax.random.PRNGKey(0)
+
+    def mse(v, x):
+        return float(model.rd_loss(base["net"], mods, model.make_signal(v, x, weights), 0.0, key, cfg, "round")[1][0])
+
+    changed = values.copy()
+    changed[:, :3] = 5.0  # Only where the weight is 0.
+    assert mse(values, inputs) == pytest.approx(mse(changed, inputs))
+    changed[0, 4] = 5.0
+    assert mse(changed, inputs) > mse(values, inputs)
+    assert mse(values, inputs) != pytest.approx(mse(values, inputs + 1.0))
+    out = np.asarray(model.reconstruct(base["net"], [np.zeros(s, np.int32) for s in latents.grid_shapes((5, 6), cfg)],
+                                       (5, 6), cfg, inputs=inputs))
+    assert out.shape == (5, 6, 1) and np.ptp(out) > 0  # Zero latents, varying inputs: the output varies.

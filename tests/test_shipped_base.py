@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from inrcodec import api, bases, codec
+from inrcodec import api, bases
 from inrcodec.config import FitConfig
+from inrcodec.formats import image as image_format
 from inrcodec.modalities import image as image_io
 
 
@@ -39,5 +40,5 @@ def test_quality_bands_on_a_real_photo(shipped, photo):
     # Measured on this crop (commit of the shipped base): q2 0.50 bpp / 24.5 dB, q6 1.03 bpp / 28.5 dB.
     assert 0.2 < low.bpp < 0.8 and low.psnr > 23.5
     assert high.bpp < 1.6 and high.psnr > 27.5
-    decoded = codec.decode(high.data, shipped)
+    decoded = image_format.decode(high.data, shipped)
     np.testing.assert_array_equal(decoded.array, high.reconstruction)

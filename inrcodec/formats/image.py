@@ -1,0 +1,140 @@
+"""The image format: 8/16-bit grey or RGB images <-> .inr files (modality 1).
+
+Header meta (SPEC.md): height u16, width u16, channels u8, bit depth u8, then the coding fields
+(codec.CodingHeader). Grey images are coded as RGB and averaged back on decoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inrcodec import bases, codec, model, results
+from inrcodec.bitstream import container
+from inrcodec.config import FitConfig
+from inrcodec.errors import FormatError, InputError
+from inrcodec.formats.common import Decoded, EncodeResult, Progress, check_base, open_container
+from inrcodec.modalities import image as image_io
+
+NAME = "image"
+CODE = container.MODALITY_IMAGE
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+OUTPUT_SUFFIX = ".png"
+RATE_UNIT = "bpp"
+MAX_DECODE_PIXELS = image_io.MAX_PIXELS
+DIMENSIONS = struct.Struct("<HHBB")  # height, width, channels, bit depth.
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageHeader:
+    height: int
+    width: int
+    channels: int  # 1 (grey) or 3 (RGB) in the decoded output.
+    bit_depth: int  # 8 or 16.
+    coding: codec.CodingHeader
+
+    def pack(self) -> bytes:
+        return DIMENSIONS.pack(self.height, self.width, self.channels, self.bit_depth) + self.coding.pack()
+
+    @classmethod
+    def unpack(cls, meta: bytes) -> "ImageHeader":
+        if len(meta) < DIMENSIONS.size:
+            raise FormatError("image header truncated")
+        h, w, c, depth = DIMENSIONS.unpack_from(meta)
+        coding, end = codec.CodingHeader.unpack_from(meta, DIMENSIONS.size)
+        if len(meta) != end:
+            raise FormatError(f"image header has {len(meta)} bytes, expected {end}")
+        if h == 0 or w == 0:
+            raise FormatError(f"image dimensions {w}x{h} are empty")
+        if h * w > MAX_DECODE_PIXELS:
+            raise FormatError(f"image dimensions {w}x{h} exceed the decoder limit of {MAX_DECODE_PIXELS} pixels")
+        if c not in (1, 3):
+            raise FormatError(f"unsupported channel count {c}")
+        if depth not in (8, 16):
+            raise FormatError(f"unsupported bit depth {depth}")
+        return cls(h, w, c, depth, coding)
+
+
+def read(path: str | Path, **options) -> np.ndarray:
+    """Reads an image file as uint8/uint16 (H, W, C), C in {1, 3}."""
+    return image_io.read_array(path)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of two integer images, peak = the largest value of their dtype."""
+    return results.psnr(a, b, peak=float(np.iinfo(a.dtype).max))
+
+
+def _to_output(values: np.ndarray, channels: int, bit_depth: int) -> np.ndarray:
+    values = np.asarray(values)
+    if channels == 1:
+        values = values.mean(axis=2, keepdims=True)
+    return image_io.from_unit(values, bit_depth)
+
+
+def encode(
+    arr: np.ndarray,
+    base: bases.Base,
+    quality: int,
+    fit_cfg: FitConfig = FitConfig(),
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> EncodeResult:
+    """Encodes an image array (H, W, C) of uint8 or uint16, C in {1, 3}, at one quality level."""
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3) or arr.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"expected an (H, W, 1|3) uint8/uint16 image, got {arr.shape} {arr.dtype}")
+    h, w, c = arr.shape
+    if h > 65535 or w > 65535 or h * w > MAX_DECODE_PIXELS:
+        raise InputError(f"{w}x{h} image is too large for format 1")
+    check_base(base, NAME)
+    started = time.perf_counter()
+    unit = image_io.to_unit(arr)
+    target = np.repeat(unit, 3, axis=2) if c == 1 else unit
+    coded = codec.encode_signal(model.make_signal(target), base, quality, fit_cfg, seed, progress)
+    header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, coded.header)
+    data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload))
+    recon = _to_output(coded.values, c, header.bit_depth)
+    bpp = 8 * len(data) / (h * w)
+    return EncodeResult(data, recon, quality, bpp, RATE_UNIT, psnr(arr, recon), {}, time.perf_counter() - started)
+
+
+def read_header(data: bytes) -> tuple[container.Container, ImageHeader]:
+    """Parses and validates the container and the image header (no base network needed)."""
+    box = open_container(data, CODE, NAME)
+    return box, ImageHeader.unpack(box.meta)
+
+
+def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
+    """Decodes .inr bytes to an image array (H, W, C). Deterministic: no optimisation, no randomness."""
+    box, header = read_header(data)
+    base = base or bases.load_base(box.base_id)
+    if base.base_id != box.base_id:
+        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    values = codec.decode_signal(header.coding, box.payload, base, (header.height, header.width))
+    return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)
+
+
+def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
+    """The decoded image as PNG bytes."""
+    if suffix.lower() != ".png":
+        raise InputError(f"images decode to .png, not {suffix}")
+    return image_io.encode_png(decoded.array)
+
+
+def rate(data: bytes, header: ImageHeader) -> float:
+    return 8 * len(data) / (header.width * header.height)
+
+
+def describe(header: ImageHeader) -> dict:
+    """Header fields for `inrcodec info`."""
+    return {"width": header.width, "height": header.height, "channels": header.channels,
+            "bit_depth": header.bit_depth}
+
+
+def summary(decoded: Decoded) -> str:
+    h = decoded.header
+    return f"{h.width}x{h.height}, {h.channels} channel(s), {h.bit_depth}-bit"

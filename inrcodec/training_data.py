@@ -1,0 +1,196 @@
+"""Training tasks for meta-learning, one sampler per modality.
+
+A sampler holds the decoded training signals in memory and draws a batch of same-shaped tasks:
+a dict of stacked model signals {"values": (B, *shape, C), optional "inputs", "weights"}.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+AUDIO_SUFFIXES = {".wav", ".flac"}
+
+
+class Sampler(Protocol):
+    files: list[Path]  # The files the tasks come from (recorded with their sha256).
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        """A batch of tasks: stacked signal arrays (see the module docstring)."""
+
+
+def find_files(roots: Sequence[Path], suffixes: set[str]) -> list[Path]:
+    files = []
+    for root in roots:
+        root = Path(root)
+        files += [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
+    return files
+
+
+def sphere_inputs(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Grid points on the unit sphere, (*lat.shape, 3), from latitudes and longitudes in degrees.
+
+    Continuous across the date line and single-valued at the poles.
+    """
+    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
+    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1).astype(np.float32)
+
+
+def global_grid(ny: int, nx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes (north to south, poles included) and longitudes (from 0 deg E) of a regular global grid."""
+    return np.linspace(90.0, -90.0, ny), np.arange(nx) * (360.0 / nx)
+
+
+class ImageCrops:
+    """Random square crops of RGB images, with flips and transposes; values in [0, 1]."""
+
+    def __init__(self, roots: Sequence[Path], crop: int):
+        from inrcodec.modalities import image
+
+        self.crop = crop
+        self.files, self.images = [], []
+        for f in find_files(roots, IMAGE_SUFFIXES):
+            arr = image.read_array(f)
+            if arr.shape[2] == 1:
+                arr = np.repeat(arr, 3, axis=2)
+            if min(arr.shape[:2]) >= crop:
+                self.files.append(f)
+                self.images.append(arr)
+        if not self.images:
+            raise ValueError(f"no training images of at least {crop}x{crop} found in {list(map(str, roots))}")
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        crops = []
+        for _ in range(batch):
+            img = self.images[rng.integers(len(self.images))]
+            y = rng.integers(img.shape[0] - self.crop + 1)
+            x = rng.integers(img.shape[1] - self.crop + 1)
+            c = img[y : y + self.crop, x : x + self.crop]
+            if rng.random() < 0.5:
+                c = c[:, ::-1]
+            if rng.random() < 0.5:
+                c = c.transpose(1, 0, 2)
+            crops.append(c)
+        return {"values": np.stack(crops).astype(np.float32) / 255.0}
+
+
+class AudioWindows:
+    """Random windows of mono speech (multichannel files are split), mapped from [-1, 1] to [0, 1]."""
+
+    def __init__(self, roots: Sequence[Path], window: int):
+        import soundfile
+
+        self.window = window
+        self.files, self.clips = [], []
+        for f in find_files(roots, AUDIO_SUFFIXES):
+            x, _ = soundfile.read(str(f), dtype="float32", always_2d=True)
+            if x.shape[0] >= window:
+                self.files.append(f)
+                self.clips += [np.clip(x[:, c], -1.0, 1.0) for c in range(x.shape[1])]
+        if not self.clips:
+            raise ValueError(f"no training audio of at least {window} samples found in {list(map(str, roots))}")
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        windows = []
+        for _ in range(batch):
+            clip = self.clips[rng.integers(len(self.clips))]
+            start = rng.integers(clip.shape[0] - self.window + 1)
+            w = clip[start : start + self.window]
+            windows.append(-w if rng.random() < 0.5 else w)  # Polarity flip: same sound.
+        return {"values": ((np.stack(windows) + 1.0) / 2.0)[..., None].astype(np.float32)}
+
+
+class ClimateFields:
+    """Near-surface temperature fields regridded to one global grid, normalised to [0, 1] by a fixed range.
+
+    The fields are listed in a FIELDS.csv (file, var, index, units, ...) in the data folder; each is
+    bilinearly interpolated (periodic in longitude) to `grid` = (ny, nx) of `global_grid`. Missing
+    values stay missing (weight 0); the inputs are the grid points on the sphere.
+    """
+
+    def __init__(self, roots: Sequence[Path], grid: tuple[int, int], value_range: tuple[float, float],
+                 input_scale: float = 1.0):
+        lat, lon = global_grid(*grid)
+        self.inputs = input_scale * sphere_inputs(*np.meshgrid(lat, lon, indexing="ij"))
+        self.files, fields = [], []
+        for root in roots:
+            index = Path(root) / "FIELDS.csv"
+            if not index.is_file():
+                raise ValueError(f"{root}: no FIELDS.csv listing the climate training fields")
+            rows = list(csv.DictReader(index.open()))
+            for path, group in _group_by_file(rows).items():
+                stack = _read_regridded(Path(root) / path, group[0]["var"], lat, lon)
+                if stack is None:
+                    continue
+                offset = 273.15 if group[0]["units"].strip().lower() in ("degc", "c", "celsius", "deg_c") else 0.0
+                for row in group:
+                    fields.append(stack[int(row["index"])] + offset)
+                self.files.append(Path(root) / path)
+        if not fields:
+            raise ValueError(f"no climate training fields found in {list(map(str, roots))}")
+        lo, hi = value_range
+        data = np.stack(fields)
+        self.weights = np.isfinite(data).astype(np.float32)
+        self.values = np.nan_to_num((data - lo) / (hi - lo), nan=0.5).astype(np.float32)[..., None]
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        pick = rng.integers(len(self.values), size=batch)
+        return {"values": self.values[pick], "weights": self.weights[pick],
+                "inputs": np.broadcast_to(self.inputs, (batch, *self.inputs.shape)).copy()}
+
+
+def _group_by_file(rows: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["file"], []).append(row)
+    return groups
+
+
+def _read_regridded(path: Path, var: str, lat: np.ndarray, lon: np.ndarray) -> np.ndarray | None:
+    """All 2-D fields of `var` in a netCDF file, interpolated to (lat, lon): (n, ny, nx), or None."""
+    import xarray as xr
+
+    if path.suffix.lower() not in (".nc", ".nc4"):
+        return None  # Files without geographic coordinates (e.g. .npz) cannot be placed on the sphere.
+    with xr.open_dataset(path, decode_times=False) as ds:
+        da = ds[var]
+        lat_name = next((n for n in da.dims if n.lower() in ("lat", "latitude", "y")), None)
+        lon_name = next((n for n in da.dims if n.lower() in ("lon", "longitude", "x")), None)
+        if lat_name is None or lon_name is None:
+            return None
+        da = da.transpose(..., lat_name, lon_name).astype(np.float64).load()
+    src_lon = np.asarray(da[lon_name].values) % 360.0
+    order = np.argsort(src_lon)
+    values = da.values.reshape(-1, da.shape[-2], da.shape[-1])[:, :, order]
+    src_lon = src_lon[order]
+    # Periodic extension in longitude, so the interpolation wraps across 0 / 360 deg.
+    values = np.concatenate([values[:, :, -1:], values, values[:, :, :1]], axis=2)
+    src_lon = np.concatenate([src_lon[-1:] - 360.0, src_lon, src_lon[:1] + 360.0])
+    grid = xr.DataArray(values, dims=("n", "lat", "lon"), coords={"lat": np.asarray(da[lat_name].values), "lon": src_lon})
+    grid = grid.sortby("lat")
+    out = grid.interp(lat=lat, lon=lon, method="linear").values
+    # Rows beyond the source's latitude range (e.g. poles of a Gaussian grid): nearest row.
+    src_lat = grid["lat"].values
+    near = grid.interp(lat=np.clip(lat, src_lat.min(), src_lat.max()), lon=lon, method="linear").values
+    return np.where(np.isnan(out) & ~np.isnan(near), near, out)
+
+
+def dataset_sampler(modality: str, roots: Sequence[Path], crop: int, grid: tuple[int, int],
+                    value_range: tuple[float, float], input_scale: float = 1.0) -> Sampler:
+    """The sampler of a modality: image crops of `crop`, audio windows of `crop` samples, climate fields on `grid`."""
+    if modality == "image":
+        return ImageCrops(roots, crop)
+    if modality == "audio":
+        return AudioWindows(roots, crop)
+    if modality == "climate":
+        return ClimateFields(roots, grid, value_range, input_scale)
+    raise ValueError(f"unknown modality {modality!r}")
+
+
+def log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
+    return np.exp(rng.uniform(math.log(lo), math.log(hi), n)).astype(np.float32)

@@ -1,0 +1,35 @@
+"""Recipe of the shipped audio base network `siren-audio-v1` (speech, mono; see meta/README.md).
+
+Run from the repository root:
+    inrcodec train --recipe meta/recipes/audio.py --data ../shared/data/audio/train --out meta/bases/siren-audio-v1
+"""
+
+from inrcodec.config import ModelConfig
+from inrcodec.train import TrainConfig
+
+
+def get_config() -> TrainConfig:
+    return TrainConfig(
+        name="siren-audio-v1",
+        modality="audio",
+        # 8 latent levels over time (strides 1..128; 2 channels at strides 2..8) into a 3 x 32 SIREN.
+        model=ModelConfig(spatial_dims=1, out_channels=1, channels=(1, 2, 2, 2, 1, 1, 1, 1), hidden=32, depth=3),
+        crop=4096,  # Window of 4096 samples (0.26 s at 16 kHz) per task.
+        batch=8,
+        inner_steps=3,
+        fit_steps=10,  # First-order term after 10 Adam steps, as for images (30 there).
+        fit_lr=0.02,
+        fit_weight=1.0,
+        lr=1e-3,
+        warmup=50,
+        steps=3000,
+        max_minutes=30.0,
+        # Rates of ~0.3-4 bits per sample (5-64 kbps at 16 kHz) need smaller rate weights than images.
+        lam_min=3e-7,
+        lam_max=6e-4,
+        quality_lambdas=(4e-4, 1.5e-4, 6e-5, 2.5e-5, 1e-5, 4e-6, 1.5e-6, 6e-7),
+        weight_deltas=True,
+        seed=0,
+        checkpoint_every=50,
+        log_every=10,
+    )

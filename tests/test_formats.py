@@ -1,0 +1,148 @@
+"""Audio and climate through the same commands as images: round trips that keep what users need,
+and the bad inputs of each (tiny random test bases; see make_assets.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import xarray as xr
+
+from inrcodec import api
+from inrcodec.cli import main
+from inrcodec.modalities import climate as climate_io
+from make_assets import synthetic_audio, synthetic_field
+
+pytestmark = pytest.mark.usefixtures("inr_bases")
+
+FAST = ["--fit-steps", "8", "--quiet"]
+AUDIO_BASE = ["--base", "tiny-audio-test-base"]
+CLIMATE_BASE = ["--base", "tiny-climate-test-base"]
+
+
+def write_wav(path, audio, subtype="PCM_16"):
+    sf.write(str(path), audio.samples, audio.sample_rate, subtype=subtype)
+    return path
+
+
+@pytest.mark.parametrize("suffix, subtype, rate, channels", [(".wav", "PCM_16", 16000, 2), (".flac", "PCM_24", 48000, 1),
+                                                              (".wav", "FLOAT", 8000, 1)])
+def test_audio_round_trip_keeps_rate_channels_length_and_format(tmp_path, capsys, suffix, subtype, rate, channels):
+    src = write_wav(tmp_path / f"in{suffix}", synthetic_audio(1500, channels, rate), subtype)
+    assert main(["encode", str(src), "-o", str(tmp_path / "a.inr"), *AUDIO_BASE, *FAST, "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["kbps"] == pytest.approx(8 * line["bytes"] / (1500 / rate) / 1000, abs=1e-3)
+    assert "snr_db" in line and line["psnr"] > 0
+    assert main(["decode", str(tmp_path / "a.inr"), "-o", str(tmp_path / f"out{suffix}")]) == 0
+    info = sf.info(str(tmp_path / f"out{suffix}"))
+    assert (info.samplerate, info.channels, info.frames) == (rate, channels, 1500)
+    assert info.subtype == subtype
+    meta = api.info(tmp_path / "a.inr")
+    assert meta["modality"] == "audio" and meta["frames"] == 1500 and meta["sample_rate"] == rate
+
+
+def test_audio_encoding_is_deterministic_and_decoding_matches_the_encoder(tmp_path):
+    from inrcodec import bases
+    from inrcodec.config import FitConfig
+    from inrcodec.formats import audio as audio_format
+
+    base = bases.load_base("tiny-audio-test-base")
+    audio = synthetic_audio(1200, 1)
+    a = audio_format.encode(audio, base, 5, FitConfig(noise_steps=6, ste_steps=2))
+    b = audio_format.encode(audio, base, 5, FitConfig(noise_steps=6, ste_steps=2))
+    assert a.data == b.data
+    np.testing.assert_array_equal(audio_format.decode(a.data).array.samples, a.reconstruction.samples)
+
+
+def test_climate_round_trip_keeps_dims_coords_attrs_and_missing_values(tmp_path, capsys):
+    src = tmp_path / "t2m.nc"
+    synthetic_field(times=3).to_dataset().to_netcdf(src)
+    assert main(["encode", str(src), "-o", str(tmp_path / "t.inr"), *CLIMATE_BASE, *FAST, "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["bits_per_field"] == pytest.approx(8 * line["bytes"] / 3)
+    assert {"rmse", "max_abs_error"} <= set(line)
+    assert main(["decode", str(tmp_path / "t.inr")]) == 0
+    with xr.open_dataset(src) as a, xr.open_dataset(tmp_path / "t.inr.nc") as b:
+        assert a["t2m"].dims == b["t2m"].dims and a["t2m"].shape == b["t2m"].shape
+        for c in ("time", "lat", "lon"):
+            np.testing.assert_array_equal(a[c].values, b[c].values)
+        assert b["t2m"].attrs["units"] == "K" and b["t2m"].attrs["long_name"] == "2 metre temperature"
+        np.testing.assert_array_equal(np.isnan(a["t2m"].values), np.isnan(b["t2m"].values))  # Lossless mask.
+        err = np.nanmax(np.abs(a["t2m"].values - b["t2m"].values))
+        assert np.isfinite(err)
+
+
+def test_climate_from_npz_with_var_and_rate_in_bits_per_field(tmp_path, capsys):
+    src = tmp_path / "f.npz"
+    np.savez(src, temperature=synthetic_field(1, missing=False).values[0], other=np.zeros(3))
+    assert main(["encode", str(src), "--var", "temperature", *CLIMATE_BASE, *FAST, "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["bits_per_field"] == 8 * line["bytes"]
+    decoded = api.decode((tmp_path / "f.inr").read_bytes())
+    assert decoded.array.shape == (9, 16)
+
+
+def test_the_python_api_takes_a_dataarray_and_returns_one():
+    from inrcodec.config import FitConfig
+
+    da = synthetic_field(2)
+    result = api.encode(da, base="tiny-climate-test-base", fit=FitConfig(noise_steps=4, ste_steps=2))
+    assert result.rate_unit == "bits per field"
+    out = api.decode(result.data).array
+    assert isinstance(out, xr.DataArray) and out.dims == da.dims and out.name == "t2m"
+    np.testing.assert_array_equal(out.values, result.reconstruction.values)
+
+
+# --- bad input: one line, exit code 1, nothing written ------------------------------------------------
+
+
+def fails(capsys, args, message, out=None):
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("inrcodec: error:") and "\n" not in err and message in err, err
+    if out is not None:
+        assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
+
+
+def test_wav_without_samples(tmp_path, capsys):
+    src = tmp_path / "empty.wav"
+    sf.write(str(src), np.zeros((0, 1), np.float32), 16000, subtype="PCM_16")
+    fails(capsys, ["encode", str(src), *AUDIO_BASE, *FAST], "no samples", tmp_path / "empty.inr")
+
+
+def test_unsupported_sample_format(tmp_path, capsys):
+    src = tmp_path / "ulaw.wav"
+    sf.write(str(src), synthetic_audio(800, 1).samples, 8000, subtype="ULAW")
+    fails(capsys, ["encode", str(src), *AUDIO_BASE, *FAST], "unsupported sample format", tmp_path / "ulaw.inr")
+
+
+def test_netcdf_without_the_named_variable(tmp_path, capsys):
+    src = tmp_path / "t2m.nc"
+    synthetic_field().to_dataset().to_netcdf(src)
+    fails(capsys, ["encode", str(src), "--var", "sst", *CLIMATE_BASE, *FAST], "t2m", tmp_path / "t2m.inr")
+
+
+@pytest.mark.parametrize("bad, message", [(np.nan, "missing"), (np.inf, "infinite")])
+def test_all_missing_or_non_finite_fields(tmp_path, capsys, bad, message):
+    da = synthetic_field(1, missing=False)
+    da.values[...] = bad if bad is np.nan else da.values
+    if bad is np.inf:
+        da.values[0, 0, 0] = np.inf
+    src = tmp_path / "bad.nc"
+    da.to_dataset().to_netcdf(src)
+    fails(capsys, ["encode", str(src), *CLIMATE_BASE, *FAST], message, tmp_path / "bad.inr")
+
+
+def test_modality_of_the_file_must_match_the_base(tmp_path, capsys, small_png):
+    src = write_wav(tmp_path / "a.wav", synthetic_audio(800, 1))
+    fails(capsys, ["encode", str(src), "--base", "tiny-test-base", *FAST], "image", tmp_path / "a.inr")
+    fails(capsys, ["encode", str(small_png), "-o", str(tmp_path / "p.inr"), *AUDIO_BASE, *FAST], "audio",
+          tmp_path / "p.inr")
+
+
+def test_decode_refuses_a_suffix_the_modality_cannot_write(tmp_path, capsys):
+    src = write_wav(tmp_path / "a.wav", synthetic_audio(800, 1))
+    assert main(["encode", str(src), *AUDIO_BASE, *FAST]) == 0
+    fails(capsys, ["decode", str(tmp_path / "a.inr"), "-o", str(tmp_path / "a.png")], ".wav or .flac", tmp_path / "a.png")
