@@ -473,6 +473,11 @@ class ArchiveReader:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def items_end(self) -> int:
+        """File offset where the items end and the index begins."""
+        return self._index_offset
+
     def __enter__(self) -> ArchiveReader:
         return self
 
@@ -499,6 +504,24 @@ class ArchiveReader:
         if j >= good:
             raise self._unreadable(i, b * BLOCK_ITEMS + good)
         return self._payload(i, self._file.read_at(bounds[j], bounds[j + 1] - bounds[j]))
+
+    def peek(self, i: int, n: int) -> bytes:
+        """The first ``n`` payload bytes of item ``i`` without checking its CRC (for a small per-item
+        header that must stay readable when the rest of the item is damaged).
+
+        Raises:
+            IndexError: If ``i`` is out of range.
+            FormatError: If the item cannot be located (a damaged length before it).
+        """
+        i = operator.index(i) % self._n if self._n else operator.index(i)
+        if not 0 <= i < self._n:
+            raise IndexError(f"item index out of range (the archive has {self._n} items)")
+        b, j = divmod(i, BLOCK_ITEMS)
+        bounds, good, _ = self._block(b)
+        if j >= good:
+            raise self._unreadable(i, b * BLOCK_ITEMS + good)
+        record = self._file.read_at(bounds[j], bounds[j + 1] - bounds[j])
+        return record[_framing_size(record) :][:n]
 
     def __iter__(self) -> Iterator[bytes]:
         """The payloads in order; raises FormatError at the first corrupted item."""

@@ -95,6 +95,16 @@ def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, param
     return Base(name, modality, cfg, params, bytes.fromhex(sha[:16]), manifest, directory, len(data))
 
 
+def base_from_bytes(params_bytes: bytes, manifest: dict) -> Base:
+    """A base from its params.npz bytes and manifest (e.g. embedded in a dataset archive)."""
+    from inrcodec.model import init_base  # Local import: model imports jax-heavy modules.
+
+    cfg = ModelConfig.from_dict(manifest["model"])
+    params = params_from_bytes(params_bytes, init_base(jax.random.PRNGKey(0), cfg))
+    return Base(manifest["name"], manifest["modality"], cfg, params, base_id_of(params_bytes), manifest, None,
+                len(params_bytes))
+
+
 def load_base_dir(directory: Path) -> Base:
     """Loads and verifies one base directory."""
     from inrcodec.model import init_base  # Local import: model imports jax-heavy modules.

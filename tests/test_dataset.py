@@ -1,0 +1,112 @@
+"""The dataset API: compress_dataset / open_archive on tiny test bases (random access, append,
+resume after a crash, corrupted blocks, embedded base, bad items)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import inrcodec
+from inrcodec.config import FitConfig
+from inrcodec.errors import FormatError, InputError
+from make_assets import synthetic_audio, synthetic_field, synthetic_image
+
+pytestmark = pytest.mark.usefixtures("inr_bases")
+
+FAST = FitConfig(noise_steps=4, ste_steps=2)
+CLIMATE = dict(base="tiny-climate-test-base", fit=FAST, chunk=8, block=4)
+
+
+@pytest.fixture(scope="module")
+def fields():
+    return synthetic_field(times=21, missing=True)
+
+
+@pytest.fixture(scope="module")
+def whole(fields, tmp_path_factory):
+    """The fields compressed in one run (reference for append/resume)."""
+    path = tmp_path_factory.mktemp("ds") / "whole.inrpack"
+    with pytest.MonkeyPatch.context() as mp:
+        from conftest import ASSETS_DIR
+
+        mp.setenv("INRCODEC_BASES", str(ASSETS_DIR))
+        archive = inrcodec.compress_dataset(fields, path, **CLIMATE)
+        items = archive.decode_all()
+        archive.close()
+    return path, items
+
+
+def test_random_access_iteration_and_rate(whole, fields):
+    path, items = whole
+    with inrcodec.open_archive(path) as archive:
+        assert len(archive) == 21 and items.shape == (21, 9, 16)
+        np.testing.assert_array_equal(archive[7], items[7])
+        np.testing.assert_array_equal(archive[-1], items[20])
+        np.testing.assert_array_equal(np.stack(list(archive)), items)
+        np.testing.assert_array_equal(np.isnan(items), np.isnan(fields.values))  # The shared mask is lossless.
+        with pytest.raises(IndexError):
+            archive[21]
+        rate = archive.rate()
+        assert rate["bits_per_item"] == 8 * path.stat().st_size / 21
+        assert len(archive.modulations(3)) == 3  # One grid per latent level.
+
+
+def test_append_in_two_runs_equals_one_run(whole, fields, tmp_path):
+    path = tmp_path / "two.inrpack"
+    inrcodec.compress_dataset(fields[:13], path, **CLIMATE).close()
+    with pytest.raises(InputError, match="exists"):
+        inrcodec.compress_dataset(fields, path, **CLIMATE)
+    with inrcodec.compress_dataset(fields, path, resume=True, **CLIMATE) as archive:
+        assert len(archive) == 21
+        np.testing.assert_allclose(archive.decode_all(), whole[1], atol=1e-3)
+
+
+def test_resume_after_a_crash_loses_and_duplicates_nothing(whole, fields, tmp_path):
+    path = tmp_path / "crashed.inrpack"
+    full = whole[0].read_bytes()
+    with inrcodec.open_archive(whole[0]) as archive:
+        cut = archive._reader.items_end - 3
+    path.write_bytes(full[:cut])  # No index, no trailer, the last block torn.
+    with pytest.raises(FormatError):
+        inrcodec.open_archive(path)
+    with inrcodec.compress_dataset(fields, path, resume=True, **CLIMATE) as archive:
+        assert len(archive) == 21
+        np.testing.assert_allclose(archive.decode_all(), whole[1], atol=1e-3)
+
+
+def test_a_corrupted_block_is_detected_and_the_others_still_read(whole, tmp_path):
+    path = tmp_path / "bad.inrpack"
+    data = bytearray(whole[0].read_bytes())
+    with inrcodec.open_archive(whole[0]) as archive:
+        data[archive._reader.items_end - 12] ^= 0x40  # Inside one of the last blocks.
+    path.write_bytes(bytes(data))
+    with inrcodec.open_archive(path) as archive:
+        bad = archive.verify()
+        assert 0 < len(bad) <= 4  # One block of 4 signals.
+        good = next(i for i in range(21) if i not in bad)
+        np.testing.assert_array_equal(archive[good], whole[1][good])
+        with pytest.raises(FormatError):
+            archive[bad[0]]
+
+
+def test_embedded_base_counts_in_the_rate_and_decodes_without_install(tmp_path, monkeypatch):
+    images = np.stack([synthetic_image(16, 16)] * 3)
+    path = tmp_path / "img.inrpack"
+    inrcodec.compress_dataset(images, path, base="tiny-test-base", fit=FAST, embed_base=True).close()
+    monkeypatch.setenv("INRCODEC_BASES", str(tmp_path))  # The tiny bases are no longer found.
+    with inrcodec.open_archive(path) as archive:
+        rate = archive.rate()
+        assert rate["embedded_base_bytes"] > 0
+        assert rate["bits_per_item"] > rate["bits_per_item_without_base"]
+        assert archive[2].shape == (16, 16, 3) and archive[2].dtype == np.uint8
+
+
+def test_audio_clips_and_bad_items(tmp_path):
+    clips = [synthetic_audio(512, 1).samples[:, 0] * s for s in (1.0, 0.5, 0.25)]
+    with inrcodec.compress_dataset(clips, tmp_path / "a.inrpack", base="tiny-audio-test-base", fit=FAST) as archive:
+        assert len(archive) == 3 and archive[1].shape == (512,)
+    with pytest.raises(InputError, match="shape"):
+        inrcodec.compress_dataset([clips[0], clips[0][:100]], tmp_path / "b.inrpack", base="tiny-audio-test-base",
+                                  fit=FAST, chunk=1)
+    with pytest.raises(InputError, match="block"):
+        inrcodec.compress_dataset(clips, tmp_path / "c.inrpack", base="tiny-audio-test-base", block=0)
