@@ -159,15 +159,52 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from inrcodec import evaluate
 
-    qualities = [int(q) for q in args.quality.split(",")]
-    written = evaluate.run(args.data, qualities, Path(args.out), [b for b in args.baselines.split(",") if b],
-                           limit=args.limit, base=args.base, fit=_fit_config(args.fit_steps), log=lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        qualities = [int(q) for q in args.quality.split(",") if q.strip()]
+    except ValueError:
+        raise InputError(f"--quality takes comma-separated integers, got {args.quality!r}") from None
+    names = None if args.baselines is None else [b.strip() for b in args.baselines.split(",") if b.strip()]
+    state: dict = {}
+
+    def log(line: str) -> None:
+        if "bar" in state:
+            state["bar"].write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def progress(done: int, total: int, label: str) -> None:
+        if args.quiet:
+            return
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc="eval", unit="item", file=sys.stderr, leave=False, dynamic_ncols=True)
+        bar = state["bar"]
+        bar.set_description(label, refresh=False)
+        bar.n = done
+        bar.refresh()
+
+    data = [Path(d) for d in args.data]
+    out = Path(args.out) if args.out else Path("results") / (data[0].stem if data[0].is_file() else data[0].resolve().name)
+    try:
+        written = evaluate.run(data, qualities, out, names, modality=args.modality, limit=args.limit, base=args.base,
+                               fit=_fit_config(args.fit_steps), var=args.var, seconds=args.seconds, log=log,
+                               progress=progress)
+    finally:
+        if "bar" in state:
+            state["bar"].close()
+    bd = evaluate.report(out)
+    rate_key = bd["rate_key"]
     for name, res in written.items():
-        r = res["results"]
-        points = ", ".join(f"{b:.3f} bpp {p:.2f} dB" for b, p in zip(r["bpp"], r["psnr-rgb"]))
-        print(f"{name}: {points}")
+        rates, psnrs = evaluate.curve(res, rate_key)
+        print(f"{name}: " + ", ".join(evaluate.format_point(r, p, rate_key) for r, p in zip(rates, psnrs)))
+    for row in bd["comparisons"]:
+        print(evaluate.bd_line(row))
+    if not bd["anchors_comparable"]:
+        print(f"note: {bd['anchor_note']}")
+    print(f"{out}: inrcodec.json, {len(written) - 1} baseline file(s), bd.json, report.md, rd.png")
     return 0
 
 
@@ -218,14 +255,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, help="override the recipe's number of outer steps")
     t.set_defaults(func=cmd_train)
 
-    v = sub.add_parser("eval", help="rate-distortion benchmark on a folder of images (CompressAI JSON)")
-    v.add_argument("data", help="folder of images (e.g. ../shared/data/images/kodak)")
-    v.add_argument("--quality", default="1,2,3,4,5,6", help="comma-separated quality levels")
-    v.add_argument("--baselines", default="jpeg,webp", help="comma-separated: jpeg,webp (empty for none)")
-    v.add_argument("--out", default="results/kodak", help="output folder for the JSON files")
-    v.add_argument("--limit", type=int, help="only the first N images")
-    v.add_argument("--base", help="base network name or directory")
-    v.add_argument("--fit-steps", type=int, default=None, metavar="N", help="refinement steps per encode (default 400)")
+    v = sub.add_parser("eval", help="rate-distortion benchmark vs classical codecs and published anchors",
+                       description="Encodes every item of DATA at each quality level, decodes the bytes, measures "
+                       "rate and distortion, runs the baseline codecs at inrcodec's per-item rates, and writes "
+                       "CompressAI-schema JSON, bd.json (BD-rate/BD-PSNR), report.md and rd.png to --out.")
+    v.add_argument("data", nargs="+", metavar="DATA",
+                   help="files or folders of images, WAV/FLAC or climate fields (e.g. ../shared/data/images/kodak)")
+    v.add_argument("--modality", choices=("image", "audio", "climate"), help="default: told by the files' suffixes")
+    v.add_argument("--quality", default="1,2,3,4,5,6", help="comma-separated quality levels (default 1,2,3,4,5,6)")
+    v.add_argument("--baselines", default=None,
+                   help="comma-separated codecs (empty for none); default per modality: image jpeg,webp,avif,"
+                   "jpeg2000,jxl,x265; audio mp3,opus; climate sz3,zfp")
+    v.add_argument("--out", default=None, help="output folder (default results/<name of the first DATA>)")
+    v.add_argument("--limit", type=int, help="only the first N items")
+    v.add_argument("--base", help="base network name or directory (default: the modality's shipped base)")
+    v.add_argument("--fit-steps", type=int, default=None, metavar="N", help="refinement steps per encode (default: the base's)")
+    v.add_argument("--var", help="climate: the variable to read from each file")
+    v.add_argument("--seconds", type=float, metavar="S", help="audio: evaluate the first S seconds of each clip (COIN++: 3)")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_eval)
     return p
 

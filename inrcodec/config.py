@@ -25,6 +25,8 @@ class ModelConfig:
     input_features: int = 0  # Fixed per-sample inputs appended to z (3 for climate: the grid point
     # on the unit sphere), supplied by the modality, not stored in files.
     input_scale: float = 1.0  # The fixed inputs are multiplied by this (their SIREN frequency factor).
+    linear_skip: bool = False  # Also add a learned linear map of z to the output: the latent field can then
+    # carry the signal itself with fine precision (smooth fields, waveforms) and the sines add detail.
 
     @property
     def levels(self) -> int:
@@ -42,7 +44,8 @@ class ModelConfig:
     def macs_per_sample(self) -> int:
         """Multiply-accumulates per decoded sample (synthesis MLP only)."""
         z, h = self.in_dim, self.hidden
-        return z * h + (self.depth - 1) * (h * h + z * h) + h * self.out_channels
+        skip = z * self.out_channels if self.linear_skip else 0
+        return z * h + (self.depth - 1) * (h * h + z * h) + h * self.out_channels + skip
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

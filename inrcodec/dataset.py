@@ -28,6 +28,7 @@ from inrcodec.modalities import climate as climate_io
 
 SETTINGS_VERSION = 1
 DEFAULT_BLOCK = 16  # Signals per archive item.
+DECODE_BATCH = 256  # Signals synthesized per call when iterating.
 MAX_BLOCK = 255
 
 Progress = Callable[[int, int], None]
@@ -326,16 +327,21 @@ class Archive:
             grid = climate_format.grid_inputs(_latlon(self.settings), *self.settings.shape, self.base)
             inputs = np.broadcast_to(grid, (n, *grid.shape))
         values = codec.reconstruct_batch(self.base, ints, _signal_shape(self.settings),
-                                         quant_step(self.settings.step_index), inputs)
+                                         quant_step(self.settings.step_index), inputs, chunk=DECODE_BATCH)
         return _from_values(values, self.settings)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """Every item in order, decoded DECODE_BATCH signals at a time."""
+        pending: list[list[np.ndarray]] = []
         for b in range(len(self._reader)):
-            yield from self._decode(self._block_ints(b))
+            pending.append(self._block_ints(b))
+            if sum(p[0].shape[0] for p in pending) >= DECODE_BATCH or b == len(self._reader) - 1:
+                yield from self._decode([np.concatenate(level) for level in zip(*pending)])
+                pending = []
 
     def decode_all(self) -> np.ndarray:
-        """Every item, (N, *shape), decoded block by block."""
-        return np.concatenate([self._decode(self._block_ints(b)) for b in range(len(self._reader))])
+        """Every item, (N, *shape)."""
+        return np.stack(list(self))
 
     def verify(self) -> list[int]:
         """Indices of the items in damaged blocks (CRC mismatch)."""

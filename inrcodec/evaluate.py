@@ -1,101 +1,672 @@
-"""Rate-distortion benchmark over a folder of images, written in the CompressAI results schema.
+"""Rate-distortion benchmark of inrcodec against classical codecs and published anchors.
 
-For every quality level, each image is encoded, the file bytes counted (bpp = 8 * bytes / pixels)
-and the file decoded from bytes; PSNR is computed per image on 8-bit RGB, then averaged. Each
-classical baseline is then run per image at the bpp inrcodec reached on that image.
+`run` evaluates a set of images, sounds or climate fields: for every quality level each item is
+encoded, its file bytes counted (the rate: bpp, kbps or bits per 2-D field), the file decoded from
+bytes (which must give exactly the encoder's reconstruction) and the metrics computed from the
+decoded signal; then each classical baseline codec is run per item at the rate inrcodec reached on
+that item (`inrcodec.baselines.<modality>.match_rate`). Everything is written in the CompressAI
+results schema (`inrcodec.results`): out/inrcodec.json and one out/<codec>.json per baseline.
+
+`report` reads such a folder and writes out/bd.json (BD-rate and BD-PSNR of inrcodec against each
+baseline and each published anchor curve of the modality's benchmark dataset), out/report.md and the
+R-D plot out/rd.png. Library code: nothing here prints; notices go through the `log` callback and
+progress through the `progress` callback.
+
+Rates: the results lists carry the modality's rate key (`bpp`, `kbps` or `bits_per_field`, also in
+meta["rate_key"]). The CompressAI schema requires a `bpp` list, so audio and climate results also
+carry `bpp` as bits per sample (per channel) and bits per grid point (COIN++'s ERA5 "bpp").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
+import math
 import platform
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from inrcodec import api, baselines, results
+from inrcodec import anchors, api, baselines, formats, results
+from inrcodec._io import atomic_write
+from inrcodec.bdrate import MIN_POINTS, bd_psnr_with_overlap, bd_rate_with_overlap
 from inrcodec.config import FitConfig
-from inrcodec.modalities import image as image_io
-from inrcodec.formats import image as image_format
-from inrcodec.training_data import IMAGE_SUFFIXES, find_files
+from inrcodec.errors import InputError
+from inrcodec.modalities import climate as climate_io
+
+Log = Callable[[str], None]
+Progress = Callable[[int, int, str], None]  # (done, total, what is running now)
 
 
-def _mean_point(items: list[dict]) -> dict:
-    keys = ["bpp", "psnr-rgb", "encoding_time", "decoding_time"]
-    point = {k: float(np.mean([it[k] for it in items])) for k in keys}
-    point["per_item"] = {k: [it[k] for it in items] for k in ["file", *keys]}
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """How one modality is measured and which published benchmark its anchors come from."""
+
+    rate_key: str  # Key of the rate list in the results JSON.
+    rate_label: str  # Axis label.
+    bpp_meaning: str  # What the (schema-required) "bpp" list holds.
+    metrics: tuple[str, ...]  # Metric keys besides the rate, "psnr" first.
+    psnr_convention: str
+    baselines: tuple[str, ...]  # Default baseline codecs.
+    dataset: str  # Key of inrcodec.anchors.DATASETS.
+    dataset_label: str
+    plot_anchors: tuple[str, ...] | None  # Anchors drawn on rd.png (None: all); BD uses all of them.
+    log_rate: bool
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "image": Benchmark(
+        rate_key="bpp", rate_label="bits per pixel", bpp_meaning="bits per pixel: 8 * file bytes / (height * width)",
+        metrics=("psnr", "psnr-rgb"),
+        psnr_convention="per image on the integer image (peak 255, or 65535 for 16-bit), then averaged; "
+        "psnr-rgb is the same value under CompressAI's key",
+        baselines=("jpeg", "webp", "avif", "jpeg2000", "jxl", "x265"),
+        dataset="kodak", dataset_label="Kodak (24 images, 768x512)",
+        plot_anchors=("COIN (Dupont et al. 2021)", "COIN++ (Dupont et al. 2022)",
+                      "Strümpler et al. 2022, meta-learned (7 bit)", "C3 (Kim et al. 2024)", "Cool-chic 5.0",
+                      "BPG444", "VTM", "JPEG (coinpp)"),
+        log_rate=False,
+    ),
+    "audio": Benchmark(
+        rate_key="kbps", rate_label="kbps", bpp_meaning="bits per sample: 8 * file bytes / (frames * channels)",
+        metrics=("psnr", "snr_db"),
+        psnr_convention="per clip on the waveform mapped from [-1, 1] to [0, 1] (peak 1, COIN++), then averaged; "
+        "snr_db = 10 log10(signal energy / error energy) per clip, then averaged",
+        baselines=("mp3", "opus"),
+        dataset="librispeech", dataset_label="LibriSpeech test-clean, first 3 s, 16 kHz",
+        plot_anchors=None, log_rate=False,
+    ),
+    "climate": Benchmark(
+        rate_key="bits_per_field", rate_label="bits per field",
+        bpp_meaning="bits per grid point: 8 * file bytes / (fields * ny * nx) (COIN++'s ERA5 'bpp')",
+        metrics=("psnr", "rmse", "max_abs_error"),
+        psnr_convention="per file over the valid points with peak = the base's value range (COIN++ ERA5: "
+        "202.66-320.93 K), then averaged; rmse and max_abs_error in the field's units",
+        baselines=("sz3", "zfp"),
+        dataset="era5", dataset_label="ERA5 2 m temperature, 46x90 grid",
+        plot_anchors=None, log_rate=True,
+    ),
+}
+RATE_KEYS = {b.rate_key: m for m, b in BENCHMARKS.items()}
+TIME_KEYS = ("encoding_time", "decoding_time")
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    name: str
+    native: Any  # Image array, modalities.audio.Audio or modalities.climate.Field.
+    positions: int  # Pixels, samples (frames * channels) or grid points: the denominator of "bpp".
+    shape: tuple  # Image (h, w, c); audio (frames, channels, sample_rate); climate field shape.
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+
+
+def _modality_of_suffix(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return next((name for name, fmt in formats.FORMATS.items() if suffix in fmt.SUFFIXES), None)
+
+
+def find_items(data: Sequence[str | Path], modality: str | None = None) -> tuple[str, list[Path]]:
+    """The modality and the input files of DATA (files and folders, searched recursively, sorted).
+
+    The modality is `modality` if given (folders then contribute only that modality's files), else
+    the one modality the files' suffixes tell.
+
+    Raises:
+      InputError: a missing path, no usable files, or files of several modalities without `modality`.
+    """
+    if modality is not None:
+        formats.by_name(modality)
+    files: list[Path] = []
+    for root in map(Path, data):
+        if root.is_file():
+            if modality is None and _modality_of_suffix(root) is None:
+                raise InputError(f"{root}: cannot tell the modality from the suffix {root.suffix!r}; pass --modality")
+            files.append(root)
+        elif root.is_dir():
+            found = sorted(p for p in root.rglob("*") if p.is_file() and not any(
+                part.startswith(".") for part in p.relative_to(root).parts) and _modality_of_suffix(p))
+            files += [p for p in found if modality is None or _modality_of_suffix(p) == modality]
+        else:
+            raise InputError(f"{root}: no such file or directory")
+    if modality is None:
+        kinds: dict[str, int] = {}
+        for f in files:
+            kinds[_modality_of_suffix(f)] = kinds.get(_modality_of_suffix(f), 0) + 1
+        if len(kinds) > 1:
+            found = ", ".join(f"{n} {m}" for m, n in sorted(kinds.items()))
+            raise InputError(f"the data holds files of several modalities ({found}); pass --modality")
+        modality = next(iter(kinds), None)
+    if not files:
+        what = f"{modality} files" if modality else "image, audio or climate files"
+        raise InputError(f"no {what} found in {', '.join(map(str, data))}")
+    return modality, files
+
+
+def _item_names(files: list[Path]) -> list[str]:
+    names = [f.name for f in files]
+    return names if len(set(names)) == len(names) else [str(f) for f in files]
+
+
+def load_item(path: Path, name: str, modality: str, var: str | None = None, seconds: float | None = None) -> Item:
+    """Reads one input: an image array, the first `seconds` of a sound, or a climate field."""
+    fmt = formats.by_name(modality)
+    native = fmt.read(path, var=var) if modality == "climate" else fmt.read(path)
+    if modality == "image":
+        return Item(name, native, native.shape[0] * native.shape[1], tuple(native.shape))
+    if modality == "audio":
+        if seconds is not None:
+            frames = max(1, round(seconds * native.sample_rate))
+            native = dataclasses.replace(native, samples=np.ascontiguousarray(native.samples[:frames]))
+        frames, channels = native.samples.shape
+        return Item(name, native, frames * channels, (frames, channels, native.sample_rate))
+    return Item(name, native, int(native.values.size), tuple(native.values.shape))
+
+
+def anchor_comparability(modality: str, items: Sequence[Item], base_value_range: Any = None,
+                         seconds: float | None = None) -> tuple[bool, str]:
+    """Whether the items are the set the modality's published anchors were measured on, and why (not)."""
+    bench = BENCHMARKS[modality]
+    why = []
+    if modality == "image":
+        if len(items) != 24:
+            why.append(f"{len(items)} images, not 24")
+        if any(sorted(it.shape[:2]) != [512, 768] for it in items):
+            why.append("not all images are 768x512")
+    elif modality == "audio":
+        if any(it.shape[2] != 16000 or it.shape[1] != 1 for it in items):
+            why.append("not all clips are 16 kHz mono")
+        if seconds is None or abs(seconds - 3.0) > 1e-9:
+            why.append("not the first 3 s of each clip (--seconds 3)")
+    else:
+        if any(tuple(it.shape[-2:]) != (46, 90) for it in items):
+            why.append("not all fields are on the 46x90 grid")
+        if base_value_range is None or not np.allclose(base_value_range, (202.66, 320.93)):
+            why.append("PSNR range is not COIN++'s 202.66-320.93 K")
+    if why:
+        return False, (f"the published anchors were measured on {bench.dataset_label}; this run differs ("
+                       + "; ".join(why) + "), so BD figures against them are indicative only")
+    return True, f"the items match the anchors' benchmark ({bench.dataset_label}) in count and shape"
+
+
+# --- inrcodec ------------------------------------------------------------------------------------
+
+
+def _same(decoded: Any, reconstruction: Any, modality: str) -> bool:
+    if modality == "image":
+        return np.array_equal(decoded, reconstruction)
+    if modality == "audio":
+        return np.array_equal(decoded.samples, reconstruction.samples)
+    return np.array_equal(np.asarray(decoded.values), np.asarray(reconstruction.values), equal_nan=True)
+
+
+def _metrics(modality: str, item: Item, decoded: Any, header: Any, base) -> dict[str, float]:
+    """The modality's metrics of the decoded signal against the item."""
+    fmt = formats.by_name(modality)
+    if modality == "image":
+        p = fmt.psnr(item.native, decoded)
+        return {"psnr": p, "psnr-rgb": p}
+    if modality == "audio":
+        return fmt.metrics(item.native.samples, decoded.samples)
+    values = climate_io.from_dataarray(decoded).values
+    return fmt.metrics(item.native, values, header.lo, header.hi, base)
+
+
+def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig, seed: int = 0) -> dict:
+    """Encodes one item, decodes the bytes, checks the decode and measures it: one per-item record."""
+    fmt = formats.by_name(modality)
+    enc = fmt.encode(item.native, base, quality, fit, seed)
+    t = time.perf_counter()
+    dec = fmt.decode(enc.data, base)
+    dec_time = time.perf_counter() - t
+    if not _same(dec.array, enc.reconstruction, modality):
+        raise RuntimeError(f"{item.name}: decoder output differs from the encoder's reconstruction (quality {quality})")
+    rate_key = BENCHMARKS[modality].rate_key
+    record = {"file": item.name, "bytes": len(enc.data), "bpp": 8 * len(enc.data) / item.positions}
+    record[rate_key] = fmt.rate(enc.data, dec.header)
+    record.update(_metrics(modality, item, dec.array, dec.header, base))
+    record.update({"encoding_time": enc.seconds, "decoding_time": dec_time})
+    return record
+
+
+# --- baselines -----------------------------------------------------------------------------------
+
+
+def _rgb8(arr: np.ndarray) -> np.ndarray:
+    rgb = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+    return (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
+
+
+def _masked_climate_match(field: climate_io.Field, codec: str, target: float, value_range) -> baselines.BaselineResult:
+    """`climate.match_rate` on a field with missing values: they are filled with the mean of the valid
+    ones for the codec (the mask itself is not charged) and the metrics cover the valid points only."""
+    from inrcodec.baselines import _common
+    from inrcodec.baselines import climate as bclimate
+
+    data = field.values[field.valid]
+    filled = np.where(field.valid, field.values, np.mean(data))
+    lo, hi = value_range if value_range is not None else (float(data.min()), float(data.max()))
+
+    def metrics_of(rec: np.ndarray) -> dict[str, float]:
+        return {"psnr": climate_io.psnr_range(field.values, rec, lo, hi, field.valid),
+                "rmse": climate_io.rmse(field.values, rec, field.valid),
+                "max_abs_error": climate_io.max_abs_error(field.values, rec, field.valid)}
+
+    return _common.match_rate(codec, bclimate.lookup(bclimate.CODECS, codec, "climate"), filled, target,
+                              rate_of=lambda n: bclimate.bits_per_field(n, filled.shape),
+                              rate_unit="bits_per_field", metrics_of=metrics_of)
+
+
+def eval_baseline(item: Item, modality: str, codec: str, target: float, value_range=None) -> dict:
+    """Runs one baseline on one item at the highest setting within `target` (inrcodec's rate): a record."""
+    if modality == "image":
+        r = baselines.image.match_rate(_rgb8(item.native), codec, target)
+        metrics = {"psnr": r.metrics["psnr-rgb"], "psnr-rgb": r.metrics["psnr-rgb"]}
+    elif modality == "audio":
+        r = baselines.audio.match_rate(item.native.samples, item.native.sample_rate, codec, target)
+        metrics = {"psnr": r.metrics["psnr"], "snr_db": r.metrics["snr"], "lag_frames": r.metrics["lag_frames"]}
+    else:
+        field = item.native
+        if field.valid.all():
+            r = baselines.climate.match_rate(field.values, codec, target, value_range=value_range)
+        else:
+            r = _masked_climate_match(field, codec, target, value_range)
+        metrics = {k: r.metrics[k] for k in ("psnr", "rmse", "max_abs_error")}
+    setting = r.setting if isinstance(r.setting, int) else float(r.setting)
+    return {"file": item.name, "bytes": r.bytes, "bpp": 8 * r.bytes / item.positions,
+            BENCHMARKS[modality].rate_key: r.rate, "target": target, "setting": setting, **metrics,
+            "encoding_time": r.encode_seconds, "decoding_time": r.decode_seconds}
+
+
+def check_baselines(modality: str, names: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """(runnable names, {unavailable name: reason}); InputError for a name the modality does not know."""
+    status = baselines.available(modality)
+    names = list(dict.fromkeys(names))
+    unknown = [n for n in names if n not in status]
+    if unknown:
+        raise InputError(f"unknown {modality} baseline {unknown[0]!r}; expected one of {', '.join(status)}")
+    return [n for n in names if status[n] is None], {n: status[n] for n in names if status[n] is not None}
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _mean_point(records: list[dict], keys: Sequence[str], per_item_keys: Sequence[str]) -> dict:
+    point = {k: float(np.mean([r[k] for r in records])) for k in keys}
+    point["per_item"] = {k: [r[k] for r in records] for k in per_item_keys}
     return point
 
 
+def _machine() -> str:
+    return f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}"
+
+
 def run(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     qualities: Sequence[int],
-    out_dir: Path,
-    baseline_names: Sequence[str] = ("jpeg", "webp"),
+    out_dir: str | Path,
+    baseline_names: Sequence[str] | None = None,
+    *,
+    modality: str | None = None,
     limit: int | None = None,
     base: str | None = None,
     fit: FitConfig | None = None,
-    log: Callable[[str], None] = lambda s: None,
+    var: str | None = None,
+    seconds: float | None = None,
+    seed: int = 0,
+    log: Log = lambda s: None,
+    progress: Progress | None = None,
 ) -> dict[str, dict]:
-    """Benchmarks inrcodec (and baselines at matched bpp) on the images in `data`.
+    """Benchmarks inrcodec, and the baselines at inrcodec's per-item rates, on the items in `data`.
 
-    Writes out_dir/inrcodec.json and out_dir/<baseline>.json; returns them by name.
+    Args:
+      data: files and/or folders (searched recursively) of one modality.
+      qualities: inrcodec quality levels, one R-D point each.
+      out_dir: where inrcodec.json and <baseline>.json are written (created if needed).
+      baseline_names: codecs of `inrcodec.baselines.<modality>` (None: the modality's default list);
+        unavailable ones are skipped with a notice through `log`.
+      modality: "image", "audio" or "climate" (None: told by the files' suffixes).
+      limit: only the first `limit` items (sorted by path).
+      base: base network name or directory (None: the modality's shipped base).
+      fit: encoder schedule (None: the base's).
+      var: climate only: the variable to read from each file.
+      seconds: audio only: evaluate the first `seconds` of each clip (COIN++: 3).
+      seed: the fit's noise seed (fixed: reruns give the same bytes).
+      log: receives one-line notices (skipped codecs, per-quality means).
+      progress: called with (done, total, label) as items are processed.
+
+    Returns:
+      {"inrcodec": results, <baseline>: results, ...} as written.
+
+    Raises:
+      InputError: bad DATA, options, base or baseline names (before anything is encoded).
     """
-    files = find_files([Path(data)], IMAGE_SUFFIXES)[:limit]
-    if not files:
-        raise ValueError(f"no images found in {data}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    the_base = api.load_default_base(base)
+    data = [data] if isinstance(data, (str, Path)) else list(data)
+    modality, files = find_items(data, modality)
+    bench = BENCHMARKS[modality]
+    if var is not None and modality != "climate":
+        raise InputError("--var applies to climate fields only")
+    if seconds is not None and (modality != "audio" or not seconds > 0):
+        raise InputError("--seconds applies to audio only and must be positive")
+    if limit is not None:
+        if limit < 1:
+            raise InputError(f"--limit must be >= 1, got {limit}")
+        files = files[:limit]
+    qualities = [int(q) for q in qualities]
+    if not qualities:
+        raise InputError("no quality levels given")
+    the_base = api.load_default_base(base, modality)
+    if the_base.modality != modality:
+        raise InputError(f"base network {the_base.name!r} is for {the_base.modality}, the data is {modality}")
+    levels = sorted(int(q) for q in the_base.manifest.get("quality_lambdas", range(1, 9)))
+    bad = [q for q in qualities if q not in levels]
+    if bad:
+        raise InputError(f"quality {bad[0]} is not one of the base's levels {levels}")
+    runnable, skipped = check_baselines(modality, bench.baselines if baseline_names is None else baseline_names)
+    for name, reason in skipped.items():
+        log(f"{name}: skipped ({reason})")
     fit = fit or api.default_fit(the_base)
+    items = [load_item(f, n, modality, var, seconds) for f, n in zip(files, _item_names(files))]
+    value_range = the_base.manifest.get("value_range")
+    comparable, anchor_note = anchor_comparability(modality, items, value_range, seconds)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "command": " ".join(["inrcodec", *sys.argv[1:]]) if sys.argv else "",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}",
+        "machine": _machine(),
+        "modality": modality,
+        "rate_key": bench.rate_key,
+        "rate_unit": formats.by_name(modality).RATE_UNIT,
+        "bpp": bench.bpp_meaning,
+        "psnr": bench.psnr_convention,
+        "data": [str(d) for d in data],
+        "items": [it.name for it in items],
+        "item_shapes": [list(it.shape) for it in items],
         "base": {"name": the_base.name, "base_id": the_base.base_id.hex(), "params_bytes": the_base.nbytes},
-        "images": [f.name for f in files],
-        "psnr": "per image on 8-bit RGB, then averaged",
-        "fit": {"noise_steps": fit.noise_steps, "ste_steps": fit.ste_steps, "lr": fit.lr, "sample_fraction": fit.sample_fraction},
+        "fit": {"noise_steps": fit.noise_steps, "ste_steps": fit.ste_steps, "lr": fit.lr,
+                "sample_fraction": fit.sample_fraction},
+        "seed": seed,
+        "quality": qualities,
+        "dataset": bench.dataset,
+        "anchors_comparable": comparable,
+        "anchor_note": anchor_note,
+        "baselines_skipped": skipped,
+        **({"seconds": seconds} if seconds is not None else {}),
+        **({"var": var} if var is not None else {}),
     }
-    arrays = [image_io.read_array(f) for f in files]
-    points, matched = [], []
+    n = len(items)
+    total = n * len(qualities) * (1 + len(runnable))
+    done = 0
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total, label)
+
+    if progress:
+        progress(0, total, "inrcodec")
+    rate_key = bench.rate_key
+    keys = list(dict.fromkeys(["bpp", rate_key, *bench.metrics, *TIME_KEYS]))
+    item_keys = ["file", "bytes", *keys]
+    points, targets = [], []
     for q in qualities:
-        items = []
-        for f, arr in zip(files, arrays):
-            enc = image_format.encode(arr, the_base, q, fit)
-            t = time.perf_counter()
-            dec = image_format.decode(enc.data, the_base)
-            dec_time = time.perf_counter() - t
-            if not np.array_equal(dec.array, enc.reconstruction):
-                raise RuntimeError(f"{f.name}: decoder output differs from the encoder's reconstruction")
-            items.append({"file": f.name, "bpp": enc.bpp, "psnr-rgb": image_format.psnr(arr, dec.array),
-                          "encoding_time": enc.seconds, "decoding_time": dec_time})
-            log(f"q{q} {f.name}: {enc.bpp:.4f} bpp {items[-1]['psnr-rgb']:.2f} dB enc {enc.seconds:.1f}s dec {dec_time:.2f}s")
-        points.append(_mean_point(items))
-        matched.append([it["bpp"] for it in items])
-        log(f"q{q} mean: {points[-1]['bpp']:.4f} bpp {points[-1]['psnr-rgb']:.2f} dB")
-        out = results.make_results("inrcodec", f"inrcodec {the_base.name}, quality levels {list(qualities)}",
-                                   points, meta={**meta, "quality": list(qualities)[: len(points)]})
-        results.write_results(out_dir / "inrcodec.json", out)
-    written = {"inrcodec": out}
-    rgb = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
-    rgb = [(a >> 8).astype(np.uint8) if a.dtype == np.uint16 else a for a in rgb]
-    for name in baseline_names:
-        if name not in baselines.available_codecs():
-            log(f"{name}: not available in this Pillow build, skipped")
-            continue
-        bpoints = []
-        for targets in matched:
-            items = []
-            for f, a, target in zip(files, rgb, targets):
-                r = baselines.match_bpp(a, name, target)
-                items.append({"file": f.name, "bpp": r["bpp"], "psnr-rgb": r["psnr"],
-                              "encoding_time": r["encoding_time"], "decoding_time": r["decoding_time"]})
-            bpoints.append(_mean_point(items))
-            log(f"{name} at inrcodec's rates: {bpoints[-1]['bpp']:.4f} bpp {bpoints[-1]['psnr-rgb']:.2f} dB")
-        res = results.make_results(name, f"Pillow {name} at the per-image bpp of inrcodec", bpoints, meta=meta)
+        records = []
+        for it in items:
+            records.append(eval_inrcodec(it, modality, the_base, q, fit, seed))
+            tick(f"inrcodec q{q}")
+        points.append(_mean_point(records, keys, item_keys))
+        targets.append([r[rate_key] for r in records])
+        log(f"inrcodec q{q}: {format_point(points[-1][rate_key], points[-1]['psnr'], bench.rate_key)}")
+        ours = results.make_results(
+            "inrcodec", f"inrcodec {the_base.name}, quality levels {qualities[: len(points)]}", points,
+            meta={**meta, "quality": qualities[: len(points)]})
+        results.write_results(out_dir / "inrcodec.json", ours)
+    written = {"inrcodec": ours}
+
+    codecs = baselines.MODALITIES[modality].CODECS
+    extra = ["lag_frames"] if modality == "audio" else []
+    bkeys = list(dict.fromkeys(["bpp", rate_key, *bench.metrics, *TIME_KEYS]))
+    bitem_keys = ["file", "bytes", *bkeys, "target", "setting", *extra]
+    for name in runnable:
+        bpoints, over = [], 0
+        for q, qtargets in zip(qualities, targets):
+            records = []
+            for it, target in zip(items, qtargets):
+                records.append(eval_baseline(it, modality, name, target, value_range))
+                over += records[-1][rate_key] > target
+                tick(f"{name} q{q}")
+            bpoints.append(_mean_point(records, bkeys, bitem_keys))
+        if over:
+            log(f"{name}: {over} of {n * len(qualities)} runs could not get down to inrcodec's rate "
+                "(its lowest setting was used)")
+        log(f"{name}: " + ", ".join(format_point(p[rate_key], p["psnr"], rate_key) for p in bpoints))
+        desc = (f"{codecs[name].description}; setting ({codecs[name].knob}) searched per item for the highest "
+                f"rate not above inrcodec's rate on that item at each quality level")
+        bmeta = {**meta, "codec": name, "knob": codecs[name].knob, "runs_above_target": over}
+        res = results.make_results(name, desc, bpoints, meta=bmeta)
         results.write_results(out_dir / f"{name}.json", res)
         written[name] = res
     return written
+
+
+# --- reading results back, BD metrics, report ----------------------------------------------------
+
+
+def rate_key_of(res: dict) -> str:
+    """The rate key of a results dict: meta["rate_key"], else kbps / bits_per_field if present, else bpp."""
+    key = res.get("meta", {}).get("rate_key")
+    if key in res["results"]:
+        return key
+    return next((k for k in ("kbps", "bits_per_field") if k in res["results"]), "bpp")
+
+
+def psnr_key_of(res: dict) -> str:
+    """"psnr", or "psnr-rgb" for older image results that only have that."""
+    return "psnr" if "psnr" in res["results"] else "psnr-rgb"
+
+
+def curve(res: dict, rate_key: str | None = None) -> tuple[list[float], list[float]]:
+    """(rates, psnrs) of a results dict."""
+    r = res["results"]
+    return list(r[rate_key or rate_key_of(res)]), list(r[psnr_key_of(res)])
+
+
+def modality_of_results(res: dict) -> str:
+    return res.get("meta", {}).get("modality") or RATE_KEYS[rate_key_of(res)]
+
+
+def load_folder(folder: str | Path) -> tuple[dict, dict[str, dict]]:
+    """(inrcodec results, {baseline name: results}) of an eval folder; other JSON files are ignored."""
+    folder = Path(folder)
+    path = folder / "inrcodec.json"
+    if not path.is_file():
+        raise InputError(f"{folder}: no inrcodec.json (run `inrcodec eval` first)")
+    ours = results.read_results(path)
+    others = {}
+    for p in sorted(folder.glob("*.json")):
+        if p.stem in ("inrcodec", "bd"):
+            continue
+        try:
+            others[p.stem] = results.read_results(p)
+        except ValueError:
+            continue
+    return ours, others
+
+
+def _interval(pair: tuple[float, float]) -> list[float]:
+    return [float(pair[0]), float(pair[1])]
+
+
+def bd_comparison(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequence[float], Sequence[float]]) -> dict:
+    """BD-rate (%) and BD-PSNR (dB) of `test` against `anchor`, each with its overlap or why it is undefined."""
+    out: dict[str, Any] = {}
+    try:
+        pct, interval = bd_rate_with_overlap(anchor[0], anchor[1], test[0], test[1])
+        out.update(bd_rate_percent=pct, psnr_overlap_db=_interval(interval))
+    except ValueError as e:
+        out.update(bd_rate_percent=None, bd_rate_error=str(e))
+    try:
+        db, interval = bd_psnr_with_overlap(anchor[0], anchor[1], test[0], test[1])
+        out.update(bd_psnr_db=db, rate_overlap=_interval(interval))
+    except ValueError as e:
+        out.update(bd_psnr_db=None, bd_psnr_error=str(e))
+    return out
+
+
+def compare(ours: dict, others: dict[str, dict], modality: str | None = None) -> dict:
+    """BD metrics of inrcodec against each baseline result and each published anchor of the modality."""
+    modality = modality or modality_of_results(ours)
+    bench = BENCHMARKS[modality]
+    rate_key = rate_key_of(ours)
+    test = curve(ours, rate_key)
+    rows = []
+    for name, res in others.items():
+        rows.append({"anchor": name, "kind": "baseline", "source": res.get("description", ""),
+                     **bd_comparison(curve(res, rate_key_of(res)), test)})
+    for name, entry in anchors.DATASETS[bench.dataset].items():
+        rows.append({"anchor": name, "kind": "published", "source": entry["source"],
+                     **bd_comparison((entry["rate"], entry["psnr"]), test)})
+    meta = ours.get("meta", {})
+    comparable = meta.get("anchors_comparable")
+    note = meta.get("anchor_note")
+    if comparable is None and modality == "image":
+        count = len(meta.get("items") or meta.get("images") or [])
+        comparable = count == 24
+        note = (f"{count} images; the published anchors were measured on {bench.dataset_label}"
+                + ("" if comparable else ", so BD figures against them are indicative only"))
+    return {
+        "test": "inrcodec",
+        "modality": modality,
+        "rate_key": rate_key,
+        "psnr_key": psnr_key_of(ours),
+        "dataset": bench.dataset,
+        "anchors_comparable": comparable,
+        "anchor_note": note,
+        "method": "Bjøntegaard (VCEG-M33): cubic fits (quadratic for 3 points) over the overlap only; "
+                  "negative BD-rate / positive BD-PSNR = inrcodec better. Needs >= "
+                  f"{MIN_POINTS} points per curve.",
+        "comparisons": rows,
+    }
+
+
+def format_point(rate: float, psnr: float, rate_key: str) -> str:
+    return f"{rate:.4g} {rate_key.replace('_', ' ')} {psnr:.2f} dB"
+
+
+def bd_line(row: dict) -> str:
+    """One line: "BD vs NAME: BD-rate +12.3 %, BD-PSNR -0.45 dB (PSNR overlap 23.2-29.9 dB)" or why not."""
+    parts = []
+    if row["bd_rate_percent"] is not None:
+        lo, hi = row["psnr_overlap_db"]
+        parts.append(f"BD-rate {row['bd_rate_percent']:+.1f} % (PSNR overlap {lo:.1f}-{hi:.1f} dB)")
+    if row["bd_psnr_db"] is not None:
+        parts.append(f"BD-PSNR {row['bd_psnr_db']:+.2f} dB")
+    if not parts:
+        return f"BD vs {row['anchor']}: n/a ({row['bd_rate_error']})"
+    if row["bd_rate_percent"] is None:
+        parts.append(f"BD-rate n/a ({row['bd_rate_error']})")
+    if row["bd_psnr_db"] is None:
+        parts.append(f"BD-PSNR n/a ({row['bd_psnr_error']})")
+    return f"BD vs {row['anchor']}: " + ", ".join(parts)
+
+
+def _plot_limits(ours: list[tuple[list[float], list[float]]], anchor_curves: Iterable[tuple[list, list]],
+                 log_rate: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis limits around our curves (inrcodec and the matched baselines), anchors clipped to them."""
+    rates = [r for c in ours for r in c[0]]
+    psnrs = [p for c in ours for p in c[1] if math.isfinite(p)]
+    lo_r, hi_r = min(rates), max(rates)
+    xlim = (lo_r / 2, hi_r * 2) if log_rate else (0.0, hi_r * 1.25)
+    inside = [p for c in anchor_curves for r, p in zip(*c) if xlim[0] <= r <= xlim[1]]
+    ys = psnrs + inside
+    return xlim, (min(ys) - 1.0, max(ys) + 1.0)
+
+
+def plot_folder(folder: str | Path, out_path: str | Path | None = None, title: str | None = None) -> Path:
+    """The R-D plot of an eval folder (inrcodec, its baselines, the published anchors) as a PNG."""
+    from inrcodec.plot import plot_rd
+
+    folder = Path(folder)
+    ours, others = load_folder(folder)
+    modality = modality_of_results(ours)
+    bench = BENCHMARKS[modality]
+    rate_key = rate_key_of(ours)
+    curves = {"inrcodec (this repo)": curve(ours, rate_key)}
+    curves.update({f"{n} (same items, matched rate)": curve(r, rate_key_of(r)) for n, r in others.items()})
+    dataset = anchors.DATASETS[bench.dataset]
+    names = bench.plot_anchors or tuple(dataset)
+    anchor_curves = {n: (dataset[n]["rate"], dataset[n]["psnr"]) for n in names if n in dataset}
+    xlim, ylim = _plot_limits(list(curves.values()), anchor_curves.values(), bench.log_rate)
+    count = len(ours.get("meta", {}).get("items") or ours.get("meta", {}).get("images") or [])
+    title = title or f"{folder.name}: {count} {modality} item(s); anchors: {bench.dataset_label}"
+    psnr_label = "PSNR (dB)" + (", waveform in [0, 1]" if modality == "audio" else
+                                ", over the value range" if modality == "climate" else "")
+    return plot_rd(curves, anchor_curves, Path(out_path or folder / "rd.png"), title,
+                   bench.rate_label, psnr_label=psnr_label, log_rate=bench.log_rate, xlim=xlim, ylim=ylim)
+
+
+def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> str:
+    modality, rate_key, psnr_key = bd["modality"], bd["rate_key"], bd["psnr_key"]
+    bench = BENCHMARKS[modality]
+    meta = ours.get("meta", {})
+    r = ours["results"]
+    qualities = meta.get("quality", list(range(1, len(r[rate_key]) + 1)))
+    unit = rate_key.replace("_", " ")
+    extra = [k for k in bench.metrics if k in r and k not in ("psnr", "psnr-rgb")]
+    lines = [f"# inrcodec rate-distortion report: {folder.name}", ""]
+    items = meta.get("items") or meta.get("images") or []
+    base = meta.get("base", {})
+    lines += [f"- data: {', '.join(meta.get('data', [])) or '?'} ({len(items)} {modality} item(s))",
+              f"- command: `{meta.get('command', '?')}`",
+              f"- date: {meta.get('date', '?')}; machine: {meta.get('machine', '?')}",
+              f"- base network: {base.get('name', '?')} (id {base.get('base_id', '?')}, {base.get('params_bytes', '?')} bytes)",
+              f"- fit: {meta.get('fit', '?')}",
+              f"- rate: {unit} from the file bytes; PSNR: {meta.get('psnr', bench.psnr_convention)}"]
+    if meta.get("baselines_skipped"):
+        lines.append("- baselines skipped: " + "; ".join(f"{k} ({v})" for k, v in meta["baselines_skipped"].items()))
+    lines.append("")
+    head = f"| quality | {unit} | PSNR (dB) |" + "".join(f" {k} |" for k in extra) + " encode s/item | decode s/item |"
+    head += "".join(f" {n} at the same rate |" for n in others)
+    lines += [head, "|" + "---|" * (5 + len(extra) + len(others))]
+    for i, q in enumerate(qualities):
+        row = f"| {q} | {r[rate_key][i]:.4g} | {r[psnr_key][i]:.2f} |" + "".join(f" {r[k][i]:.4g} |" for k in extra)
+        row += f" {r['encoding_time'][i]:.2f} | {r['decoding_time'][i]:.3f} |"
+        for o in others.values():
+            o_r = o["results"]
+            row += f" {o_r[psnr_key_of(o)][i]:.2f} dB ({o_r[rate_key_of(o)][i]:.4g} {unit}) |" if i < len(o_r["bpp"]) else " |"
+        lines.append(row)
+    lines += ["", f"BD metrics of inrcodec against each curve ({bd['method']})", "",
+              "| inrcodec vs | kind | BD-rate | BD-PSNR | PSNR overlap (dB) | rate overlap |", "|---|---|---|---|---|---|"]
+    for row in bd["comparisons"]:
+        rate = f"{row['bd_rate_percent']:+.1f} %" if row["bd_rate_percent"] is not None else "n/a"
+        db = f"{row['bd_psnr_db']:+.2f} dB" if row["bd_psnr_db"] is not None else "n/a"
+        ov = "{:.1f}-{:.1f}".format(*row["psnr_overlap_db"]) if "psnr_overlap_db" in row else row.get("bd_rate_error", "")
+        rov = "{:.4g}-{:.4g}".format(*row["rate_overlap"]) if "rate_overlap" in row else row.get("bd_psnr_error", "")
+        lines.append(f"| {row['anchor']} | {row['kind']} | {rate} | {db} | {ov} | {rov} |")
+    lines += ["", f"Published anchors: {bd['anchor_note'] or 'comparability not recorded'}.",
+              "Sources: " + "; ".join(f"{row['anchor']}: {row['source']}" for row in bd["comparisons"]
+                                      if row["kind"] == "published") + ".",
+              "", "![rate-distortion](rd.png)", ""]
+    return "\n".join(lines)
+
+
+def report(folder: str | Path, log: Log = lambda s: None, plot: bool = True) -> dict:
+    """Writes folder/bd.json, folder/report.md and folder/rd.png from the results in `folder`; returns bd."""
+    folder = Path(folder)
+    ours, others = load_folder(folder)
+    bd = compare(ours, others)
+    atomic_write(folder / "bd.json", (json.dumps(bd, indent=1, ensure_ascii=False) + "\n").encode("utf-8"), force=True)
+    atomic_write(folder / "report.md", _markdown(folder, ours, others, bd).encode("utf-8"), force=True)
+    if plot:
+        plot_folder(folder)
+    for row in bd["comparisons"]:
+        if row["bd_rate_percent"] is None and row["bd_psnr_db"] is None:
+            log(f"BD vs {row['anchor']}: not computed ({row['bd_rate_error']})")
+    return bd

@@ -14,7 +14,8 @@ Params = dict
 def init(key: jax.Array, cfg: ModelConfig) -> Params:
     """SIREN initialisation (Sitzmann et al. 2020): W ~ U(+-sqrt(6 / fan_in) / w0).
 
-    Returns a pytree {"first": {w, b}, "hidden": [{w, b, shift}], "out": {w, b}} where `shift`
+    Returns a pytree {"first": {w, b}, "hidden": [{w, b, shift}], "out": {w, b}} (plus "skip"
+    (in_dim, out_channels) with cfg.linear_skip) where `shift`
     (in_dim, hidden) maps the input z (modulation features and fixed inputs) to a FiLM shift of that layer.
     """
     z, h = cfg.in_dim, cfg.hidden
@@ -33,6 +34,10 @@ def init(key: jax.Array, cfg: ModelConfig) -> Params:
         # A small output layer starts every signal near mid-grey (0.5).
         "out": {"w": uniform((h, cfg.out_channels), h, 0.05), "b": jnp.zeros((cfg.out_channels,), jnp.float32)},
     }
+    if cfg.linear_skip:
+        # Latent -> output map: one integer latent step starts as 1/50 of the value range.
+        params["skip"] = jnp.concatenate([jnp.full((cfg.latent_dim, cfg.out_channels), 0.02, jnp.float32),
+                                          jnp.zeros((cfg.input_features, cfg.out_channels), jnp.float32)])
     return params
 
 
@@ -41,4 +46,5 @@ def apply(params: Params, z: Array, w0: float) -> Array:
     h = jnp.sin(w0 * (z @ params["first"]["w"] + params["first"]["b"]))
     for layer in params["hidden"]:
         h = jnp.sin(w0 * (h @ layer["w"] + layer["b"] + z @ layer["shift"]))
-    return h @ params["out"]["w"] + params["out"]["b"] + 0.5
+    out = h @ params["out"]["w"] + params["out"]["b"] + 0.5
+    return out + z @ params["skip"] if "skip" in params else out

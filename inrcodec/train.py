@@ -214,6 +214,7 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
     extra = {
         "inner_steps": cfg.inner_steps,
         "weight_deltas": cfg.weight_deltas,
+        "fit": {"lr": cfg.fit_lr},  # The encoder's Adam step, as in the fitted-latent term of training.
         "training": {"steps": step, "wall_seconds": round(seconds, 1), "record": "record.json"},
     }
     if cfg.quality_lambdas:

@@ -110,3 +110,20 @@ def test_audio_clips_and_bad_items(tmp_path):
                                   fit=FAST, chunk=1)
     with pytest.raises(InputError, match="block"):
         inrcodec.compress_dataset(clips, tmp_path / "c.inrpack", base="tiny-audio-test-base", block=0)
+
+
+def test_torch_adapter_yields_signals_and_modulations(whole):
+    torch = pytest.importorskip("torch", reason="the torch extra is not installed")
+    from inrcodec.torch_dataset import ArchiveDataset
+
+    signals = ArchiveDataset(whole[0])
+    assert len(signals) == 21
+    x = signals[4]
+    assert isinstance(x, torch.Tensor) and x.dtype == torch.float32 and tuple(x.shape) == (9, 16)
+    np.testing.assert_allclose(x.numpy(), whole[1][4].astype(np.float32), equal_nan=True)
+    mods = ArchiveDataset(whole[0], kind="modulations")
+    loader = torch.utils.data.DataLoader(mods, batch_size=5)
+    batch = next(iter(loader))
+    assert batch.shape[0] == 5 and batch.ndim == 2
+    with pytest.raises(InputError, match="kind"):
+        ArchiveDataset(whole[0], kind="pixels")

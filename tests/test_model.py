@@ -114,3 +114,13 @@ def test_missing_samples_do_not_count_in_the_distortion_and_inputs_reach_the_net
     out = np.asarray(model.reconstruct(base["net"], [np.zeros(s, np.int32) for s in latents.grid_shapes((5, 6), cfg)],
                                        (5, 6), cfg, inputs=inputs))
     assert out.shape == (5, 6, 1) and np.ptp(out) > 0  # Zero latents, varying inputs: the output varies.
+
+
+def test_linear_skip_adds_a_linear_map_of_the_latents_to_the_output():
+    cfg = ModelConfig(spatial_dims=1, out_channels=1, channels=(1, 1), hidden=8, depth=2, linear_skip=True)
+    params = siren.init(jax.random.PRNGKey(0), cfg)
+    assert params["skip"].shape == (cfg.in_dim, 1)
+    z = jnp.zeros((4, cfg.in_dim))
+    without = siren.apply({k: v for k, v in params.items() if k != "skip"}, z + 1.0, cfg.w0)
+    np.testing.assert_allclose(siren.apply(params, z + 1.0, cfg.w0), without + params["skip"].sum(), atol=1e-6)
+    assert cfg.macs_per_sample() == ModelConfig(**{**cfg.to_dict(), "channels": (1, 1), "linear_skip": False}).macs_per_sample() + 2

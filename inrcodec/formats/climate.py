@@ -107,7 +107,10 @@ def grid_inputs(latlon: np.ndarray | None, ny: int, nx: int, base: bases.Base) -
     """The base's fixed inputs (ny, nx, 3): grid points on the unit sphere, times the base's input scale.
 
     Arrays without coordinates are taken as regular global grids, north to south, from 0 deg E.
+    A base without fixed inputs gets a (ny, nx, 0) array.
     """
+    if base.cfg.input_features == 0:
+        return np.zeros((ny, nx, 0), np.float32)
     if latlon is None:
         lat, lon = training_data.global_grid(ny, nx)
         lat, lon = np.meshgrid(lat, lon, indexing="ij")

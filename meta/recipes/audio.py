@@ -13,7 +13,9 @@ def get_config() -> TrainConfig:
         name="siren-audio-v1",
         modality="audio",
         # 8 latent levels over time (strides 1..128; 2 channels at strides 2..8) into a 3 x 32 SIREN.
-        model=ModelConfig(spatial_dims=1, out_channels=1, channels=(1, 2, 2, 2, 1, 1, 1, 1), hidden=32, depth=3),
+        # A linear skip from the latents to the output carries the waveform with fine precision.
+        model=ModelConfig(spatial_dims=1, out_channels=1, channels=(1, 2, 2, 2, 1, 1, 1, 1), hidden=32, depth=3,
+                          linear_skip=True),
         crop=4096,  # Window of 4096 samples (0.26 s at 16 kHz) per task.
         batch=8,
         inner_steps=3,
