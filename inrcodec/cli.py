@@ -159,6 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import shlex
+
     from tqdm import tqdm
 
     from inrcodec import evaluate
@@ -188,14 +190,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     data = [Path(d) for d in args.data]
     out = Path(args.out) if args.out else Path("results") / (data[0].stem if data[0].is_file() else data[0].resolve().name)
+    options = {"modality": args.modality, "quality": args.quality, "baselines": args.baselines, "out": out,
+               "limit": args.limit, "base": args.base, "fit-steps": args.fit_steps, "var": args.var, "seconds": args.seconds}
+    command = shlex.join(["inrcodec", "eval", *args.data, *(x for k, v in options.items() if v is not None
+                                                            for x in (f"--{k}", str(v)))])
     try:
         written = evaluate.run(data, qualities, out, names, modality=args.modality, limit=args.limit, base=args.base,
-                               fit=_fit_config(args.fit_steps), var=args.var, seconds=args.seconds, log=log,
-                               progress=progress)
+                               fit=_fit_config(args.fit_steps), var=args.var, seconds=args.seconds, command=command,
+                               log=log, progress=progress)
     finally:
         if "bar" in state:
             state["bar"].close()
-    bd = evaluate.report(out)
+    bd = evaluate.report(out, log=log)
     rate_key = bd["rate_key"]
     for name, res in written.items():
         rates, psnrs = evaluate.curve(res, rate_key)
@@ -204,7 +210,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(evaluate.bd_line(row))
     if not bd["anchors_comparable"]:
         print(f"note: {bd['anchor_note']}")
-    print(f"{out}: inrcodec.json, {len(written) - 1} baseline file(s), bd.json, report.md, rd.png")
+    print(f"{out}: inrcodec.json, {len(written) - 1} baseline file(s), bd.json, report.md" + (", rd.png" if bd["plot"] else ""))
     return 0
 
 

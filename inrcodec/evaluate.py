@@ -26,8 +26,9 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +192,10 @@ def anchor_comparability(modality: str, items: Sequence[Item], base_value_range:
     if why:
         return False, (f"the published anchors were measured on {bench.dataset_label}; this run differs ("
                        + "; ".join(why) + "), so BD figures against them are indicative only")
-    return True, f"the items match the anchors' benchmark ({bench.dataset_label}) in count and shape"
+    if modality == "audio":
+        return True, (f"the clips are cut like the anchors' benchmark ({bench.dataset_label}); the anchors "
+                      "average over their own clip sets")
+    return True, f"the items match the anchors' benchmark ({bench.dataset_label})"
 
 
 # --- inrcodec ------------------------------------------------------------------------------------
@@ -319,6 +323,7 @@ def run(
     var: str | None = None,
     seconds: float | None = None,
     seed: int = 0,
+    command: str | None = None,
     log: Log = lambda s: None,
     progress: Progress | None = None,
 ) -> dict[str, dict]:
@@ -337,6 +342,7 @@ def run(
       var: climate only: the variable to read from each file.
       seconds: audio only: evaluate the first `seconds` of each clip (COIN++: 3).
       seed: the fit's noise seed (fixed: reruns give the same bytes).
+      command: the command line recorded in meta (default: sys.argv).
       log: receives one-line notices (skipped codecs, per-quality means).
       progress: called with (done, total, label) as items are processed.
 
@@ -353,10 +359,8 @@ def run(
         raise InputError("--var applies to climate fields only")
     if seconds is not None and (modality != "audio" or not seconds > 0):
         raise InputError("--seconds applies to audio only and must be positive")
-    if limit is not None:
-        if limit < 1:
-            raise InputError(f"--limit must be >= 1, got {limit}")
-        files = files[:limit]
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
     qualities = [int(q) for q in qualities]
     if not qualities:
         raise InputError("no quality levels given")
@@ -371,13 +375,25 @@ def run(
     for name, reason in skipped.items():
         log(f"{name}: skipped ({reason})")
     fit = fit or api.default_fit(the_base)
-    items = [load_item(f, n, modality, var, seconds) for f, n in zip(files, _item_names(files))]
+    explicit = {Path(d) for d in data if Path(d).is_file()}
+    items = []
+    for f, name in zip(files, _item_names(files)):
+        if limit is not None and len(items) == limit:
+            break
+        try:
+            items.append(load_item(f, name, modality, var, seconds))
+        except InputError as e:
+            if f in explicit:
+                raise
+            log(f"skipped {e}")  # A file found in a folder that does not hold the data (e.g. no --var array).
+    if not items:
+        raise InputError(f"no readable {modality} files in {', '.join(map(str, data))}")
     value_range = the_base.manifest.get("value_range")
     comparable, anchor_note = anchor_comparability(modality, items, value_range, seconds)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
-        "command": " ".join(["inrcodec", *sys.argv[1:]]) if sys.argv else "",
+        "command": command if command is not None else " ".join(["inrcodec", *sys.argv[1:]]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
         "modality": modality,
@@ -489,8 +505,9 @@ def load_folder(folder: str | Path) -> tuple[dict, dict[str, dict]]:
     if not path.is_file():
         raise InputError(f"{folder}: no inrcodec.json (run `inrcodec eval` first)")
     ours = results.read_results(path)
+    order = BENCHMARKS[modality_of_results(ours)].baselines
     others = {}
-    for p in sorted(folder.glob("*.json")):
+    for p in sorted(folder.glob("*.json"), key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem)):
         if p.stem in ("inrcodec", "bd"):
             continue
         try:
@@ -504,19 +521,32 @@ def _interval(pair: tuple[float, float]) -> list[float]:
     return [float(pair[0]), float(pair[1])]
 
 
-def bd_comparison(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequence[float], Sequence[float]]) -> dict:
+def _why_undefined(anchor, test, axis: str, unit: str) -> str:
+    """A short reason why a BD metric is undefined, in the curves' own units."""
+    if min(len(anchor[0]), len(test[0])) < MIN_POINTS:
+        return f"needs >= {MIN_POINTS} points per curve (anchor {len(anchor[0])}, inrcodec {len(test[0])})"
+    i = 1 if axis == "psnr" else 0
+    a, t = anchor[i], test[i]
+    what, unit = ("PSNR", "dB") if axis == "psnr" else ("rate", unit)
+    return f"no {what} overlap: anchor {min(a):.4g}-{max(a):.4g} {unit}, inrcodec {min(t):.4g}-{max(t):.4g} {unit}"
+
+
+def bd_comparison(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequence[float], Sequence[float]],
+                  unit: str = "") -> dict:
     """BD-rate (%) and BD-PSNR (dB) of `test` against `anchor`, each with its overlap or why it is undefined."""
     out: dict[str, Any] = {}
     try:
         pct, interval = bd_rate_with_overlap(anchor[0], anchor[1], test[0], test[1])
         out.update(bd_rate_percent=pct, psnr_overlap_db=_interval(interval))
     except ValueError as e:
-        out.update(bd_rate_percent=None, bd_rate_error=str(e))
+        reason = _why_undefined(anchor, test, "psnr", unit) if "overlap" in str(e) or "point" in str(e) else str(e)
+        out.update(bd_rate_percent=None, bd_rate_error=reason)
     try:
         db, interval = bd_psnr_with_overlap(anchor[0], anchor[1], test[0], test[1])
         out.update(bd_psnr_db=db, rate_overlap=_interval(interval))
     except ValueError as e:
-        out.update(bd_psnr_db=None, bd_psnr_error=str(e))
+        reason = _why_undefined(anchor, test, "rate", unit) if "overlap" in str(e) or "point" in str(e) else str(e)
+        out.update(bd_psnr_db=None, bd_psnr_error=reason)
     return out
 
 
@@ -526,21 +556,23 @@ def compare(ours: dict, others: dict[str, dict], modality: str | None = None) ->
     bench = BENCHMARKS[modality]
     rate_key = rate_key_of(ours)
     test = curve(ours, rate_key)
+    unit = rate_key.replace("_", " ")
     rows = []
     for name, res in others.items():
         rows.append({"anchor": name, "kind": "baseline", "source": res.get("description", ""),
-                     **bd_comparison(curve(res, rate_key_of(res)), test)})
+                     "runs_above_target": res.get("meta", {}).get("runs_above_target"),
+                     **bd_comparison(curve(res, rate_key_of(res)), test, unit)})
     for name, entry in anchors.DATASETS[bench.dataset].items():
         rows.append({"anchor": name, "kind": "published", "source": entry["source"],
-                     **bd_comparison((entry["rate"], entry["psnr"]), test)})
+                     **bd_comparison((entry["rate"], entry["psnr"]), test, unit)})
     meta = ours.get("meta", {})
     comparable = meta.get("anchors_comparable")
     note = meta.get("anchor_note")
     if comparable is None and modality == "image":
         count = len(meta.get("items") or meta.get("images") or [])
         comparable = count == 24
-        note = (f"{count} images; the published anchors were measured on {bench.dataset_label}"
-                + ("" if comparable else ", so BD figures against them are indicative only"))
+        note = (f"{count} images, as in the anchors' benchmark (image shapes not recorded)" if comparable else
+                f"{count} images, not 24, so BD figures against them are indicative only")
     return {
         "test": "inrcodec",
         "modality": modality,
@@ -623,7 +655,7 @@ def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> st
     lines = [f"# inrcodec rate-distortion report: {folder.name}", ""]
     items = meta.get("items") or meta.get("images") or []
     base = meta.get("base", {})
-    lines += [f"- data: {', '.join(meta.get('data', [])) or '?'} ({len(items)} {modality} item(s))",
+    lines += [f"- data: {', '.join(meta.get('data', [])) or '(not recorded)'} ({len(items)} {modality} item(s))",
               f"- command: `{meta.get('command', '?')}`",
               f"- date: {meta.get('date', '?')}; machine: {meta.get('machine', '?')}",
               f"- base network: {base.get('name', '?')} (id {base.get('base_id', '?')}, {base.get('params_bytes', '?')} bytes)",
@@ -650,23 +682,35 @@ def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> st
         ov = "{:.1f}-{:.1f}".format(*row["psnr_overlap_db"]) if "psnr_overlap_db" in row else row.get("bd_rate_error", "")
         rov = "{:.4g}-{:.4g}".format(*row["rate_overlap"]) if "rate_overlap" in row else row.get("bd_psnr_error", "")
         lines.append(f"| {row['anchor']} | {row['kind']} | {rate} | {db} | {ov} | {rov} |")
+    over = [(row["anchor"], row["runs_above_target"]) for row in bd["comparisons"] if row.get("runs_above_target")]
+    if over:
+        runs = len(qualities) * len(items)
+        lines += ["", "Baselines that could not get down to inrcodec's rate on some runs (their lowest setting was "
+                  "used, so their points lie to the right): " + ", ".join(f"{n} {k} of {runs}" for n, k in over) + "."]
     lines += ["", f"Published anchors: {bd['anchor_note'] or 'comparability not recorded'}.",
-              "Sources: " + "; ".join(f"{row['anchor']}: {row['source']}" for row in bd["comparisons"]
-                                      if row["kind"] == "published") + ".",
-              "", "![rate-distortion](rd.png)", ""]
+              "Their sources (inrcodec.anchors):", ""]
+    lines += [f"- {row['anchor']}: {row['source']}" for row in bd["comparisons"] if row["kind"] == "published"]
+    lines += ["", "![rate-distortion](rd.png)" if bd.get("plot") else "(no plot: matplotlib is not installed)", ""]
     return "\n".join(lines)
 
 
 def report(folder: str | Path, log: Log = lambda s: None, plot: bool = True) -> dict:
-    """Writes folder/bd.json, folder/report.md and folder/rd.png from the results in `folder`; returns bd."""
+    """Writes folder/bd.json, folder/report.md and folder/rd.png from the results in `folder`; returns bd.
+
+    bd["plot"] is "rd.png", or None when `plot` is False or matplotlib is missing (said through `log`).
+    """
     folder = Path(folder)
     ours, others = load_folder(folder)
     bd = compare(ours, others)
+    if plot:
+        try:
+            import matplotlib  # noqa: F401  (an optional dependency: the dev extra)
+        except ImportError:
+            log("rd.png not drawn: matplotlib is not installed (pip install matplotlib)")
+            plot = False
+    bd["plot"] = "rd.png" if plot else None
     atomic_write(folder / "bd.json", (json.dumps(bd, indent=1, ensure_ascii=False) + "\n").encode("utf-8"), force=True)
     atomic_write(folder / "report.md", _markdown(folder, ours, others, bd).encode("utf-8"), force=True)
     if plot:
         plot_folder(folder)
-    for row in bd["comparisons"]:
-        if row["bd_rate_percent"] is None and row["bd_psnr_db"] is None:
-            log(f"BD vs {row['anchor']}: not computed ({row['bd_rate_error']})")
     return bd

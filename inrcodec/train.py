@@ -39,6 +39,7 @@ class TrainConfig:
     grid: tuple[int, int] = (46, 90)  # Climate: the global grid every training field is regridded to.
     value_range: tuple[float, float] = (202.66, 320.93)  # Climate: physical values mapped to [0, 1] (K).
     quality_lambdas: tuple[float, ...] = ()  # Rate weights of quality levels 1.. (empty: config.QUALITY_LAMBDAS).
+    quality_step_index: tuple[int, ...] = ()  # Latent step index per quality level (empty: all 0, unit steps).
     weight_deltas: bool = True  # Whether the encoder also fits per-signal weight deltas with this base.
     batch: int = 4  # Tasks (crops) per outer step.
     inner_steps: int = 3  # SGD steps of the inner loop (differentiated through: second order).
@@ -219,7 +220,8 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
     }
     if cfg.quality_lambdas:
         extra["quality_lambdas"] = {str(q): lam for q, lam in enumerate(cfg.quality_lambdas, start=1)}
-        extra["quality_step_index"] = {str(q): 0 for q in range(1, len(cfg.quality_lambdas) + 1)}
+        steps = cfg.quality_step_index or (0,) * len(cfg.quality_lambdas)
+        extra["quality_step_index"] = {str(q): int(s) for q, s in enumerate(steps, start=1)}
     if cfg.modality == "climate":
         extra["value_range"] = list(cfg.value_range)
     return bases.save_base(out_dir, cfg.name, cfg.modality, cfg.model, params, extra)

@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inrcodec import api, bases
@@ -47,14 +48,17 @@ def test_reencoding_reproduces_golden_bytes():
 
 @pytest.mark.parametrize("modality", ["audio", "climate"])
 def test_audio_and_climate_golden_files_decode_and_reencode_identically(modality):
-    from make_assets import FORMATS, GOLDEN_FILES, decoded_bytes, golden_inputs
+    from make_assets import FORMATS, GOLDEN_FILES, decoded_values, golden_inputs
 
     stem = GOLDEN_FILES[modality]
     expected = json.loads((TESTS_DIR / "expected" / f"{stem}.json").read_text())
     data = (TESTS_DIR / "assets" / f"{stem}.inr").read_bytes()
     assert hashlib.sha256(data).hexdigest() == expected["inr_sha256"], f"{stem}.inr itself was changed"
     decoded = api.decode(data)
-    assert hashlib.sha256(decoded_bytes(decoded.array)).hexdigest() == expected["decoded_sha256"]
+    # Float outputs are compared by value: XLA's last-bit rounding of sin/matmul differs between CPUs
+    # (the hash in the JSON is that of the machine that made the assets).
+    want = np.load(TESTS_DIR / "expected" / f"{stem}.npy", allow_pickle=False)
+    np.testing.assert_allclose(decoded_values(decoded.array), want, rtol=0, atol=1e-5)
     base = bases.load_base(f"tiny-{modality}-test-base")
     result = FORMATS[modality].encode(golden_inputs()[modality], base, 4, GOLDEN_FIT)
     assert result.data == data

@@ -30,6 +30,8 @@ def get_config() -> TrainConfig:
         lam_min=3e-7,
         lam_max=6e-4,
         quality_lambdas=(4e-4, 1.5e-4, 6e-5, 2.5e-5, 1e-5, 4e-6, 1.5e-6, 6e-7),
+        # Finer latent steps at the top qualities (2^(-i/2)): with unit steps the rate saturates near 26 kbps.
+        quality_step_index=(0, 0, 0, 0, 1, 2, 3, 3),
         weight_deltas=True,
         seed=0,
         checkpoint_every=50,
