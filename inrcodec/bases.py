@@ -20,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from inrcodec import base_format
 from inrcodec._io import atomic_write
 from inrcodec.config import ModelConfig
-from inrcodec.errors import MissingBaseError
+from inrcodec.errors import FormatError, MissingBaseError
 
 PARAMS_FILE = "params.npz"
 MANIFEST_FILE = "manifest.json"
@@ -50,11 +51,16 @@ def _path_key(path) -> str:
     return "/".join(parts)
 
 
+def flat_arrays(params: dict) -> dict[str, np.ndarray]:
+    """The float32 leaves of a params pytree by pytree path (e.g. "net/hidden/0/w"), sorted by path."""
+    flat = {_path_key(p): np.asarray(v, np.float32) for p, v in jax.tree_util.tree_leaves_with_path(params)}
+    return dict(sorted(flat.items()))
+
+
 def params_to_bytes(params: dict) -> bytes:
     """Serialises a params pytree to deterministic .npz bytes (keys are pytree paths)."""
-    flat = {_path_key(p): np.asarray(v, np.float32) for p, v in jax.tree_util.tree_leaves_with_path(params)}
     buf = io.BytesIO()
-    np.savez(buf, **dict(sorted(flat.items())))
+    np.savez(buf, **flat_arrays(params))
     return buf.getvalue()
 
 
@@ -62,6 +68,11 @@ def params_from_bytes(data: bytes, template: dict) -> dict:
     """Fills `template`'s structure with the arrays of an .npz (no pickle; shapes checked)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         stored = {k: npz[k] for k in npz.files}
+    return _fill(template, stored)
+
+
+def _fill(template: dict, stored: dict[str, np.ndarray]) -> dict:
+    """`template`'s pytree with its leaves taken from `stored` (keyed by pytree path; shapes checked)."""
     leaves = []
     for p, v in jax.tree_util.tree_leaves_with_path(template):
         key = _path_key(p)
@@ -76,7 +87,11 @@ def base_id_of(params_bytes: bytes) -> bytes:
 
 
 def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, params: dict, extra: dict[str, Any]) -> Base:
-    """Writes params.npz and manifest.json (with sha256 and base id) into `directory`."""
+    """Writes params.npz and manifest.json (with sha256 and base id) into `directory`.
+
+    The manifest also records `compact_bytes`: the size of the SIREN weights in the compact
+    format of `inrcodec.base_format` (nonzero mask + float16 values, entropy-coded).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     data = params_to_bytes(params)
@@ -88,6 +103,7 @@ def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, param
         "params_sha256": sha,
         "base_id": sha[:16],
         "params_bytes": len(data),
+        "compact_bytes": len(base_format.encode(flat_arrays(params["net"]))),
         **extra,
     }
     atomic_write(directory / PARAMS_FILE, data)
@@ -96,13 +112,38 @@ def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, param
 
 
 def base_from_bytes(params_bytes: bytes, manifest: dict) -> Base:
-    """A base from its params.npz bytes and manifest (e.g. embedded in a dataset archive)."""
+    """A base from its params.npz bytes and manifest."""
     from inrcodec.model import init_base  # Local import: model imports jax-heavy modules.
 
     cfg = ModelConfig.from_dict(manifest["model"])
     params = params_from_bytes(params_bytes, init_base(jax.random.PRNGKey(0), cfg))
     return Base(manifest["name"], manifest["modality"], cfg, params, base_id_of(params_bytes), manifest, None,
                 len(params_bytes))
+
+
+def embeddable(base: Base) -> tuple[Base, bytes]:
+    """The base as a dataset archive embeds it: its SIREN weights in `inrcodec.base_format`.
+
+    Returns (the base with its weights rounded as they are stored, so that the encoder uses exactly
+    what a decoder will read; its id is the SHA-256 prefix of the blob), the blob).
+    """
+    blob = base_format.encode(flat_arrays(base.params["net"]))
+    net = _fill(base.params["net"], base_format.decode(blob))
+    return dataclasses.replace(base, params={**base.params, "net": net}, base_id=base_id_of(blob), nbytes=len(blob)), blob
+
+
+def base_from_embedded(blob: bytes, manifest: dict) -> Base:
+    """The base of a dataset archive from its embedded blob (`embeddable`) and manifest; decoding only
+    needs the SIREN weights (the encoder-only parts keep their initial values)."""
+    from inrcodec.model import init_base  # Local import: model imports jax-heavy modules.
+
+    try:
+        cfg = ModelConfig.from_dict(manifest["model"])
+        params = init_base(jax.random.PRNGKey(0), cfg)
+        params = {**params, "net": _fill(params["net"], base_format.decode(blob))}
+        return Base(manifest["name"], manifest["modality"], cfg, params, base_id_of(blob), manifest, None, len(blob))
+    except (KeyError, TypeError, ValueError) as e:
+        raise FormatError(f"the embedded base network is invalid ({e})") from None
 
 
 def load_base_dir(directory: Path) -> Base:

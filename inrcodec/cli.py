@@ -118,8 +118,10 @@ def cmd_bases(args: argparse.Namespace) -> int:
 
     for m in bases.list_bases():
         macs = ModelConfig.from_dict(m["model"]).macs_per_sample()
+        sparsity = m.get("sparsity")
+        density = f"  {sparsity['method']} density {sparsity['density']:.3f}" if sparsity else ""
         print(f"{m['name']:<20} {m['modality']:<8} id {m['base_id']}  {m['params_bytes']} bytes  "
-              f"{macs} MAC/sample  {m['path']}")
+              f"{macs} MAC/sample{density}  {m['path']}")
     return 0
 
 
@@ -130,10 +132,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = train.load_recipe(args.recipe)
     except ValueError as e:
         raise InputError(str(e)) from None
-    if args.minutes is not None or args.steps is not None:
+    if args.density is not None and not 0.0 < args.density <= 1.0:
+        raise InputError(f"--density must lie in (0, 1], got {args.density}")
+    sparsity = args.sparsity
+    if sparsity is None and args.density is not None and args.density < 1.0 and cfg.sparsity == "none":
+        sparsity = "l0-unstructured"
+    overrides = {"max_minutes": args.minutes, "steps": args.steps, "density": args.density, "sparsity": sparsity}
+    if any(v is not None for v in overrides.values()):
         import dataclasses
 
-        cfg = dataclasses.replace(cfg, **{k: v for k, v in (("max_minutes", args.minutes), ("steps", args.steps)) if v is not None})
+        try:
+            cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+        except ValueError as e:
+            raise InputError(str(e)) from None
     from tqdm import tqdm
 
     state: dict = {}
@@ -154,7 +165,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if "bar" in state:
             state["bar"].close()
-    print(f"{args.out}: base {base.name} id {base.base_id.hex()}, {base.nbytes} bytes, {base.manifest['training']['steps']} steps")
+    sparsity = base.manifest.get("sparsity")
+    density = f", {sparsity['method']} density {sparsity['density']:.4f} (target {sparsity['target_density']})" if sparsity else ""
+    print(f"{args.out}: base {base.name} id {base.base_id.hex()}, {base.nbytes} bytes (compact "
+          f"{base.manifest['compact_bytes']}){density}, {base.manifest['training']['steps']} steps")
     return 0
 
 
@@ -259,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="output directory for the base, its record and checkpoint")
     t.add_argument("--minutes", type=float, help="override the recipe's wall-clock budget")
     t.add_argument("--steps", type=int, help="override the recipe's number of outer steps")
+    t.add_argument("--density", type=float, help="target fraction of weights kept, in (0, 1] (sparse base; "
+                   "below 1 without --sparsity: l0-unstructured)")
+    t.add_argument("--sparsity", choices=("none", "l0-unstructured", "l0-structured", "magnitude", "random"),
+                   help="override the recipe's sparsity method (see meta/README.md, 'Sparse base networks')")
     t.set_defaults(func=cmd_train)
 
     v = sub.add_parser("eval", help="rate-distortion benchmark vs classical codecs and published anchors",

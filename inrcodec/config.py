@@ -19,14 +19,25 @@ class ModelConfig:
     spatial_dims: int = 2  # 2 for images and fields, 1 for audio.
     out_channels: int = 3  # Values per sample (3 for RGB).
     channels: tuple[int, ...] = (1, 1, 1, 1, 1, 1, 1)  # Latent channels per pyramid level (level k: stride 2**k).
-    hidden: int = 32  # Width of the sine layers.
+    hidden: int = 32  # Width of the sine layers (of the dense network when `widths` is set).
     depth: int = 3  # Number of sine layers.
+    widths: tuple[int, ...] = ()  # Per-layer widths of the sine layers (`depth` entries), e.g. after
+    # structured pruning; empty = every layer `hidden` wide.
     w0: float = 1.0  # Frequency factor of every sine layer: h = sin(w0 * (W x + b + shift)).
     input_features: int = 0  # Fixed per-sample inputs appended to z (3 for climate: the grid point
     # on the unit sphere), supplied by the modality, not stored in files.
     input_scale: float = 1.0  # The fixed inputs are multiplied by this (their SIREN frequency factor).
     linear_skip: bool = False  # Also add a learned linear map of z to the output: the latent field can then
     # carry the signal itself with fine precision (smooth fields, waveforms) and the sines add detail.
+
+    def __post_init__(self):
+        if self.widths and (len(self.widths) != self.depth or min(self.widths) < 1):
+            raise ValueError(f"widths {self.widths} must give {self.depth} positive layer widths")
+
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        """Width of every sine layer (first, then hidden): `widths`, else `depth` x `hidden`."""
+        return tuple(self.widths) or (self.hidden,) * self.depth
 
     @property
     def levels(self) -> int:
@@ -43,13 +54,22 @@ class ModelConfig:
 
     def macs_per_sample(self) -> int:
         """Multiply-accumulates per decoded sample (synthesis MLP only)."""
-        z, h = self.in_dim, self.hidden
+        z, w = self.in_dim, self.layer_widths
         skip = z * self.out_channels if self.linear_skip else 0
-        return z * h + (self.depth - 1) * (h * h + z * h) + h * self.out_channels + skip
+        return z * w[0] + sum(a * b + z * b for a, b in zip(w, w[1:])) + w[-1] * self.out_channels + skip
+
+    def num_params(self) -> int:
+        """Number of SIREN parameters (weights, biases, shifts, skip): see `inrcodec.siren.init`."""
+        return self.macs_per_sample() + sum(self.layer_widths) + self.out_channels
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; `widths` is left out when empty, so dense manifests stay as they were."""
         d = dataclasses.asdict(self)
         d["channels"] = list(self.channels)
+        if self.widths:
+            d["widths"] = list(self.widths)
+        else:
+            del d["widths"]
         return d
 
     @classmethod
@@ -60,6 +80,7 @@ class ModelConfig:
             raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
         d = dict(d)
         d["channels"] = tuple(int(c) for c in d["channels"])
+        d["widths"] = tuple(int(w) for w in d.get("widths", ()))
         return cls(**d)
 
 

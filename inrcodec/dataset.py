@@ -16,7 +16,7 @@ import dataclasses
 import json
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from inrcodec.config import FitConfig, quant_step
 from inrcodec.errors import FormatError, InputError
 from inrcodec.formats import climate as climate_format
 from inrcodec.modalities import climate as climate_io
+
+if TYPE_CHECKING:
+    from inrcodec.train import TrainConfig
 
 SETTINGS_VERSION = 1
 DEFAULT_BLOCK = 16  # Signals per archive item.
@@ -167,6 +170,8 @@ def compress_dataset(
     block: int = DEFAULT_BLOCK,
     chunk: int = 256,
     embed_base: bool = False,
+    train: "TrainConfig | None" = None,
+    train_dir: str | Path | None = None,
     resume: bool = False,
     force: bool = False,
     seed: int = 0,
@@ -184,6 +189,11 @@ def compress_dataset(
       block: signals per archive item (one stream each; 1..255).
       chunk: signals fitted per batched call (bounds memory).
       embed_base: store the base network in the archive (its bytes then count in the archive's rate).
+      train: meta-train a base network on the first chunk of items with this recipe (`base`, if
+        given, is ignored) and embed it in the archive, so the archive's rate includes its bytes.
+        Its `modality` is set from the items; for climate its value range is the chunk's range.
+      train_dir: where the trained base, its record and checkpoint are kept (default: a temporary
+        folder, removed afterwards); training resumes from a checkpoint there.
     """
     from inrcodec import api
 
@@ -194,9 +204,17 @@ def compress_dataset(
     modality = modality or (the_base.modality if the_base else guess)
     if not modality:
         raise InputError("cannot tell the modality of the items; pass modality=")
+    if train is not None:
+        if resume:
+            raise InputError("train= makes a new base network; it cannot resume an archive")
+        arrays, the_base = _train_on_first_chunk(arrays, modality, latlon, train, chunk, train_dir)
+        embed_base = True
     the_base = the_base or api.load_default_base(None, modality)
     if the_base.modality != modality:
         raise InputError(f"base network {the_base.name!r} is for {the_base.modality}, not {modality}")
+    blob = b""
+    if embed_base:
+        the_base, blob = bases.embeddable(the_base)
     fit = fit or api.default_fit(the_base)
     out = Path(out)
     writer, settings, done = None, None, 0
@@ -219,7 +237,7 @@ def compress_dataset(
                                                   seed)
                 writer = archive.create(out, archive.ArchiveHeader(
                     formats.by_name(modality).CODE, the_base.base_id, settings.to_bytes(),
-                    bases.params_to_bytes(the_base.params) if embed_base else b""), force=force)
+                    blob), force=force)
             if tuple(arrs.shape[1:]) != settings.shape:
                 raise InputError(f"item {done} has shape {arrs.shape[1:]}, the archive's items are {settings.shape}")
             if settings.modality == "climate" and not np.array_equal(~np.isnan(arrs), np.broadcast_to(_mask(settings), arrs.shape)):
@@ -237,6 +255,42 @@ def compress_dataset(
     if settings is None:
         raise InputError("no items to compress" if not out.exists() else f"{out}: nothing new to add")
     return open_archive(out)
+
+
+def _train_on_first_chunk(arrays: Iterable[np.ndarray], modality: str, latlon: np.ndarray | None, cfg: "TrainConfig",
+                          chunk: int, train_dir: str | Path | None) -> tuple[Iterable[np.ndarray], bases.Base]:
+    """Meta-trains a base on the first `chunk` items; returns the items (all of them, again) and the base."""
+    import itertools
+    import tempfile
+
+    from inrcodec import train as training
+    from inrcodec import training_data
+
+    arrays = iter(arrays)
+    first = list(itertools.islice(arrays, chunk))
+    if not first:
+        raise InputError("no items to train a base network on")
+    sample = np.stack([np.asarray(a) for a in first])
+    cfg = dataclasses.replace(cfg, modality=modality)
+    if modality == "climate":
+        if len(sample.shape) != 3 or not np.isfinite(sample).any():
+            raise InputError("climate items must be 2-D fields with values to train a base network on")
+        lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
+        cfg = dataclasses.replace(cfg, value_range=(lo, hi if hi > lo else lo + 1.0), grid=sample.shape[1:])
+    untrained = bases.Base(cfg.name, modality, cfg.model, {}, b"", {"value_range": list(cfg.value_range)})
+    lo, hi = cfg.value_range
+    settings = Settings(modality, tuple(sample.shape[1:]), 0, 0, (), 1, lo, hi,
+                        climate_io.pack_mask(~np.isnan(sample[0])).hex() if modality == "climate" else "",
+                        _pack_latlon(latlon) if modality == "climate" else "")
+    if modality == "climate" and not np.array_equal(~np.isnan(sample), np.broadcast_to(_mask(settings), sample.shape)):
+        raise InputError("the items' missing values differ (one mask per archive)")
+    pool = training_data.SignalPool(_to_signals(sample, settings, untrained), None if modality == "climate" else cfg.crop)
+    with tempfile.TemporaryDirectory(prefix="inrcodec-train-") as tmp:
+        try:
+            base = training.train(cfg, [], Path(train_dir or tmp), sampler=pool)
+        except ValueError as e:
+            raise InputError(f"training a base network on the items failed: {e}") from None
+    return itertools.chain(first, arrays), base
 
 
 def _first_settings(arrs: np.ndarray, modality: str, quality: int, base: bases.Base, fit: FitConfig, block: int,
@@ -281,7 +335,7 @@ class Archive:
     def _load_base(self) -> bases.Base:
         header = self._reader.header
         if header.base_blob:
-            return bases.base_from_bytes(header.base_blob, self.settings.base_manifest or {})
+            return bases.base_from_embedded(header.base_blob, self.settings.base_manifest or {})
         return bases.load_base(header.base_id)
 
     def __len__(self) -> int:

@@ -235,8 +235,8 @@ def apply_with_unit_gates(
     """`siren.apply` with each sine layer's output multiplied by its unit gates.
 
     Args:
-      params: SIREN pytree {"first", "hidden", "out"}.
-      z: modulation features (..., latent_dim).
+      params: SIREN pytree {"first", "hidden", "out"} (and "skip", never gated).
+      z: modulation features (..., in_dim).
       w0: sine frequency factor.
       unit_gates: one entry per sine layer (first, then hidden): gates of shape (width,) (sampled,
         deterministic or boolean), or None for an ungated layer.
@@ -253,7 +253,8 @@ def apply_with_unit_gates(
     h = gate(jnp.sin(w0 * (z @ params["first"]["w"] + params["first"]["b"])), unit_gates[0])
     for layer, g in zip(params["hidden"], unit_gates[1:]):
         h = gate(jnp.sin(w0 * (h @ layer["w"] + layer["b"] + z @ layer["shift"])), g)
-    return h @ params["out"]["w"] + params["out"]["b"] + 0.5
+    out = h @ params["out"]["w"] + params["out"]["b"] + 0.5
+    return out + z @ params["skip"] if "skip" in params else out
 
 
 def structured_expected_density(params: siren.Params, unit_log_alphas: Sequence[Array]) -> Array:
@@ -261,7 +262,8 @@ def structured_expected_density(params: siren.Params, unit_log_alphas: Sequence[
 
     A parameter survives when every unit gate it touches is nonzero: a hidden-to-hidden weight
     needs both its input and output units, a bias or shift column only its unit, an output-layer row
-    only its input unit; the first layer's input rows and the output bias are never pruned.
+    only its input unit; the first layer's input rows, the output bias and a linear skip are never
+    pruned.
 
     Args:
       params: SIREN pytree (only shapes are used).
@@ -280,6 +282,8 @@ def structured_expected_density(params: siren.Params, unit_log_alphas: Sequence[
         kept += p[k - 1] * p[k] + p[k] + layer["shift"].shape[0] * p[k]  # w, b, shift.
     out_w, out_b = params["out"]["w"], params["out"]["b"]
     kept += p[-1] * out_w.shape[1] + out_b.size
+    if "skip" in params:
+        kept += params["skip"].size  # The linear skip is never pruned.
     total = sum(int(np.prod(np.shape(leaf))) for leaf in jax.tree.leaves(params))
     return kept / total
 
@@ -300,7 +304,7 @@ def prune_structured(params: siren.Params, unit_masks: Sequence[Array]) -> siren
       unit_masks: one (width,) bool mask or gate vector per sine layer (first, then hidden).
 
     Returns:
-      A new, smaller SIREN pytree with the same structure.
+      A new, smaller SIREN pytree with the same structure (a linear "skip" is kept as it is).
     """
     layers = _sine_layers(params)
     if len(unit_masks) != len(layers):
@@ -331,4 +335,89 @@ def prune_structured(params: siren.Params, unit_masks: Sequence[Array]) -> siren
                 "shift": jnp.asarray(layer["shift"])[:, keep[k]],
             }
         )
+    if "skip" in params:
+        pruned["skip"] = jnp.asarray(params["skip"])
     return pruned
+
+
+# ------------------------------------------------------------- gating a whole SIREN (training)
+
+
+def gated_weights(params: siren.Params) -> dict:
+    """The tensors that unstructured gates (and the pruning masks of `inrcodec.pruning`) cover.
+
+    Every weight matrix of the SIREN: {"first": first.w (in_dim, w_0), "hidden": [{"w":
+    (w_{l-1}, w_l), "shift": (in_dim, w_l)}], "out": out.w (w_last, out_channels)}. Biases and
+    the linear skip are never gated.
+    """
+    return {
+        "first": params["first"]["w"],
+        "hidden": [{"w": layer["w"], "shift": layer["shift"]} for layer in params["hidden"]],
+        "out": params["out"]["w"],
+    }
+
+
+def with_gated_weights(params: siren.Params, weights: dict) -> siren.Params:
+    """`params` with the tensors of `gated_weights` replaced by `weights` (same structure)."""
+    return {
+        **params,
+        "first": {**params["first"], "w": weights["first"]},
+        "hidden": [{**layer, **new} for layer, new in zip(params["hidden"], weights["hidden"])],
+        "out": {**params["out"], "w": weights["out"]},
+    }
+
+
+def gate_weights(params: siren.Params, gates: dict) -> siren.Params:
+    """Unstructured gating: every gated weight times its gate (`gates` has gated_weights' structure)."""
+    return with_gated_weights(params, jax.tree.map(apply_gates, gated_weights(params), gates))
+
+
+def gate_units(params: siren.Params, unit_gates: Sequence[Array]) -> siren.Params:
+    """Structured gating: sine layer k's output units times unit_gates[k], shape (w_k,).
+
+    Implemented by scaling the rows of the layer that consumes those units (the next hidden
+    layer's w, or out.w), which equals gating the units' outputs exactly, so `siren.apply(gate_units(
+    params, g), z, w0) == apply_with_unit_gates(params, z, w0, g)` and the gated network is an
+    ordinary SIREN pytree.
+    """
+    if len(unit_gates) != num_sine_layers(params):
+        raise ValueError(f"expected {num_sine_layers(params)} unit-gate vectors, got {len(unit_gates)}")
+    consumers = [layer["w"] for layer in params["hidden"]] + [params["out"]["w"]]
+    scaled = [w * jnp.asarray(g, w.dtype)[:, None] for w, g in zip(consumers, unit_gates)]
+    return {
+        **params,
+        "hidden": [{**layer, "w": w} for layer, w in zip(params["hidden"], scaled[:-1])],
+        "out": {**params["out"], "w": scaled[-1]},
+    }
+
+
+def init_network_gates(params: siren.Params, structured: bool, keep_prob: float = 0.9) -> PyTree:
+    """Gate locations for a whole SIREN at keep probability `keep_prob`.
+
+    Returns the unit log_alphas (one (w_k,) vector per sine layer) if `structured`, else one
+    log_alpha per gated weight (a pytree shaped like `gated_weights(params)`).
+    """
+    if structured:
+        return init_unit_log_alphas(params, keep_prob)
+    return jax.tree.map(lambda w: init_log_alpha(jnp.shape(w), keep_prob), gated_weights(params))
+
+
+def gate_network(params: siren.Params, gates: PyTree, structured: bool) -> siren.Params:
+    """The SIREN gated by `gates` (sampled, deterministic or 0/1) of `init_network_gates`' structure."""
+    return gate_units(params, gates) if structured else gate_weights(params, gates)
+
+
+def sample_gated_network(key: jax.Array, params: siren.Params, log_alphas: PyTree, structured: bool) -> siren.Params:
+    """The SIREN gated by one reparameterised hard-concrete sample of every gate (differentiable in log_alphas)."""
+    leaves, treedef = jax.tree.flatten(log_alphas)
+    keys = jax.random.split(key, len(leaves))
+    gates = jax.tree.unflatten(treedef, [sample_gates(k, la) for k, la in zip(keys, leaves)])
+    return gate_network(params, gates, structured)
+
+
+def network_expected_density(params: siren.Params, log_alphas: PyTree, structured: bool) -> Array:
+    """Expected density of a gated SIREN: of its parameters if `structured`
+    (`structured_expected_density`), else of its gated weights (`expected_density`). Scalar."""
+    if structured:
+        return structured_expected_density(params, log_alphas)
+    return expected_density(log_alphas)

@@ -14,11 +14,12 @@ Params = dict
 def init(key: jax.Array, cfg: ModelConfig) -> Params:
     """SIREN initialisation (Sitzmann et al. 2020): W ~ U(+-sqrt(6 / fan_in) / w0).
 
-    Returns a pytree {"first": {w, b}, "hidden": [{w, b, shift}], "out": {w, b}} (plus "skip"
-    (in_dim, out_channels) with cfg.linear_skip) where `shift`
-    (in_dim, hidden) maps the input z (modulation features and fixed inputs) to a FiLM shift of that layer.
+    Returns a pytree {"first": {w (in_dim, w_0), b (w_0,)}, "hidden": [{w (w_{l-1}, w_l), b (w_l,),
+    shift (in_dim, w_l)}], "out": {w (w_last, out_channels), b (out_channels,)}} (plus "skip"
+    (in_dim, out_channels) with cfg.linear_skip), where w_l = cfg.layer_widths[l] and `shift`
+    maps the input z (modulation features and fixed inputs) to a FiLM shift of that layer.
     """
-    z, h = cfg.in_dim, cfg.hidden
+    z, widths = cfg.in_dim, cfg.layer_widths
     keys = iter(jax.random.split(key, 3 * cfg.depth + 2))
 
     def uniform(shape, fan_in, gain=1.0):
@@ -26,13 +27,14 @@ def init(key: jax.Array, cfg: ModelConfig) -> Params:
         return jax.random.uniform(next(keys), shape, jnp.float32, -bound, bound)
 
     params = {
-        "first": {"w": uniform((z, h), z), "b": uniform((h,), z)},
+        "first": {"w": uniform((z, widths[0]), z), "b": uniform((widths[0],), z)},
         "hidden": [
-            {"w": uniform((h, h), h), "b": uniform((h,), h), "shift": uniform((z, h), z, 0.5)}
-            for _ in range(cfg.depth - 1)
+            {"w": uniform((a, b), a), "b": uniform((b,), a), "shift": uniform((z, b), z, 0.5)}
+            for a, b in zip(widths, widths[1:])
         ],
         # A small output layer starts every signal near mid-grey (0.5).
-        "out": {"w": uniform((h, cfg.out_channels), h, 0.05), "b": jnp.zeros((cfg.out_channels,), jnp.float32)},
+        "out": {"w": uniform((widths[-1], cfg.out_channels), widths[-1], 0.05),
+                "b": jnp.zeros((cfg.out_channels,), jnp.float32)},
     }
     if cfg.linear_skip:
         # Latent -> output map: one integer latent step starts as 1/50 of the value range.

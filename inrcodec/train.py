@@ -4,6 +4,13 @@ Each task is a random crop (image), window (audio) or field (climate) with its o
 (log-uniform in [lam_min, lam_max]); the inner loop adapts the modulations with `inner_steps` SGD steps of learned size (model.adapt); the
 outer loop (optax Adam) learns the SIREN weights, the inner step sizes and the initial entropy
 scales by differentiating the post-adaptation loss through the inner loop.
+
+Sparse bases (`TrainConfig.sparsity`, meta/README.md "Sparse base networks"): with L0 gates the
+gate locations log_alpha are trained parameters (params["gates"]); every task samples its gates
+once and runs the whole inner loop through the gated SIREN, so the outer gradient reaches
+log_alpha through the post-adaptation loss; the Lagrange multiplier of the density constraint is
+train state, updated by dual ascent every step. "magnitude" and "random" fix a mask at the start
+and fine-tune the kept weights.
 """
 
 from __future__ import annotations
@@ -23,9 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inrcodec import bases, model, training_data
+from inrcodec import bases, l0, model, pruning, training_data
 from inrcodec.fit import fit
 from inrcodec.config import ModelConfig
+
+
+L0_METHODS = ("l0-unstructured", "l0-structured")
+SPARSITY_METHODS = ("none", *L0_METHODS, "magnitude", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +69,30 @@ class TrainConfig:
     init_from: str = ""  # Optional base directory whose weights start the training (fine-tuning).
     checkpoint_every: int = 100  # Outer steps between checkpoints (and base exports).
     log_every: int = 10  # Outer steps between entries of the loss curve.
+    sparsity: str = "none"  # One of SPARSITY_METHODS: "none" (dense); "l0-unstructured" (one hard-concrete
+    # gate per weight of l0.gated_weights: first.w, hidden w and shift, out.w); "l0-structured" (one gate
+    # per sine-layer unit, exported as narrower layers); "magnitude" / "random" (a mask fixed at the start,
+    # from the init_from weights' magnitudes or at random; the kept weights are fine-tuned).
+    density: float = 1.0  # Target fraction kept: of the gated weights (unstructured, masks) or of all
+    # SIREN parameters (structured). The L0 constraint is expected density <= density.
+    dual_lr: float = 0.05  # Dual-ascent step of the constraint's Lagrange multiplier (l0.dual_ascent).
+    dual_restart: bool = True  # Reset the multiplier to 0 once the constraint holds (L0onie's dual restart):
+    # without it the multiplier built up on the way down keeps pushing the density far below the target.
+    gate_lr: float = 0.05  # Constant Adam learning rate of the gate locations log_alpha.
+    gate_keep_prob: float = 0.9  # Initial keep probability P(gate != 0) of every gate.
+
+    def __post_init__(self):
+        if self.sparsity not in SPARSITY_METHODS:
+            raise ValueError(f"sparsity must be one of {', '.join(SPARSITY_METHODS)}, got {self.sparsity!r}")
+        if not 0.0 < self.density <= 1.0:
+            raise ValueError(f"density must lie in (0, 1], got {self.density}")
+        if self.sparsity == "none" and self.density < 1.0:
+            raise ValueError(f"density {self.density} needs a sparsity method other than 'none'")
+
+    @property
+    def gated(self) -> bool:
+        """Whether the training learns L0 gates."""
+        return self.sparsity in L0_METHODS
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -72,47 +107,118 @@ def sample_batch(sampler: training_data.Sampler, cfg: TrainConfig, step: int) ->
     return batch, training_data.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
 
 
-def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig) -> dict:
-    """Per task: the meta-learned steps, then `fit_steps` Adam steps (no gradient flows back)."""
+def task_base(params: dict, gate_key: jax.Array, cfg: TrainConfig) -> dict:
+    """The base one task sees: with L0 gates, its SIREN gated by one hard-concrete sample drawn
+    with `gate_key` (differentiable in params["gates"]); otherwise `params` itself."""
+    if not cfg.gated:
+        return params
+    net = l0.sample_gated_network(gate_key, params["net"], params["gates"], cfg.sparsity == "l0-structured")
+    return {**params, "net": net}
+
+
+def expected_density(params: dict, cfg: TrainConfig) -> jnp.ndarray:
+    """Expected density of the gated SIREN (scalar; see TrainConfig.density for what it counts)."""
+    return l0.network_expected_density(params["net"], params["gates"], cfg.sparsity == "l0-structured")
+
+
+def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig,
+              gate_key: jax.Array | None = None) -> dict:
+    """Per task: the meta-learned steps, then `fit_steps` Adam steps (no gradient flows back).
+
+    With L0 gates, task i runs through the SIREN gated by the sample of split(gate_key)[i] (the
+    same sample as in outer_loss).
+    """
     params = jax.lax.stop_gradient(params)
 
-    def task(signal, lam, k):
+    def task(signal, lam, k, gk):
+        base = task_base(params, gk, cfg)
         k_inner, k_fit = jax.random.split(k)
-        mods = model.adapt(params, signal, lam, k_inner, cfg.model, cfg.inner_steps)
+        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps)
 
         def loss(m, kk):
-            return model.rd_loss(params["net"], m, signal, lam, kk, cfg.model, "noise")[0]
+            return model.rd_loss(base["net"], m, signal, lam, kk, cfg.model, "noise")[0]
 
         return fit(loss, mods, optax.adam(cfg.fit_lr), cfg.fit_steps, k_fit)[0]
 
-    return jax.vmap(task)(batch, lams, jax.random.split(key, lams.shape[0]))
+    n = lams.shape[0]
+    return jax.vmap(task)(batch, lams, jax.random.split(key, n), _gate_keys(gate_key, n, cfg))
 
 
-def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None):
+def _gate_keys(gate_key: jax.Array | None, n: int, cfg: TrainConfig) -> jax.Array | None:
+    """One gate-sampling key per task (None without L0 gates)."""
+    if not cfg.gated:
+        return None
+    if gate_key is None:
+        raise ValueError("training with L0 gates needs a gate_key")
+    return jax.random.split(gate_key, n)
+
+
+def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None,
+               gate_key: jax.Array | None = None, multiplier: jnp.ndarray | float = 0.0):
     """Mean post-adaptation rate-distortion loss over the tasks of a batch.
 
     With `fitted` (from fit_tasks), adds fit_weight x the loss at those latents (first order: by
     the envelope theorem this is the gradient of the fitted loss when the fit has converged).
+
+    With L0 gates (cfg.gated), task i samples its gates once with split(gate_key, batch)[i] and
+    adapts and is evaluated through that gated SIREN, and the loss gains the constraint term
+    l0.lagrangian_penalty(expected density, cfg.density, multiplier); the metrics then also hold
+    "density" (expected) and "multiplier".
     """
 
-    def task(signal, lam, k, fitted_mods):
+    def task(signal, lam, k, fitted_mods, gk):
+        base = task_base(params, gk, cfg)
         k_inner, k_outer, k_fit = jax.random.split(k, 3)
-        mods = model.adapt(params, signal, lam, k_inner, cfg.model, cfg.inner_steps)
-        loss, (mse, rate) = model.rd_loss(params["net"], mods, signal, lam, k_outer, cfg.model, "noise")
+        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps)
+        loss, (mse, rate) = model.rd_loss(base["net"], mods, signal, lam, k_outer, cfg.model, "noise")
         if fitted_mods is None:
             return loss, mse, rate
-        fit_loss, (mse, rate) = model.rd_loss(params["net"], fitted_mods, signal, lam, k_fit, cfg.model, "noise")
+        fit_loss, (mse, rate) = model.rd_loss(base["net"], fitted_mods, signal, lam, k_fit, cfg.model, "noise")
         return loss + cfg.fit_weight * fit_loss, mse, rate
 
-    keys = jax.random.split(key, lams.shape[0])
-    loss, mse, rate = jax.vmap(task)(batch, lams, keys, fitted)
+    n = lams.shape[0]
+    loss, mse, rate = jax.vmap(task)(batch, lams, jax.random.split(key, n), fitted, _gate_keys(gate_key, n, cfg))
     # Reported psnr / bpp are those after the long fit when there is one, else after adaptation.
-    return loss.mean(), {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
+    metrics = {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
+    total = loss.mean()
+    if cfg.gated:
+        density = expected_density(params, cfg)
+        total = total + l0.lagrangian_penalty(density, cfg.density, multiplier)
+        metrics.update(density=density, multiplier=jnp.asarray(multiplier, jnp.float32))
+    return total, metrics
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """Adam on the base (warm-up, cosine decay, gradient clipping); gates get their own constant-rate Adam."""
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, max(cfg.steps, cfg.warmup + 1), 0.05 * cfg.lr)
-    return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    weights = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    if not cfg.gated:
+        return weights
+
+    def labels(params):
+        return {k: jax.tree.map(lambda _: "gates" if k == "gates" else "weights", v) for k, v in params.items()}
+
+    return optax.multi_transform({"weights": weights, "gates": optax.adam(cfg.gate_lr)}, labels)
+
+
+def init_sparse_state(params: dict, cfg: TrainConfig) -> tuple[dict, dict]:
+    """Adds the sparsity method's parameters and train state to freshly loaded base params.
+
+    Returns (params, state): L0 gates go into params["gates"] (trained by the outer Adam) and
+    the state is {"multiplier": 0}; "magnitude" / "random" prune params["net"] now and the state
+    is {"mask": the fixed mask}; dense training has no state ({}).
+    """
+    if cfg.gated:
+        gates = l0.init_network_gates(params["net"], cfg.sparsity == "l0-structured", cfg.gate_keep_prob)
+        return {**params, "gates": gates}, {"multiplier": jnp.zeros((), jnp.float32)}
+    if cfg.sparsity == "magnitude":
+        mask = pruning.magnitude_prune(params["net"], cfg.density)
+    elif cfg.sparsity == "random":
+        mask = pruning.random_prune(params["net"], cfg.density, jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1))
+    else:
+        return params, {}
+    mask = jax.tree.map(jnp.asarray, mask)
+    return {**params, "net": l0.gate_weights(params["net"], mask)}, {"mask": mask}
 
 
 def _git_commit() -> str:
@@ -122,8 +228,8 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _save_checkpoint(path: Path, step: int, params, opt_state, curve: list, elapsed: float) -> None:
-    leaves = jax.tree_util.tree_leaves((params, opt_state))
+def _save_checkpoint(path: Path, step: int, params, opt_state, sparse_state, curve: list, elapsed: float) -> None:
+    leaves = jax.tree_util.tree_leaves((params, opt_state, sparse_state))
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, *[np.asarray(x) for x in leaves])
     os.replace(tmp, path)
@@ -131,13 +237,17 @@ def _save_checkpoint(path: Path, step: int, params, opt_state, curve: list, elap
     path.with_suffix(".json").write_text(json.dumps(meta))
 
 
-def _load_checkpoint(path: Path, params, opt_state):
-    treedef = jax.tree_util.tree_structure((params, opt_state))
+def _load_checkpoint(path: Path, params, opt_state, sparse_state):
+    """Restores the leaves saved by _save_checkpoint into the structure of the given templates
+    (dense training has no sparse-state leaves, so older dense checkpoints load unchanged)."""
+    treedef = jax.tree_util.tree_structure((params, opt_state, sparse_state))
     with np.load(path, allow_pickle=False) as npz:
         leaves = [jnp.asarray(npz[f"arr_{i}"]) for i in range(len(npz.files))]
     meta = json.loads(path.with_suffix(".json").read_text())
-    params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
-    return params, opt_state, meta["step"], meta["curve"], meta["elapsed_s"]
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"{path}: the checkpoint does not match the recipe (architecture or sparsity changed?)")
+    params, opt_state, sparse_state = jax.tree_util.tree_unflatten(treedef, leaves)
+    return params, opt_state, sparse_state, meta["step"], meta["curve"], meta["elapsed_s"]
 
 
 def train(
@@ -145,6 +255,7 @@ def train(
     data: Sequence[Path],
     out_dir: Path,
     progress: Callable[[int, dict], None] | None = None,
+    sampler: training_data.Sampler | None = None,
 ) -> bases.Base:
     """Meta-trains a base and exports it to `out_dir` (resumes from out_dir/checkpoint.npz).
 
@@ -153,11 +264,12 @@ def train(
       data: files or directories of training data of the recipe's modality.
       out_dir: receives params.npz, manifest.json, record.json and the checkpoint.
       progress: called after every step with (step, metrics); the CLI draws a progress bar.
+      sampler: tasks from elsewhere than `data` (e.g. training_data.SignalPool over signals in memory).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sampler = training_data.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
-                                             cfg.model.input_scale)
+    sampler = sampler or training_data.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
+                                                       cfg.model.input_scale)
     files = sampler.files
     optimizer = make_optimizer(cfg)
     params = model.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)
@@ -167,25 +279,35 @@ def train(
         if start.cfg != cfg.model:
             raise ValueError(f"{cfg.init_from}: its architecture differs from the recipe's")
         params = start.params
+    params, sparse_state = init_sparse_state(params, cfg)
     opt_state = optimizer.init(params)
     data_list = [{"path": str(f), "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest()} for f in files]
     step, curve, elapsed = 0, [], 0.0
     if ckpt.exists():
-        params, opt_state, step, curve, elapsed = _load_checkpoint(ckpt, params, opt_state)
+        params, opt_state, sparse_state, step, curve, elapsed = _load_checkpoint(ckpt, params, opt_state, sparse_state)
 
     @jax.jit
-    def train_step(params, opt_state, batch, lams, key):
+    def train_step(params, opt_state, sparse_state, batch, lams, key):
         k_fit, k_outer = jax.random.split(key)
-        fitted = fit_tasks(params, batch, lams, k_fit, cfg) if cfg.fit_steps > 0 else None
-        grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, k_outer, cfg, fitted)
+        gate_key = jax.random.fold_in(key, 1)  # Only used with L0 gates; leaves the dense keys unchanged.
+        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key) if cfg.fit_steps > 0 else None
+        grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, k_outer, cfg, fitted, gate_key,
+                                                            sparse_state.get("multiplier", 0.0))
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, metrics
+        params = optax.apply_updates(params, updates)
+        if "mask" in sparse_state:  # Fixed mask: pruned weights are re-zeroed after every update.
+            params = {**params, "net": l0.gate_weights(params["net"], sparse_state["mask"])}
+        if "multiplier" in sparse_state:
+            sparse_state = {"multiplier": l0.dual_ascent(sparse_state["multiplier"], metrics["density"], cfg.density,
+                                                         cfg.dual_lr, cfg.dual_restart)}
+        return params, opt_state, sparse_state, metrics
 
     started = time.time() - elapsed
     root_key = jax.random.PRNGKey(cfg.seed)
     while step < cfg.steps and (time.time() - started) < cfg.max_minutes * 60:
         batch, lams = sample_batch(sampler, cfg, step)
-        params, opt_state, metrics = train_step(params, opt_state, batch, lams, jax.random.fold_in(root_key, step))
+        params, opt_state, sparse_state, metrics = train_step(params, opt_state, sparse_state, batch, lams,
+                                                              jax.random.fold_in(root_key, step))
         step += 1
         metrics = {k: float(v) for k, v in metrics.items()}
         if not all(math.isfinite(v) for v in metrics.values()):
@@ -195,10 +317,28 @@ def train(
         if progress:
             progress(step, metrics)
         if step % cfg.checkpoint_every == 0:
-            _save_checkpoint(ckpt, step, params, opt_state, curve, time.time() - started)
+            _save_checkpoint(ckpt, step, params, opt_state, sparse_state, curve, time.time() - started)
             _export(cfg, params, out_dir, data_list, curve, step, time.time() - started)
-    _save_checkpoint(ckpt, step, params, opt_state, curve, time.time() - started)
+    _save_checkpoint(ckpt, step, params, opt_state, sparse_state, curve, time.time() - started)
     return _export(cfg, params, out_dir, data_list, curve, step, time.time() - started)
+
+
+def export_sparse(params: dict, cfg: TrainConfig) -> tuple[dict, ModelConfig, dict]:
+    """The base to export, its architecture and its manifest "sparsity" entry (None when dense).
+
+    L0 gates become deterministic, then a hard mask (pruning.export_unstructured /
+    export_structured, which also enforce the target density); fixed masks are already applied.
+    """
+    base = {k: v for k, v in params.items() if k != "gates"}
+    if cfg.sparsity == "none":
+        return base, cfg.model, None
+    model_cfg, gate_density = cfg.model, None
+    if cfg.sparsity == "l0-unstructured":
+        base["net"], gate_density = pruning.export_unstructured(params["net"], params["gates"], cfg.density)
+    elif cfg.sparsity == "l0-structured":
+        base["net"], model_cfg, gate_density = pruning.export_structured(params["net"], params["gates"], cfg.density,
+                                                                         cfg.model)
+    return base, model_cfg, pruning.sparsity_record(cfg.sparsity, cfg.density, base["net"], cfg.model, gate_density)
 
 
 def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, step: int, seconds: float) -> bases.Base:
@@ -224,7 +364,10 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
         extra["quality_step_index"] = {str(q): int(s) for q, s in enumerate(steps, start=1)}
     if cfg.modality == "climate":
         extra["value_range"] = list(cfg.value_range)
-    return bases.save_base(out_dir, cfg.name, cfg.modality, cfg.model, params, extra)
+    base, model_cfg, sparsity = export_sparse(params, cfg)
+    if sparsity is not None:
+        extra["sparsity"] = sparsity
+    return bases.save_base(out_dir, cfg.name, cfg.modality, model_cfg, base, extra)
 
 
 def load_recipe(path: str | Path) -> TrainConfig:

@@ -180,6 +180,31 @@ def _read_regridded(path: Path, var: str, lat: np.ndarray, lon: np.ndarray) -> n
     return np.where(np.isnan(out) & ~np.isnan(near), near, out)
 
 
+class SignalPool:
+    """Tasks drawn from signals already in memory (e.g. a sample of a dataset being compressed).
+
+    `signals` holds stacked model signals {"values": (n, *signal_shape, C), optional "inputs" and
+    "weights"} in [0, 1]; each task is one whole signal, or, with `crop`, a random window of `crop`
+    samples along every signal axis where the signals are longer (image crops, audio windows).
+    """
+
+    def __init__(self, signals: dict, crop: int | None = None):
+        self.signals = {k: np.asarray(v, np.float32) for k, v in signals.items()}
+        self.crop = crop
+        self.files: list[Path] = []  # In-memory data: nothing to record.
+        if not len(self.signals["values"]):
+            raise ValueError("no signals to train on")
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        pick = rng.integers(len(self.signals["values"]), size=batch)
+        tasks = {k: v[pick] for k, v in self.signals.items()}
+        shape = tasks["values"].shape[1:-1]
+        if self.crop and min(shape) > self.crop:
+            window = tuple(slice(o, o + self.crop) for o in (rng.integers(n - self.crop + 1) for n in shape))
+            tasks = {k: v[(slice(None), *window)] for k, v in tasks.items()}
+        return tasks
+
+
 def dataset_sampler(modality: str, roots: Sequence[Path], crop: int, grid: tuple[int, int],
                     value_range: tuple[float, float], input_scale: float = 1.0) -> Sampler:
     """The sampler of a modality: image crops of `crop`, audio windows of `crop` samples, climate fields on `grid`."""

@@ -127,3 +127,50 @@ def test_torch_adapter_yields_signals_and_modulations(whole):
     assert batch.shape[0] == 5 and batch.ndim == 2
     with pytest.raises(InputError, match="kind"):
         ArchiveDataset(whole[0], kind="pixels")
+
+
+def test_a_base_trained_on_the_dataset_is_embedded_and_counted(fields, tmp_path, monkeypatch):
+    from inrcodec.config import ModelConfig
+    from inrcodec.train import TrainConfig
+
+    recipe = TrainConfig(name="tiny-fields-base", modality="image",  # The modality is taken from the items.
+                         model=ModelConfig(out_channels=1, channels=(1, 1, 1), hidden=8, depth=2, input_features=3,
+                                           input_scale=2.0),
+                         batch=2, steps=3, warmup=1, checkpoint_every=100, log_every=1, lam_min=1e-3, lam_max=1e-2,
+                         quality_lambdas=(0.1, 0.03, 0.01, 0.003), weight_deltas=False)
+    path = tmp_path / "trained.inrpack"
+    inrcodec.compress_dataset(fields, path, train=recipe, train_dir=tmp_path / "base", fit=FAST, chunk=8, block=4,
+                              quality=2).close()
+    assert (tmp_path / "base" / "params.npz").is_file()  # Kept, with its record, where asked.
+    monkeypatch.setenv("INRCODEC_BASES", str(tmp_path / "nowhere"))  # Decodes without any installed base.
+    with inrcodec.open_archive(path) as archive:
+        assert archive.base.name == "tiny-fields-base" and archive.base.modality == "climate"
+        assert archive.base.manifest["training"]["steps"] == 3
+        lo, hi = np.nanmin(fields.values[:8]), np.nanmax(fields.values[:8])
+        np.testing.assert_allclose(archive.base.manifest["value_range"], [lo, hi], rtol=1e-6)
+        rate = archive.rate()
+        assert rate["embedded_base_bytes"] > 0 and rate["bits_per_item"] > rate["bits_per_item_without_base"]
+        assert len(archive) == 21
+        decoded = np.stack(list(archive))
+        np.testing.assert_array_equal(np.isnan(decoded), np.isnan(fields.values))
+    with pytest.raises(InputError, match="resume"):
+        inrcodec.compress_dataset(fields, path, train=recipe, resume=True, fit=FAST)
+
+
+def test_embedded_sparse_base_costs_less_than_dense(tmp_path):
+    import dataclasses
+
+    from conftest import ASSETS_DIR
+
+    from inrcodec import bases, l0, pruning
+
+    dense = bases.load_base_dir(ASSETS_DIR / "tiny-base")
+    net = l0.gate_weights(dense.params["net"], pruning.magnitude_prune(dense.params["net"], 0.25))
+    sparse = dataclasses.replace(dense, params={**dense.params, "net": net})
+    images = np.stack([synthetic_image(16, 16)] * 2)
+    sizes = {}
+    for name, base in (("dense", dense), ("sparse", sparse)):
+        with inrcodec.compress_dataset(images, tmp_path / f"{name}.inrpack", base=base, fit=FAST, embed_base=True) as a:
+            sizes[name] = a.rate()["embedded_base_bytes"]
+            assert a[1].shape == (16, 16, 3)
+    assert sizes["sparse"] < 0.6 * sizes["dense"]
