@@ -9,6 +9,7 @@ compared at equal RMSE. Writes results/era5_uk/archive.json and prints a table. 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -45,14 +46,18 @@ def main() -> None:
     p.add_argument("grib")
     p.add_argument("--quality", default="2,4,6,8")
     p.add_argument("--out", default="results/era5_uk/archive.json")
+    p.add_argument("--fit-steps", type=int, help="refinement steps per encode, split 3:1 noise/rounding (default: the base's)")
     args = p.parse_args()
     field = climate_format.read(args.grib, var="t2m")
     values = field.values.astype(np.float32)
     base = api.load_default_base(None, "climate")
+    fit = api.default_fit(base)
+    if args.fit_steps is not None:
+        fit = dataclasses.replace(fit, noise_steps=args.fit_steps - args.fit_steps // 4, ste_steps=args.fit_steps // 4)
     rows = []
     for q in [int(x) for x in args.quality.split(",")]:
         started = time.perf_counter()
-        result = climate_format.encode(field, base, q, api.default_fit(base))
+        result = climate_format.encode(field, base, q, fit)
         seconds = time.perf_counter() - started
         t = time.perf_counter()
         decoded = climate_format.decode(result.data, base)
@@ -68,6 +73,7 @@ def main() -> None:
               f"ZFP ratio {row['zfp']['ratio']:.1f} at equal RMSE", flush=True)
     out = {"name": "inrcodec vs SZ3/ZFP, ERA5 UK hourly 2 m temperature archive (744 x 33 x 49)",
            "command": "python benchmarks/climate_archive.py " + " ".join(f"{k}={v}" for k, v in vars(args).items()),
+           "fit": dataclasses.asdict(fit),
            "base": {"name": base.name, "base_id": base.base_id.hex(), "params_bytes": base.nbytes},
            "machine": f"{platform.machine()}, python {platform.python_version()}",
            "float32_bytes": values.nbytes, "results": rows}

@@ -42,3 +42,16 @@ def test_quality_bands_on_a_real_photo(shipped, photo):
     assert high.bpp < 1.6 and high.psnr > 27.5
     decoded = image_format.decode(high.data, shipped)
     np.testing.assert_array_equal(decoded.array, high.reconstruction)
+
+
+def test_shipped_sparse_base_is_narrow_at_its_density_and_codes_a_photo(photo):
+    sparse = bases.load_base("siren-image-s10-v1")
+    sp = sparse.manifest["sparsity"]
+    assert sp["method"] == "l0-structured" and abs(sp["density"] - sp["target_density"]) <= 0.01
+    assert sparse.cfg.num_params() == sp["nonzero_params"] < 0.11 * sp["dense_params"]
+    assert sparse.cfg.macs_per_sample() < 0.2 * bases.load_base(bases.DEFAULT_BASES["image"]).cfg.macs_per_sample()
+    result = api.encode(photo[:64, :64], quality=4, base=sparse, fit=FitConfig(noise_steps=30, ste_steps=10))
+    decoded = api.decode(result.data)
+    assert decoded.base.base_id == sparse.base_id  # Found by content hash, like any base.
+    np.testing.assert_array_equal(decoded.array, result.reconstruction)
+    assert result.psnr > 18
