@@ -93,6 +93,11 @@ def width_sliced_base(warm: bases.Base, hidden: int, directory: Path) -> bases.B
                            {"inner_steps": warm.manifest.get("inner_steps", 3)})
 
 
+def ordered(done: dict) -> list[dict]:
+    """The records of every run so far, by method then decreasing density."""
+    return sorted(done.values(), key=lambda r: (METHODS.index(r["method"]), -r["target_density"]))
+
+
 def runs(args: argparse.Namespace) -> list[tuple[str, float]]:
     methods = [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(METHODS)
@@ -202,10 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         if (method, density) in done and done[(method, density)]["base_id"] == base.base_id.hex():
             continue
         done[(method, density)] = {**record_of(method, density, base, warm), **evaluate(args, base, crops, qualities)}
-        records = [done[k] for k in todo if k in done]
+        records = ordered(done)  # With the runs of earlier invocations (other densities or methods).
         results_path.write_text(json.dumps({"settings": vars(args), "images": [n for n, _ in crops], "runs": records},
                                            indent=1) + "\n")
-    print(table([done[k] for k in todo if k in done], args.bpp))
+    print(table(ordered(done), args.bpp))
     return 0
 
 
