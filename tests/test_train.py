@@ -167,8 +167,12 @@ def test_old_manifests_still_load():
     for path in manifests:
         stored = json.loads(path.read_text())["model"]
         cfg = ModelConfig.from_dict(stored)
-        assert cfg.widths == () and cfg.layer_widths == (cfg.hidden,) * cfg.depth
-        assert "widths" not in cfg.to_dict() and ModelConfig.from_dict(cfg.to_dict()) == cfg
+        assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+        if "widths" in stored:  # A shipped structured-sparse base (siren-image-s10-v1).
+            assert cfg.layer_widths == tuple(stored["widths"])
+        else:  # Dense manifests, including those written before per-layer widths existed.
+            assert cfg.widths == () and cfg.layer_widths == (cfg.hidden,) * cfg.depth
+            assert "widths" not in cfg.to_dict()
     assert ModelConfig(channels=(1,) * 7).macs_per_sample() == 2816  # siren-image-v1, as documented.
     with pytest.raises(ValueError):
         ModelConfig(depth=3, widths=(4, 4))
