@@ -111,16 +111,6 @@ def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, param
     return Base(name, modality, cfg, params, bytes.fromhex(sha[:16]), manifest, directory, len(data))
 
 
-def base_from_bytes(params_bytes: bytes, manifest: dict) -> Base:
-    """A base from its params.npz bytes and manifest."""
-    from inrcodec.model import init_base  # Local import: model imports jax-heavy modules.
-
-    cfg = ModelConfig.from_dict(manifest["model"])
-    params = params_from_bytes(params_bytes, init_base(jax.random.PRNGKey(0), cfg))
-    return Base(manifest["name"], manifest["modality"], cfg, params, base_id_of(params_bytes), manifest, None,
-                len(params_bytes))
-
-
 def embeddable(base: Base) -> tuple[Base, bytes]:
     """The base as a dataset archive embeds it: its SIREN weights in `inrcodec.base_format`.
 
