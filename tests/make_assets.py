@@ -1,4 +1,4 @@
-"""Regenerates the test assets (run from the repo root: python tests/make_assets.py).
+"""Regenerates the test assets (run from the repo root: python tests/make_assets.py [image|audio|climate ...]).
 
 tiny-base, tiny-audio-base, tiny-climate-base: small random (not meta-learned) bases, so unit tests
 never need the shipped ones. golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import jax
@@ -101,9 +102,12 @@ GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-c
 FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format}
 
 
-def main() -> None:
+def main(modalities: list[str]) -> None:
+    """Regenerates the tiny bases and the golden files of `modalities` (all of them when empty)."""
     made = tiny_bases()
     for modality, signal in golden_inputs().items():
+        if modalities and modality not in modalities:
+            continue
         result = FORMATS[modality].encode(signal, made[modality], 4, GOLDEN_FIT)
         stem = GOLDEN_FILES[modality]
         (HERE / "assets" / f"{stem}.inr").write_bytes(result.data)
@@ -120,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

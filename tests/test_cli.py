@@ -404,3 +404,18 @@ def test_decode_refuses_to_overwrite_its_input(capsys, small_inr: Path, tmp_path
     rc, _, err = run(capsys, "decode", src, "-o", src, "--force")
     assert sha256_file(src) == sha256_file(small_inr)
     assert_one_line_error(rc, err, "input")
+
+
+def test_closed_stdout_stops_quietly():
+    """`inrcodec info f.inr | head -1`: the reader goes away; no traceback, SIGPIPE's exit status."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "assets" / "golden.inr"
+    child = subprocess.Popen([sys.executable, "-m", "inrcodec", "info", str(golden)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()  # Before the child has written anything: its first print hits a closed pipe.
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141
+    assert "Traceback" not in stderr

@@ -268,7 +268,8 @@ def test_corrupt_template(data):
 
 
 def _edited_template(template: bytes, edit) -> bytes:
-    raw = zlib.decompress(template)
+    """The template with its JSON edited, deflated without the preset dictionary (format 1.0)."""
+    raw = zlib.decompressobj(zdict=climate.TEMPLATE_DICTIONARY).decompress(template)
     n = int.from_bytes(raw[:4], "little")
     import json
 
@@ -290,6 +291,25 @@ def test_template_sizes_are_checked_before_allocating(tmp_path, edit, message):
     f = climate.read_field(synthetic_netcdf(tmp_path / "t.nc"))
     with pytest.raises(FormatError, match=message):
         climate.template_from_bytes(_edited_template(f.template, edit))
+
+
+def test_templates_use_the_preset_dictionary_and_1_0_templates_still_parse(tmp_path):
+    f = climate.read_field(synthetic_netcdf(tmp_path / "t.nc"))
+    assert climate.uses_dictionary(f.template)
+    raw = zlib.decompressobj(zdict=climate.TEMPLATE_DICTIONARY).decompress(f.template)
+    plain = zlib.compress(raw, 9)
+    assert not climate.uses_dictionary(plain) and len(f.template) < len(plain)
+    xr.testing.assert_identical(climate.to_dataarray(f.values, plain), climate.to_dataarray(f.values, f.template))
+
+
+def test_template_with_another_preset_dictionary_is_refused(tmp_path):
+    f = climate.read_field(synthetic_netcdf(tmp_path / "t.nc"))
+    raw = zlib.decompressobj(zdict=climate.TEMPLATE_DICTIONARY).decompress(f.template)
+    other = zlib.compressobj(zdict=b'{"v":1,"name":"other dictionary"}')
+    data = other.compress(raw) + other.flush()
+    assert climate.uses_dictionary(data)
+    with pytest.raises(FormatError, match="corrupt"):
+        climate.template_from_bytes(data)
 
 
 # --- .npy, .npz ------------------------------------------------------------------------------------
@@ -447,7 +467,17 @@ def test_real_era5_uk_grib(tmp_path):
     out = decode_to_file(f, tmp_path / "uk.nc")
     with xr.open_dataset(out) as back, xr.open_dataset(src, engine="cfgrib",
                                                        backend_kwargs={"indexpath": ""}) as orig:
+        # cfgrib's `history` (the time of reading, the input's path) is not kept: see the next test.
+        assert "cfgrib" in orig.attrs.pop("history") and "history" not in back.attrs
         assert_same_variable(back, orig, "t2m")
+
+
+def test_grib_template_is_the_same_at_every_read():
+    """cfgrib stamps its `history` with the minute of reading and the path: the template drops it,
+    so encoding one GRIB file twice gives the same bytes."""
+    src = need(ARCHIVES / "era5-single-level-scalar-time.grib")
+    t = climate.template_from_bytes(climate.read_field(src).template)
+    assert "history" not in t.global_attrs and t.global_attrs["Conventions"] == "CF-1.7"
 
 
 def test_real_sst_netcdf(tmp_path):

@@ -146,3 +146,20 @@ def test_decode_refuses_a_suffix_the_modality_cannot_write(tmp_path, capsys):
     src = write_wav(tmp_path / "a.wav", synthetic_audio(800, 1))
     assert main(["encode", str(src), *AUDIO_BASE, *FAST]) == 0
     fails(capsys, ["decode", str(tmp_path / "a.inr"), "-o", str(tmp_path / "a.png")], ".wav or .flac", tmp_path / "a.png")
+
+
+@pytest.mark.parametrize("flip", [2, 4])
+def test_climate_header_flag_bits_are_checked(flip):
+    """Flags bit 1 must agree with the template's preset-dictionary bit; higher bits are reserved."""
+    from pathlib import Path
+
+    from inrcodec.bitstream import container
+    from inrcodec.errors import FormatError
+
+    data = (Path(__file__).parent / "assets" / "golden-climate.inr").read_bytes()
+    box = container.unpack(data)
+    meta = bytearray(box.meta)
+    meta[8] ^= flip  # The climate flags byte (SPEC.md section 3.3).
+    edited = container.pack(container.Container(box.modality, box.base_id, bytes(meta), box.payload, box.minor))
+    with pytest.raises(FormatError, match="disagree" if flip == 2 else "reserved"):
+        api.decode(edited)

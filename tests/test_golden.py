@@ -62,3 +62,18 @@ def test_audio_and_climate_golden_files_decode_and_reencode_identically(modality
     base = bases.load_base(f"tiny-{modality}-test-base")
     result = FORMATS[modality].encode(golden_inputs()[modality], base, 4, GOLDEN_FIT)
     assert result.data == data
+
+
+def test_climate_format_1_0_file_still_decodes_to_the_same_field():
+    """golden-climate-1.0.inr is golden-climate.inr as format 1.0 wrote it (template without the
+    preset dictionary): same base, same payload, so the same values and the same netCDF description."""
+    old = (TESTS_DIR / "assets" / "golden-climate-1.0.inr").read_bytes()
+    new = (TESTS_DIR / "assets" / "golden-climate.inr").read_bytes()
+    assert api.info(TESTS_DIR / "assets" / "golden-climate-1.0.inr")["format"] == "1.0"
+    assert api.info(TESTS_DIR / "assets" / "golden-climate.inr")["format"] == "1.1"
+    assert len(new) < len(old)
+    a, b = api.decode(old).array, api.decode(new).array
+    np.testing.assert_array_equal(a.values, b.values)
+    assert a.dims == b.dims and a.attrs == b.attrs and a.name == b.name
+    for name in a.coords:
+        np.testing.assert_array_equal(a[name].values, b[name].values)

@@ -33,6 +33,8 @@ RATE_UNIT = "bits per field"
 DESCRIPTOR = struct.Struct("<HHIBBff")  # ny, nx, fields, flags, reserved, lo, hi.
 LENGTH = struct.Struct("<I")
 FLAG_MASK = 1  # A mask of missing values follows the template.
+FLAG_TEMPLATE_DICTIONARY = 2  # The template's zlib stream uses climate_io.TEMPLATE_DICTIONARY (format 1.1).
+MINOR_TEMPLATE_DICTIONARY = 1  # Container minor version of files that set FLAG_TEMPLATE_DICTIONARY.
 MAX_DECODE_VALUES = climate_io.MAX_VALUES
 
 
@@ -47,8 +49,13 @@ class ClimateHeader:
     mask: bytes  # climate_io.pack_mask of the valid points; b"" when every value exists.
     coding: codec.CodingHeader
 
+    @property
+    def dictionary(self) -> bool:
+        """Whether the template is compressed with the preset dictionary (flags bit 1, format 1.1)."""
+        return climate_io.uses_dictionary(self.template)
+
     def pack(self) -> bytes:
-        flags = FLAG_MASK if self.mask else 0
+        flags = (FLAG_MASK if self.mask else 0) | (FLAG_TEMPLATE_DICTIONARY if self.dictionary else 0)
         return (DESCRIPTOR.pack(self.ny, self.nx, self.fields, flags, 0, self.lo, self.hi)
                 + LENGTH.pack(len(self.template)) + self.template
                 + (LENGTH.pack(len(self.mask)) + self.mask if self.mask else b"") + self.coding.pack())
@@ -58,7 +65,7 @@ class ClimateHeader:
         if len(meta) < DESCRIPTOR.size:
             raise FormatError("climate header truncated")
         ny, nx, fields, flags, reserved, lo, hi = DESCRIPTOR.unpack_from(meta)
-        if flags & ~FLAG_MASK or reserved:
+        if flags & ~(FLAG_MASK | FLAG_TEMPLATE_DICTIONARY) or reserved:
             raise FormatError("climate header has reserved bits set")
         if ny == 0 or nx == 0 or fields == 0 or ny * nx * fields > MAX_DECODE_VALUES:
             raise FormatError(f"climate header has {fields} fields of {ny}x{nx}: empty or beyond the decoder limit")
@@ -69,6 +76,8 @@ class ClimateHeader:
         mask = b""
         if flags & FLAG_MASK:
             mask, offset = _blob(meta, offset)
+        if bool(flags & FLAG_TEMPLATE_DICTIONARY) != climate_io.uses_dictionary(template):
+            raise FormatError("climate header flags disagree with the template's preset dictionary bit")
         coding, offset = codec.CodingHeader.unpack_from(meta, offset)
         if offset != len(meta):
             raise FormatError(f"climate header has {len(meta)} bytes, expected {offset}")
@@ -168,7 +177,8 @@ def encode(
     if len(meta) > container.MAX_META_BYTES:
         raise InputError(f"the field's description takes {len(meta)} bytes, more than one .inr file holds; "
                          "compress the stack with inrcodec.compress_dataset instead")
-    data = container.pack(container.Container(CODE, base.base_id, meta, coded.payload()))
+    minor = MINOR_TEMPLATE_DICTIONARY if header.dictionary else container.FORMAT_MINOR
+    data = container.pack(container.Container(CODE, base.base_id, meta, coded.payload(), minor))
     values = from_unit(coded.values[..., 0].reshape(field.values.shape), field.valid, lo, hi)
     recon = climate_io.to_dataarray(values, field.template)
     m = metrics(field, values, lo, hi, base)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 import warnings
 import zipfile
@@ -39,6 +40,59 @@ _ENCODING_KEYS = ("dtype", "_FillValue", "missing_value", "scale_factor", "add_o
 _ARRAY_KINDS = "biufSUMm"  # numpy kinds the template stores as raw little-endian bytes.
 _MAX_TEMPLATE_BYTES = 1 << 30  # decompressed template size limit.
 _TEMPLATE_VERSION = 1
+_CFGRIB_HISTORY = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d GRIB to CDM\+CF via cfgrib")
+
+# The preset dictionary of template zlib streams (SPEC.md section 3.3, climate flags bit 1): text that
+# templates often contain (their JSON keys, CF and cfgrib attribute names and values), most common
+# last. Part of the format: changing one byte changes its zlib DICTID and needs a new flag bit.
+TEMPLATE_DICTIONARY = "".join((
+    '"GRIB_gridDefinitionDescription":{"s":"Latitude/Longitude Grid"},"GRIB_iDirectionIncrementInDegrees":',
+    '{"j":0.25},"GRIB_iScansNegatively":{"j":0},"GRIB_jDirectionIncrementInDegrees":{"j":0.25},',
+    '"GRIB_jPointsAreConsecutive":{"j":0},"GRIB_jScansPositively":{"j":0},"GRIB_latitudeOfFirstGridPointInDegrees":',
+    '{"j":90.0},"GRIB_latitudeOfLastGridPointInDegrees":{"j":-90.0},"GRIB_longitudeOfFirstGridPointInDegrees":',
+    '{"j":0.0},"GRIB_longitudeOfLastGridPointInDegrees":{"j":359.0},"GRIB_missingValue":{"j":3.4028234663852886e+38},',
+    '"GRIB_paramId":{"j":167},"GRIB_dataType":{"s":"an"},"GRIB_numberOfPoints":{"j":','"GRIB_typeOfLevel":{"s":"surface"},',
+    '"GRIB_stepUnits":{"j":1},"GRIB_stepType":{"s":"instant"},"GRIB_gridType":{"s":"regular_ll"},',
+    '"GRIB_uvRelativeToGrid":{"j":0},"GRIB_NV":{"j":0},"GRIB_Nx":{"j":','"GRIB_Ny":{"j":','"GRIB_cfName":{"s":"unknown"},',
+    '"GRIB_cfVarName":{"s":"t2m"},"GRIB_name":{"s":"2 metre temperature"},"GRIB_shortName":{"s":"2t"},',
+    '"GRIB_totalNumber":{"j":0},"GRIB_units":{"s":"K"},',
+    '"global_attrs":{"GRIB_edition":{"j":1},"GRIB_centre":{"s":"ecmf"},"GRIB_centreDescription":',
+    '{"s":"European Centre for Medium-Range Weather Forecasts"},"GRIB_subCentre":{"j":0},"Conventions":{"s":"CF-1.7"},',
+    '"institution":{"s":"European Centre for Medium-Range Weather Forecasts"},',
+    '{"name":"number","dims":[],"data":{"dtype":"<i8","shape":[],"at":0},"attrs":{"long_name":',
+    '{"s":"ensemble member numerical id"},"units":{"s":"1"},"standard_name":{"s":"realization"}},',
+    '"attrs":{"long_name":{"s":"initial time of forecast"},"standard_name":{"s":"forecast_reference_time"}},',
+    '{"name":"step","dims":[],"data":{"dtype":"<m8[ns]","shape":[],"at":8},"attrs":{"long_name":',
+    '{"s":"time since forecast_reference_time"},"standard_name":{"s":"forecast_period"}},"encoding":',
+    '{"dtype":{"s":"<f8"},"units":{"s":"hours"}}},{"name":"surface","dims":[],"data":{"dtype":"<f8","shape":[],',
+    '"at":16},"attrs":{"long_name":{"s":"original GRIB coordinate for key: level(surface)"},"units":{"s":"1"}},',
+    '{"name":"valid_time","dims":["time"],"data":{"dtype":"<M8[ns]","start":',
+    '"cell_methods":{"s":"time: mean"},"grid_mapping":{"s":"rotated_pole"},"coordinates":{"s":"lat lon"},',
+    '"history":{"s":"","source":{"s":"","title":{"s":"","references":{"s":"","comment":{"s":"",',
+    '"Conventions":{"s":"CF-1.6"},"_FillValue":{"a":{"dtype":"<f4","shape":[],"at":0},"scalar":true},',
+    '"missing_value":{"a":{"dtype":"<f4","shape":[],"at":0},"scalar":true},"scale_factor":{"a":{"dtype":"<f8",',
+    '"shape":[],"at":0},"scalar":true},"add_offset":{"a":{"dtype":"<f8","shape":[],"at":0},"scalar":true},',
+    '"units":{"s":"days since 1850-01-01 00:00:00"},"calendar":{"s":"standard"},"calendar":{"s":"noleap"},',
+    '"units":{"s":"hours since 1900-01-01 00:00:00.0"},"calendar":{"s":"gregorian"},',
+    '"units":{"s":"seconds since 1970-01-01T00:00:00"},"calendar":{"s":"proleptic_gregorian"}},',
+    '"long_name":{"s":"Near-Surface Air Temperature"},"standard_name":{"s":"air_temperature"},',
+    '"long_name":{"s":"2 metre temperature"},"units":{"s":"K"},"standard_name":{"s":"unknown"}},',
+    '"long_name":{"s":"Sea Surface Temperature"},"standard_name":{"s":"sea_surface_temperature"},',
+    '"units":{"s":"degC"},"units":{"s":"K"},"units":{"s":"hPa"},"units":{"s":"m"},',
+    '"axis":{"s":"T"},"axis":{"s":"Z"},"axis":{"s":"X"}},"axis":{"s":"Y"}},"positive":{"s":"down"},',
+    '{"name":"time","dims":["time"],"data":{"dtype":"<f8","shape":[',
+    '{"name":"lon","dims":["lon"],"data":{"dtype":"<f4","start":0.0,"step":',
+    '{"name":"lat","dims":["lat"],"data":{"dtype":"<f4","start":-90.0,"step":',
+    '"attrs":{"units":{"s":"degrees_north"},"standard_name":{"s":"latitude"},"long_name":{"s":"latitude"},',
+    '"stored_direction":{"s":"decreasing"}},"encoding":{"dtype":{"s":"<f8"}}},',
+    '{"name":"longitude","dims":["longitude"],"data":{"dtype":"<f8","start":0.0,"step":',
+    '"attrs":{"units":{"s":"degrees_east"},"standard_name":{"s":"longitude"},"long_name":{"s":"longitude"}},',
+    '{"name":"latitude","dims":["latitude"],"data":{"dtype":"<f8","start":90.0,"step":',
+    '"dims":["time","latitude","longitude"],"grid":["latitude","longitude"],',
+    '"dims":["time","lat","lon"],"grid":["lat","lon"],"coords":[{"name":"',
+    '{"v":1,"name":"values","dims":["dim_0","dim_1"],"shape":[',
+    '"],"grid":["dim_0","dim_1"],"coords":[],"attrs":{},"global_attrs":{},"encoding":{}}',
+)).encode()
 
 
 @dataclass(frozen=True)
@@ -158,7 +212,10 @@ def _select(ds: xr.Dataset, var: str | None, path: Path) -> xr.DataArray:
     elif var not in ds.data_vars:
         raise InputError(f"{path}: no variable {var!r} (available: {', '.join(map(str, ds.data_vars)) or 'none'})")
     da = ds[var]
-    da.encoding[GLOBAL_ATTRS] = dict(ds.attrs)
+    # cfgrib writes the read's time and the input's path into `history`: not the file's, and it would
+    # make two encodings of one file differ.
+    da.encoding[GLOBAL_ATTRS] = {k: v for k, v in ds.attrs.items()
+                                 if not (k == "history" and _CFGRIB_HISTORY.match(str(v)))}
     return da
 
 
@@ -338,7 +395,8 @@ def _template(da: xr.DataArray, grid: tuple[str, str], source: str) -> bytes:
            "global_attrs": packer.mapping(da.encoding.get(GLOBAL_ATTRS, {}), "global attribute"),
            "encoding": packer.mapping(_essentials(da.encoding), "encoding")}
     text = json.dumps(doc, separators=(",", ":")).encode()
-    return zlib.compress(struct.pack("<I", len(text)) + text + bytes(packer.blob), 9)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, TEMPLATE_DICTIONARY)
+    return deflate.compress(struct.pack("<I", len(text)) + text + bytes(packer.blob)) + deflate.flush()
 
 
 def _essentials(encoding: dict) -> dict:
@@ -418,13 +476,18 @@ def _arange(start, step, n: int, dtype: np.dtype) -> np.ndarray:
     return ints.view(dtype) if dtype.kind in "Mm" else ints.astype(dtype)
 
 
+def uses_dictionary(template: bytes) -> bool:
+    """Whether a template's zlib stream needs a preset dictionary (the FDICT bit of RFC 1950)."""
+    return len(template) >= 2 and bool(template[1] & 0x20)
+
+
 def template_from_bytes(data: bytes) -> Template:
-    """Parses `field_template` bytes, checking every size before allocating.
+    """Parses `field_template` bytes (with or without TEMPLATE_DICTIONARY), checking every size before allocating.
 
     Raises:
       FormatError: the bytes are not a valid template.
     """
-    raw = _inflate(data, _MAX_TEMPLATE_BYTES, "climate template")
+    raw = _inflate(data, _MAX_TEMPLATE_BYTES, "climate template", TEMPLATE_DICTIONARY if uses_dictionary(data) else None)
     if len(raw) < 4:
         raise FormatError("climate template is truncated")
     (n,) = struct.unpack_from("<I", raw)
@@ -463,8 +526,8 @@ def template_from_bytes(data: bytes) -> Template:
         raise FormatError(f"climate template is malformed ({_reason(e)})") from None
 
 
-def _inflate(data: bytes, limit: int, what: str) -> bytes:
-    d = zlib.decompressobj()
+def _inflate(data: bytes, limit: int, what: str, dictionary: bytes | None = None) -> bytes:
+    d = zlib.decompressobj(zdict=dictionary) if dictionary else zlib.decompressobj()
     try:
         raw = d.decompress(data, limit + 1)
     except zlib.error as e:
