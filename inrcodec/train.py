@@ -49,6 +49,8 @@ class TrainConfig:
     crop: int = 128  # Side of the square training crops (image) or window length in samples (audio).
     grid: tuple[int, int] = (46, 90)  # Climate: the global grid every training field is regridded to.
     value_range: tuple[float, float] = (202.66, 320.93)  # Climate: physical values mapped to [0, 1] (K).
+    lon_roll: float = 0.0  # Climate: probability that a training field is rotated in longitude (augmentation;
+    # the grid points' positions on the sphere stay, so it trades the learned geography for variety).
     quality_lambdas: tuple[float, ...] = ()  # Rate weights of quality levels 1.. (empty: config.QUALITY_LAMBDAS).
     quality_step_index: tuple[int, ...] = ()  # Latent step index per quality level (empty: all 0, unit steps).
     weight_deltas: bool = True  # Whether the encoder also fits per-signal weight deltas with this base.
@@ -86,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"sparsity must be one of {', '.join(SPARSITY_METHODS)}, got {self.sparsity!r}")
         if not 0.0 < self.density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {self.density}")
+        if not 0.0 <= self.lon_roll <= 1.0:
+            raise ValueError(f"lon_roll is a probability, got {self.lon_roll}")
         if self.sparsity == "none" and self.density < 1.0:
             raise ValueError(f"density {self.density} needs a sparsity method other than 'none'")
 
@@ -269,7 +273,7 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sampler = sampler or training_data.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
-                                                       cfg.model.input_scale)
+                                                       cfg.model.input_scale, cfg.lon_roll)
     files = sampler.files
     optimizer = make_optimizer(cfg)
     params = model.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)

@@ -114,7 +114,8 @@ class ClimateFields:
     """
 
     def __init__(self, roots: Sequence[Path], grid: tuple[int, int], value_range: tuple[float, float],
-                 input_scale: float = 1.0):
+                 input_scale: float = 1.0, lon_roll: float = 0.0):
+        self.lon_roll = lon_roll
         lat, lon = global_grid(*grid)
         self.inputs = input_scale * sphere_inputs(*np.meshgrid(lat, lon, indexing="ij"))
         self.files, fields = [], []
@@ -139,8 +140,15 @@ class ClimateFields:
         self.values = np.nan_to_num((data - lo) / (hi - lo), nan=0.5).astype(np.float32)[..., None]
 
     def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        """`batch` fields; with probability `lon_roll` each is rotated in longitude by a random whole
+        number of grid columns (values and mask; the inputs stay the grid's points on the sphere)."""
         pick = rng.integers(len(self.values), size=batch)
-        return {"values": self.values[pick], "weights": self.weights[pick],
+        values, weights = self.values[pick], self.weights[pick]
+        if self.lon_roll > 0:  # (No draws otherwise: the batches of recipes without it stay as they were.)
+            shifts = np.where(rng.random(batch) < self.lon_roll, rng.integers(self.values.shape[2], size=batch), 0)
+            for i in np.flatnonzero(shifts):
+                values[i], weights[i] = np.roll(values[i], shifts[i], axis=1), np.roll(weights[i], shifts[i], axis=1)
+        return {"values": values, "weights": weights,
                 "inputs": np.broadcast_to(self.inputs, (batch, *self.inputs.shape)).copy()}
 
 
@@ -206,14 +214,15 @@ class SignalPool:
 
 
 def dataset_sampler(modality: str, roots: Sequence[Path], crop: int, grid: tuple[int, int],
-                    value_range: tuple[float, float], input_scale: float = 1.0) -> Sampler:
-    """The sampler of a modality: image crops of `crop`, audio windows of `crop` samples, climate fields on `grid`."""
+                    value_range: tuple[float, float], input_scale: float = 1.0, lon_roll: float = 0.0) -> Sampler:
+    """The sampler of a modality: image crops of `crop`, audio windows of `crop` samples, climate fields on
+    `grid` (rotated in longitude with probability `lon_roll`)."""
     if modality == "image":
         return ImageCrops(roots, crop)
     if modality == "audio":
         return AudioWindows(roots, crop)
     if modality == "climate":
-        return ClimateFields(roots, grid, value_range, input_scale)
+        return ClimateFields(roots, grid, value_range, input_scale, lon_roll)
     raise ValueError(f"unknown modality {modality!r}")
 
 
