@@ -140,21 +140,30 @@ def apply_delta(net: dict, delta: dict, weight_step: float) -> dict:
     return jax.tree_util.tree_map(lambda w, d: w + weight_step * d, net, delta)
 
 
+def in_step_units(mods: dict, step: Array | float) -> dict:
+    """Modulations with latents in value units -> the same in units of the quantization `step`
+    (what rd_loss with that `step` takes): latents / step, entropy log-scales - log(step)."""
+    return {**mods, "latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - jnp.log(step)}
+
+
 def adapt(
-    base: dict, signal: dict, lam: Array, key: jax.Array, cfg: ModelConfig, steps: int
+    base: dict, signal: dict, lam: Array, key: jax.Array, cfg: ModelConfig, steps: int, step: Array | float = 1.0
 ) -> dict:
     """The meta-learned inner loop: `steps` SGD steps on the latents, from zero, with learned sizes.
 
     The inner loss is the total (not mean) over samples, so a step size means the same for any
     signal size: sum of squared errors / channels + lam * total bits. The entropy scales stay at
     the base's values here (their gradient grows with the signal size); the encoder refines them.
+    The latents are quantized with `step` (noise proxy) and returned in value units (in_step_units
+    turns them into the units rd_loss takes with that step).
     """
     mods = init_modulations(base, signal["values"].shape[:-1], cfg)
     lr = jnp.exp(base["inner_log_lr"])
     total = signal_size(signal)
 
     def loss(lat, k):
-        return total * rd_loss(base["net"], {**mods, "latents": lat}, signal, lam, k, cfg, "noise")[0]
+        scaled = in_step_units({**mods, "latents": lat}, step)
+        return total * rd_loss(base["net"], scaled, signal, lam, k, cfg, "noise", step=step)[0]
 
     fitted, _, _ = fit(loss, mods["latents"], per_leaf_sgd([lr[i] for i in range(cfg.levels)]), steps, key)
     return {**mods, "latents": fitted}

@@ -53,6 +53,8 @@ class TrainConfig:
     # the grid points' positions on the sphere stay, so it trades the learned geography for variety).
     quality_lambdas: tuple[float, ...] = ()  # Rate weights of quality levels 1.. (empty: config.QUALITY_LAMBDAS).
     quality_step_index: tuple[int, ...] = ()  # Latent step index per quality level (empty: all 0, unit steps).
+    step_indices: tuple[int, ...] = (0,)  # Per task, its latents are quantized with step 2 ** (-i / 2), i drawn
+    # uniformly from these, so the base also learns the finer steps of the high quality levels.
     weight_deltas: bool = True  # Whether the encoder also fits per-signal weight deltas with this base.
     batch: int = 4  # Tasks (crops) per outer step.
     inner_steps: int = 3  # SGD steps of the inner loop (differentiated through: second order).
@@ -88,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"sparsity must be one of {', '.join(SPARSITY_METHODS)}, got {self.sparsity!r}")
         if not 0.0 < self.density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {self.density}")
+        if not self.step_indices or not all(0 <= i <= 32 for i in self.step_indices):
+            raise ValueError(f"step_indices must be a non-empty tuple of indices in 0..32, got {self.step_indices}")
         if not 0.0 <= self.lon_roll <= 1.0:
             raise ValueError(f"lon_roll is a probability, got {self.lon_roll}")
         if self.sparsity == "none" and self.density < 1.0:
@@ -104,11 +108,13 @@ class TrainConfig:
         return d
 
 
-def sample_batch(sampler: training_data.Sampler, cfg: TrainConfig, step: int) -> tuple[dict, np.ndarray]:
-    """Deterministic batch for `step`: stacked task signals and their rate weights."""
+def sample_batch(sampler: training_data.Sampler, cfg: TrainConfig, step: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Deterministic batch for `step`: stacked task signals, their rate weights and quantization steps."""
     rng = np.random.default_rng([cfg.seed, step])
     batch = sampler.sample(rng, cfg.batch)
-    return batch, training_data.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
+    lams = training_data.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
+    indices = rng.choice(cfg.step_indices, cfg.batch) if len(cfg.step_indices) > 1 else np.full(cfg.batch, cfg.step_indices[0])
+    return batch, lams, (2.0 ** (-indices / 2)).astype(np.float32)
 
 
 def task_base(params: dict, gate_key: jax.Array, cfg: TrainConfig) -> dict:
@@ -126,26 +132,30 @@ def expected_density(params: dict, cfg: TrainConfig) -> jnp.ndarray:
 
 
 def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig,
-              gate_key: jax.Array | None = None) -> dict:
+              gate_key: jax.Array | None = None, steps: jnp.ndarray | None = None) -> dict:
     """Per task: the meta-learned steps, then `fit_steps` Adam steps (no gradient flows back).
+
+    `steps` (tasks,) are the tasks' quantization steps (None: 1); the fitted latents are in value units.
 
     With L0 gates, task i runs through the SIREN gated by the sample of split(gate_key)[i] (the
     same sample as in outer_loss).
     """
     params = jax.lax.stop_gradient(params)
 
-    def task(signal, lam, k, gk):
+    def task(signal, lam, step, k, gk):
         base = task_base(params, gk, cfg)
         k_inner, k_fit = jax.random.split(k)
-        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps)
+        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step)
 
         def loss(m, kk):
-            return model.rd_loss(base["net"], m, signal, lam, kk, cfg.model, "noise")[0]
+            return model.rd_loss(base["net"], model.in_step_units(m, step), signal, lam, kk, cfg.model, "noise",
+                                 step=step)[0]
 
         return fit(loss, mods, optax.adam(cfg.fit_lr), cfg.fit_steps, k_fit)[0]
 
     n = lams.shape[0]
-    return jax.vmap(task)(batch, lams, jax.random.split(key, n), _gate_keys(gate_key, n, cfg))
+    steps = jnp.ones_like(lams) if steps is None else steps
+    return jax.vmap(task)(batch, lams, steps, jax.random.split(key, n), _gate_keys(gate_key, n, cfg))
 
 
 def _gate_keys(gate_key: jax.Array | None, n: int, cfg: TrainConfig) -> jax.Array | None:
@@ -158,8 +168,10 @@ def _gate_keys(gate_key: jax.Array | None, n: int, cfg: TrainConfig) -> jax.Arra
 
 
 def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None,
-               gate_key: jax.Array | None = None, multiplier: jnp.ndarray | float = 0.0):
-    """Mean post-adaptation rate-distortion loss over the tasks of a batch.
+               gate_key: jax.Array | None = None, multiplier: jnp.ndarray | float = 0.0,
+               steps: jnp.ndarray | None = None):
+    """Mean post-adaptation rate-distortion loss over the tasks of a batch (task i quantizes its
+    latents with steps[i]; None: unit steps).
 
     With `fitted` (from fit_tasks), adds fit_weight x the loss at those latents (first order: by
     the envelope theorem this is the gradient of the fitted loss when the fit has converged).
@@ -170,18 +182,22 @@ def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg
     "density" (expected) and "multiplier".
     """
 
-    def task(signal, lam, k, fitted_mods, gk):
+    def task(signal, lam, step, k, fitted_mods, gk):
         base = task_base(params, gk, cfg)
         k_inner, k_outer, k_fit = jax.random.split(k, 3)
-        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps)
-        loss, (mse, rate) = model.rd_loss(base["net"], mods, signal, lam, k_outer, cfg.model, "noise")
+        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step)
+        loss, (mse, rate) = model.rd_loss(base["net"], model.in_step_units(mods, step), signal, lam, k_outer,
+                                          cfg.model, "noise", step=step)
         if fitted_mods is None:
             return loss, mse, rate
-        fit_loss, (mse, rate) = model.rd_loss(base["net"], fitted_mods, signal, lam, k_fit, cfg.model, "noise")
+        fit_loss, (mse, rate) = model.rd_loss(base["net"], model.in_step_units(fitted_mods, step), signal, lam, k_fit,
+                                              cfg.model, "noise", step=step)
         return loss + cfg.fit_weight * fit_loss, mse, rate
 
     n = lams.shape[0]
-    loss, mse, rate = jax.vmap(task)(batch, lams, jax.random.split(key, n), fitted, _gate_keys(gate_key, n, cfg))
+    steps = jnp.ones_like(lams) if steps is None else steps
+    loss, mse, rate = jax.vmap(task)(batch, lams, steps, jax.random.split(key, n), fitted,
+                                     _gate_keys(gate_key, n, cfg))
     # Reported psnr / bpp are those after the long fit when there is one, else after adaptation.
     metrics = {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
     total = loss.mean()
@@ -291,12 +307,12 @@ def train(
         params, opt_state, sparse_state, step, curve, elapsed = _load_checkpoint(ckpt, params, opt_state, sparse_state)
 
     @jax.jit
-    def train_step(params, opt_state, sparse_state, batch, lams, key):
+    def train_step(params, opt_state, sparse_state, batch, lams, steps, key):
         k_fit, k_outer = jax.random.split(key)
         gate_key = jax.random.fold_in(key, 1)  # Only used with L0 gates; leaves the dense keys unchanged.
-        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key) if cfg.fit_steps > 0 else None
+        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, steps) if cfg.fit_steps > 0 else None
         grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, k_outer, cfg, fitted, gate_key,
-                                                            sparse_state.get("multiplier", 0.0))
+                                                            sparse_state.get("multiplier", 0.0), steps)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         if "mask" in sparse_state:  # Fixed mask: pruned weights are re-zeroed after every update.
@@ -309,8 +325,8 @@ def train(
     started = time.time() - elapsed
     root_key = jax.random.PRNGKey(cfg.seed)
     while step < cfg.steps and (time.time() - started) < cfg.max_minutes * 60:
-        batch, lams = sample_batch(sampler, cfg, step)
-        params, opt_state, sparse_state, metrics = train_step(params, opt_state, sparse_state, batch, lams,
+        batch, lams, steps = sample_batch(sampler, cfg, step)
+        params, opt_state, sparse_state, metrics = train_step(params, opt_state, sparse_state, batch, lams, steps,
                                                               jax.random.fold_in(root_key, step))
         step += 1
         metrics = {k: float(v) for k, v in metrics.items()}

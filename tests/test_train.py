@@ -176,3 +176,31 @@ def test_old_manifests_still_load():
     assert ModelConfig(channels=(1,) * 7).macs_per_sample() == 2816  # siren-image-v1, as documented.
     with pytest.raises(ValueError):
         ModelConfig(depth=3, widths=(4, 4))
+
+
+def test_tasks_draw_their_quantization_step_and_the_loss_sees_it(tmp_path):
+    """step_indices: each task quantizes with 2**(-i/2), i from the set; finer steps cost more bits
+    for the same latents and add less noise."""
+    from inrcodec import training_data
+    from inrcodec.train import sample_batch
+
+    data, _ = _setup(tmp_path)
+    cfg = TrainConfig(model=ModelConfig(channels=(1, 1, 1), hidden=8, depth=2), crop=16, batch=8, inner_steps=2,
+                      step_indices=(0, 4))
+    sampler = training_data.dataset_sampler("image", [data], cfg.crop, cfg.grid, cfg.value_range)
+    batch, lams, steps = sample_batch(sampler, cfg, 0)
+    assert set(steps.tolist()) == {1.0, 0.25}
+    params = model.init_base(jax.random.PRNGKey(0), cfg.model)
+    key = jax.random.PRNGKey(1)
+    coarse = outer_loss(params, batch, lams, key, cfg, steps=jnp.ones(8))[1]
+    fine = outer_loss(params, batch, lams, key, cfg, steps=jnp.full(8, 0.25))[1]
+    assert fine["bpp"] > coarse["bpp"]
+    # Unit steps passed explicitly are the default.
+    assert outer_loss(params, batch, lams, key, cfg)[1]["loss"] == coarse["loss"]
+
+
+def test_step_indices_are_validated():
+    with pytest.raises(ValueError, match="step_indices"):
+        TrainConfig(step_indices=())
+    with pytest.raises(ValueError, match="step_indices"):
+        TrainConfig(step_indices=(0, 40))
