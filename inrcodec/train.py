@@ -32,7 +32,8 @@ import optax
 
 from inrcodec import bases, l0, model, pruning, training_data
 from inrcodec.fit import fit
-from inrcodec.config import ModelConfig
+from inrcodec.codec import MAX_STEP_INDEX
+from inrcodec.config import ModelConfig, quant_step
 
 
 L0_METHODS = ("l0-unstructured", "l0-structured")
@@ -90,8 +91,9 @@ class TrainConfig:
             raise ValueError(f"sparsity must be one of {', '.join(SPARSITY_METHODS)}, got {self.sparsity!r}")
         if not 0.0 < self.density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {self.density}")
-        if not self.step_indices or not all(0 <= i <= 32 for i in self.step_indices):
-            raise ValueError(f"step_indices must be a non-empty tuple of indices in 0..32, got {self.step_indices}")
+        if not self.step_indices or not all(0 <= i <= MAX_STEP_INDEX for i in self.step_indices):
+            raise ValueError(f"step_indices must be a non-empty tuple of indices in 0..{MAX_STEP_INDEX}, "
+                             f"got {self.step_indices}")
         if not 0.0 <= self.lon_roll <= 1.0:
             raise ValueError(f"lon_roll is a probability, got {self.lon_roll}")
         if self.sparsity == "none" and self.density < 1.0:
@@ -114,7 +116,7 @@ def sample_batch(sampler: training_data.Sampler, cfg: TrainConfig, step: int) ->
     batch = sampler.sample(rng, cfg.batch)
     lams = training_data.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
     indices = rng.choice(cfg.step_indices, cfg.batch) if len(cfg.step_indices) > 1 else np.full(cfg.batch, cfg.step_indices[0])
-    return batch, lams, (2.0 ** (-indices / 2)).astype(np.float32)
+    return batch, lams, np.array([quant_step(int(i)) for i in indices], np.float32)
 
 
 def task_base(params: dict, gate_key: jax.Array, cfg: TrainConfig) -> dict:
