@@ -197,6 +197,7 @@ def info(src: str | Path) -> dict:
         "latent_levels": len(coding.scale_indices),
         "latent_step": f"2^(-{coding.step_index}/2)",
         "scale_indices": list(coding.scale_indices),
+        **({"stack_predicted_levels": [k for k, p in enumerate(coding.predicted) if p]} if coding.predicted else {}),
         "weight_deltas": f"{len(coding.weight_scale_indices)} tensors, step 2^(-{coding.weight_step_index}/2)"
         if coding.weight_step_index else "none",
         "payload_bytes": len(box.payload),

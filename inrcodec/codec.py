@@ -27,6 +27,7 @@ from inrcodec.fit import fit
 # Entropy model id, latent step index, weight step index, number of latent levels.
 CODING = struct.Struct("<BBBB")
 ENTROPY_MODEL_LAPLACE = 1  # Zero-mean quantized Laplace per tensor, one range-coded stream.
+ENTROPY_MODEL_STACK = 2  # As 1, and levels flagged in a bitmap are coded as differences along a stack.
 MAX_STEP_INDEX = 32  # Quantization steps 2 ** (-index / 2) from 1 down to 2**-16.
 FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
 
@@ -35,30 +36,53 @@ Progress = Callable[[int, int], None]
 
 @dataclasses.dataclass(frozen=True)
 class CodingHeader:
-    """How the modulations of one signal are quantized and entropy-coded."""
+    """How the modulations of one signal (or of a stack of signals) are quantized and entropy-coded."""
 
     step_index: int  # Latent quantization step 2 ** (-step_index / 2) (config.quant_step).
     weight_step_index: int  # 0: no weight deltas; else their quantization step 2 ** (-index / 2).
     scale_indices: tuple[int, ...]  # Per latent level; 0 = level is all zero.
     weight_scale_indices: tuple[int, ...] = ()  # Per weight tensor (when weight_step_index > 0).
+    predicted: tuple[bool, ...] = ()  # Per level, coded as stack differences (entropy model 2); () = model 1.
+
+    @property
+    def entropy_model(self) -> int:
+        return ENTROPY_MODEL_STACK if self.predicted else ENTROPY_MODEL_LAPLACE
 
     def pack(self) -> bytes:
-        fields = (ENTROPY_MODEL_LAPLACE, self.step_index, self.weight_step_index, len(self.scale_indices))
+        fields = (self.entropy_model, self.step_index, self.weight_step_index, len(self.scale_indices))
         out = CODING.pack(*fields) + bytes(self.scale_indices)
+        if self.predicted:
+            bits = sum(1 << k for k, p in enumerate(self.predicted) if p)
+            out += bits.to_bytes(_bitmap_bytes(len(self.scale_indices)), "little")
         if self.weight_step_index:
             out += bytes([len(self.weight_scale_indices), *self.weight_scale_indices])
         return out
 
     @classmethod
-    def unpack_from(cls, meta: bytes, offset: int) -> tuple["CodingHeader", int]:
-        """Parses the coding fields starting at `offset`; returns them and the offset after them."""
+    def unpack_from(cls, meta: bytes, offset: int, stack: bool = False) -> tuple["CodingHeader", int]:
+        """Parses the coding fields starting at `offset`; returns them and the offset after them.
+
+        Entropy model 2 is accepted only for a `stack` of signals (the climate format).
+        """
         if len(meta) < offset + CODING.size:
             raise FormatError("header truncated")
         entropy_model, step_index, weight_step_index, levels = CODING.unpack_from(meta, offset)
+        if entropy_model not in ((ENTROPY_MODEL_LAPLACE, ENTROPY_MODEL_STACK) if stack else (ENTROPY_MODEL_LAPLACE,)):
+            raise FormatError(f"unknown entropy model {entropy_model}")
         end = offset + CODING.size + levels
         if len(meta) < end:
             raise FormatError("header truncated")
         scales = tuple(meta[end - levels : end])
+        predicted: tuple[bool, ...] = ()
+        if entropy_model == ENTROPY_MODEL_STACK:
+            n = _bitmap_bytes(levels)
+            if len(meta) < end + n:
+                raise FormatError("header truncated")
+            bits = int.from_bytes(meta[end : end + n], "little")
+            if bits >> levels:
+                raise FormatError("stack-prediction bitmap has bits beyond the latent levels")
+            predicted = tuple(bool(bits >> k & 1) for k in range(levels))
+            end += n
         weight_scales: tuple[int, ...] = ()
         if weight_step_index:
             if len(meta) <= end:
@@ -68,12 +92,15 @@ class CodingHeader:
                 raise FormatError("header truncated")
             weight_scales = tuple(meta[end + 1 : end + 1 + tensors])
             end += 1 + tensors
-        if entropy_model != ENTROPY_MODEL_LAPLACE:
-            raise FormatError(f"unknown entropy model {entropy_model}")
         for name, index in (("quantization step", step_index), ("weight step", weight_step_index)):
             if index > MAX_STEP_INDEX:
                 raise FormatError(f"{name} index {index} out of range (0..{MAX_STEP_INDEX})")
-        return cls(step_index, weight_step_index, scales, weight_scales), end
+        return cls(step_index, weight_step_index, scales, weight_scales, predicted), end
+
+
+def _bitmap_bytes(levels: int) -> int:
+    """Bytes of a one-bit-per-level bitmap (level k is bit k % 8 of byte k // 8)."""
+    return max(1, (levels + 7) // 8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,9 +278,21 @@ class BatchCoded:
     values: np.ndarray  # (N, *signal_shape, out_channels) in [0, 1], what the decoder gives.
 
     def payload(self, items: slice | None = None) -> bytes:
-        """One range-coded stream of the given signals (all by default), level after level."""
+        """One range-coded stream of the given signals (all by default), level after level.
+
+        Stack-predicted levels are coded as differences, so they can only be coded whole.
+        """
+        if items is not None and any(self.header.predicted):
+            raise ValueError("stack-predicted signals cannot be coded one slice at a time")
         part = [q[items] if items is not None else q for q in self.ints]
-        return entropy.encode(part, list(self.header.scale_indices))
+        return entropy.encode(_coded_symbols(part, self.header.predicted), list(self.header.scale_indices))
+
+
+def _coded_symbols(levels: list[np.ndarray], predicted: tuple[bool, ...]) -> list[np.ndarray]:
+    """The symbols a payload holds: per level, the latents or (predicted) their stack differences."""
+    if not predicted:
+        return levels
+    return [entropy.stack_differences(q) if p else q for q, p in zip(levels, predicted)]
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "inner_steps", "noise_steps", "ste_steps", "num_samples", "lr_final"))
@@ -320,11 +359,14 @@ def encode_batch(
     progress: Progress | None = None,
     chunk: int = 64,
     first_index: int = 0,
+    stack_prediction: bool = False,
 ) -> BatchCoded:
     """Fits N same-shaped signals (stacked model signals, leading axis N) in vmapped chunks.
 
     Signal i is fitted with the key fold_in(PRNGKey(seed), first_index + i), so results do not depend
-    on the chunking. One scale index per latent level is chosen for the whole batch.
+    on the chunking. One scale index per latent level is chosen for the whole batch. With
+    `stack_prediction` (an ordered stack, e.g. fields over time), each level is coded as its
+    differences along the stack where that is smaller (entropy model 2, whole payloads only).
     """
     lam = jnp.float32(quality_lambda(base, quality))
     step_index = quality_step_index(base, quality)
@@ -347,7 +389,10 @@ def encode_batch(
         if progress:
             progress(min(start + chunk, n), n)
     ints = [np.concatenate([f[k] for f in fitted], axis=0) for k in range(base.cfg.levels)]
-    header = CodingHeader(step_index, 0, tuple(entropy.best_scale_index(q) for q in ints))
+    predicted = tuple(entropy.predict_along_stack(q) for q in ints) if stack_prediction else ()
+    predicted = predicted if any(predicted) else ()  # Entropy model 1 when no level gains.
+    symbols = _coded_symbols(ints, predicted)
+    header = CodingHeader(step_index, 0, tuple(entropy.best_scale_index(q) for q in symbols), (), predicted)
     values = reconstruct_batch(base, ints, signal_shape, step, signals.get("inputs"))
     return BatchCoded(header, ints, values)
 
@@ -361,7 +406,9 @@ def decode_batch(header: CodingHeader, payload: bytes, base: bases.Base, n: int,
         raise FormatError(f"file has {len(header.scale_indices)} latent levels, base {base.name} has {base.cfg.levels}")
     shapes = [(n, *s) for s in latents.grid_shapes(signal_shape, base.cfg)]
     try:
-        ints = entropy.decode(payload, shapes, list(header.scale_indices))
+        symbols = entropy.decode(payload, shapes, list(header.scale_indices))
+        predicted = header.predicted or (False,) * len(symbols)
+        ints = [entropy.stack_sums(q) if p else q for q, p in zip(symbols, predicted)]
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
     return reconstruct_batch(base, ints, signal_shape, quant_step(header.step_index), inputs)

@@ -3,6 +3,8 @@
 During fitting, `laplace_bits` gives a differentiable rate. In the file, each level carries one
 byte: the index of its quantized scale (0 means "every latent of this level is zero; nothing coded").
 The coder only ever sees integers and scales decoded from that byte, never device floats.
+A stack of signals (climate fields over time) may code a level as its differences along the stack
+(`stack_differences`): consecutive fields have similar latents.
 """
 
 from __future__ import annotations
@@ -57,6 +59,36 @@ def best_scale_index(symbols: np.ndarray) -> int:
     guess = int(round(np.log2(mle) * SCALE_STEPS_PER_OCTAVE + SCALE_INDEX_ONE))
     candidates = range(max(1, guess - 24), min(255, guess + 24) + 1)
     return min(candidates, key=lambda i: _numpy_bits(symbols, scale_from_index(i)))
+
+
+def coded_bits(symbols: np.ndarray) -> float:
+    """Bits of `symbols` coded with their best scale (0 when they are all zero)."""
+    index = best_scale_index(symbols)
+    return _numpy_bits(symbols, scale_from_index(index)) if index else 0.0
+
+
+def stack_differences(symbols: np.ndarray) -> np.ndarray:
+    """(N, ...) ints -> the first signal's, then each signal's difference from the one before (int64)."""
+    symbols = np.asarray(symbols, np.int64)
+    return np.concatenate([symbols[:1], np.diff(symbols, axis=0)], axis=0)
+
+
+def stack_sums(differences: np.ndarray) -> np.ndarray:
+    """Inverse of `stack_differences`: int32 (N, ...); raises ValueError outside [-SYMBOL_MAX, SYMBOL_MAX]."""
+    symbols = np.cumsum(np.asarray(differences, np.int64), axis=0)
+    if symbols.size and np.abs(symbols).max() > SYMBOL_MAX:
+        raise ValueError(f"stack-predicted latents leave [-{SYMBOL_MAX}, {SYMBOL_MAX}]")
+    return symbols.astype(np.int32)
+
+
+def predict_along_stack(symbols: np.ndarray) -> bool:
+    """Whether coding (N, ...) ints as `stack_differences` takes fewer bits (and stays codable)."""
+    if symbols.shape[0] < 2 or not np.any(symbols):
+        return False
+    differences = stack_differences(symbols)
+    if np.abs(differences).max() > SYMBOL_MAX:
+        return False
+    return coded_bits(differences) < coded_bits(symbols)
 
 
 def _model() -> constriction.stream.model.QuantizedLaplace:

@@ -65,3 +65,26 @@ def test_laplace_bits_gradient_is_finite_for_large_values():
         jnp.asarray([0.0, 0.3, 5.0, 400.0]), jnp.float32(-4.0)
     )
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in g)
+
+
+def test_stack_differences_invert_and_refuse_latents_out_of_range():
+    rng = np.random.default_rng(2)
+    q = rng.integers(-5, 6, (6, 3, 4, 1)).astype(np.int32)
+    d = entropy.stack_differences(q)
+    np.testing.assert_array_equal(d[0], q[0])
+    np.testing.assert_array_equal(entropy.stack_sums(d), q)
+    with pytest.raises(ValueError, match="leave"):
+        entropy.stack_sums(np.full((2, 3), entropy.SYMBOL_MAX))  # Sums to 2 * SYMBOL_MAX.
+
+
+def test_stack_prediction_is_chosen_only_where_it_saves_bits():
+    rng = np.random.default_rng(3)
+    drift = np.cumsum(rng.laplace(0, 0.3, (40, 5, 7)).round(), axis=0).astype(np.int32) + rng.integers(-9, 10, (5, 7))
+    independent = rng.laplace(0, 2, (40, 5, 7)).round().astype(np.int32)
+    assert entropy.predict_along_stack(drift)
+    assert entropy.coded_bits(entropy.stack_differences(drift)) < entropy.coded_bits(drift)
+    assert not entropy.predict_along_stack(independent)
+    assert not entropy.predict_along_stack(drift[:1])  # One signal: nothing to predict from.
+    assert not entropy.predict_along_stack(np.zeros((4, 2), np.int32))
+    wide = np.stack([np.full(3, -entropy.SYMBOL_MAX), np.full(3, entropy.SYMBOL_MAX)] * 3)
+    assert not entropy.predict_along_stack(wide)  # Its differences could not be coded.

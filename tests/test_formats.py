@@ -95,6 +95,43 @@ def test_the_python_api_takes_a_dataarray_and_returns_one():
     np.testing.assert_array_equal(out.values, result.reconstruction.values)
 
 
+def test_a_slowly_changing_stack_is_coded_as_differences_and_decodes_to_the_encoders_values():
+    """Format 1.2: levels whose field-to-field differences cost fewer bits are stack-predicted."""
+    from inrcodec import bases, codec
+    from inrcodec.config import FitConfig
+    from inrcodec.formats import climate as climate_format
+
+    base = bases.load_base("tiny-climate-test-base")
+    da = synthetic_field(times=12)
+    da.values[:] = da.values[:1] + 0.05 * np.arange(12)[:, None, None]  # 0.05 K per step.
+    field = climate_io.from_dataarray(da)
+    result = climate_format.encode(field, base, 6, FitConfig(noise_steps=6, ste_steps=2))
+    box, header = climate_format.read_header(result.data)
+    assert box.minor == climate_format.MINOR_STACK_PREDICTION and any(header.coding.predicted)
+    np.testing.assert_array_equal(climate_format.decode(result.data).array.values, result.reconstruction.values)
+    one = climate_format.encode(climate_io.from_dataarray(da[:1]), base, 6, FitConfig(noise_steps=6, ste_steps=2))
+    assert climate_format.read_header(one.data)[1].coding.predicted == ()  # A single field: format 1.1 bytes.
+
+
+def test_stack_prediction_bitmap_round_trips_and_is_checked():
+    from inrcodec import codec
+    from inrcodec.errors import FormatError
+
+    header = codec.CodingHeader(3, 0, tuple(range(1, 11)), (), (True, False) * 5)
+    packed = header.pack()
+    assert packed[0] == codec.ENTROPY_MODEL_STACK and len(packed) == 4 + 10 + 2
+    assert codec.CodingHeader.unpack_from(packed, 0, stack=True) == (header, len(packed))
+    with pytest.raises(FormatError, match="entropy model"):
+        codec.CodingHeader.unpack_from(packed, 0)  # Only climate stacks may use entropy model 2.
+    with pytest.raises(FormatError, match="beyond"):
+        codec.CodingHeader.unpack_from(packed[:-1] + bytes([0x04]), 0, stack=True)  # Level 10 of 0..9.
+    with pytest.raises(FormatError, match="truncated"):
+        codec.CodingHeader.unpack_from(packed[:-1], 0, stack=True)
+    coded = codec.BatchCoded(header, [np.zeros((2, 1), np.int32)] * 10, np.zeros((2, 1, 1)))
+    with pytest.raises(ValueError, match="slice"):
+        coded.payload(slice(0, 1))
+
+
 # --- bad input: one line, exit code 1, nothing written ------------------------------------------------
 
 

@@ -72,7 +72,8 @@ def _meta(**fields):
         (_meta(h=65535, w=65535), "limit"),
         (_meta(c=2), "channel"),
         (_meta(depth=12), "bit depth"),
-        (_meta(model=2), "entropy model"),
+        (_meta(model=2), "entropy model"),  # Stack prediction is for climate stacks only.
+        (_meta(model=3), "entropy model"),
         (_meta(step=33), "step index"),
         (_meta(wstep=40) + bytes([0]), "weight step"),
     ],

@@ -4,7 +4,8 @@ A field (*stack, ny, nx) is a stack of 2-D fields, each one signal on its grid; 
 every grid point on the unit sphere (no seam at the date line, single-valued poles). Values are
 mapped to [0, 1] by a range stored in the header (the base's own range when the field lies within
 it). Missing values are stored losslessly as a mask and are not fitted. All fields share one
-coding header and one range-coded stream. Header meta (SPEC.md): ny u16, nx u16, fields u32,
+coding header and one range-coded stream, in which a latent level may be coded as its differences
+from one field to the next (format 1.2) when that is smaller. Header meta (SPEC.md): ny u16, nx u16, fields u32,
 flags u8, reserved u8, lo f32, hi f32, template (u32 length + bytes), mask (u32 length + bytes),
 coding fields.
 """
@@ -35,6 +36,7 @@ LENGTH = struct.Struct("<I")
 FLAG_MASK = 1  # A mask of missing values follows the template.
 FLAG_TEMPLATE_DICTIONARY = 2  # The template's zlib stream uses climate_io.TEMPLATE_DICTIONARY (format 1.1).
 MINOR_TEMPLATE_DICTIONARY = 1  # Container minor version of files that set FLAG_TEMPLATE_DICTIONARY.
+MINOR_STACK_PREDICTION = 2  # Container minor version of stacks coded with entropy model 2 (codec.ENTROPY_MODEL_STACK).
 MAX_DECODE_VALUES = climate_io.MAX_VALUES
 
 
@@ -78,7 +80,7 @@ class ClimateHeader:
             mask, offset = _blob(meta, offset)
         if bool(flags & FLAG_TEMPLATE_DICTIONARY) != climate_io.uses_dictionary(template):
             raise FormatError("climate header flags disagree with the template's preset dictionary bit")
-        coding, offset = codec.CodingHeader.unpack_from(meta, offset)
+        coding, offset = codec.CodingHeader.unpack_from(meta, offset, stack=True)
         if offset != len(meta):
             raise FormatError(f"climate header has {len(meta)} bytes, expected {offset}")
         return cls(ny, nx, fields, float(lo), float(hi), template, mask, coding)
@@ -170,14 +172,15 @@ def encode(
         raise InputError(f"{ny}x{nx} grid is too large for format 1")
     lo, hi = value_range(field, base)
     stacked = signals(field, lo, hi, base)
-    coded = codec.encode_batch(stacked, base, quality, fit_cfg, seed, progress)
+    coded = codec.encode_batch(stacked, base, quality, fit_cfg, seed, progress, stack_prediction=True)
     n = stacked["values"].shape[0]
     header = ClimateHeader(ny, nx, n, lo, hi, field.template, climate_io.pack_mask(field.valid), coded.header)
     meta = header.pack()
     if len(meta) > container.MAX_META_BYTES:
         raise InputError(f"the field's description takes {len(meta)} bytes, more than one .inr file holds; "
                          "compress the stack with inrcodec.compress_dataset instead")
-    minor = MINOR_TEMPLATE_DICTIONARY if header.dictionary else container.FORMAT_MINOR
+    minor = (MINOR_STACK_PREDICTION if coded.header.predicted else
+             MINOR_TEMPLATE_DICTIONARY if header.dictionary else container.FORMAT_MINOR)
     data = container.pack(container.Container(CODE, base.base_id, meta, coded.payload(), minor))
     values = from_unit(coded.values[..., 0].reshape(field.values.shape), field.valid, lo, hi)
     recon = climate_io.to_dataarray(values, field.template)
