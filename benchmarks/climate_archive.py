@@ -51,9 +51,7 @@ def main() -> None:
     field = climate_format.read(args.grib, var="t2m")
     values = field.values.astype(np.float32)
     base = api.load_default_base(None, "climate")
-    fit = api.default_fit(base)
-    if args.fit_steps is not None:
-        fit = dataclasses.replace(fit, noise_steps=args.fit_steps - args.fit_steps // 4, ste_steps=args.fit_steps // 4)
+    fit = api.default_fit(base, args.fit_steps)
     rows = []
     for q in [int(x) for x in args.quality.split(",")]:
         started = time.perf_counter()

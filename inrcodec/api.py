@@ -6,6 +6,7 @@ modality's format plug-in (inrcodec.formats) does the work.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,9 +28,15 @@ def load_default_base(ref: str | None = None, modality: str = "image") -> bases.
     return bases.load_base(ref or bases.DEFAULT_BASES[modality])
 
 
-def default_fit(base: bases.Base) -> FitConfig:
-    """The encoder schedule a base asks for in its manifest ("fit"), else the default one."""
-    return FitConfig(**base.manifest.get("fit", {}))
+def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
+    """The encoder schedule a base asks for in its manifest ("fit"), else the default one; with `steps`,
+    that many refinement steps instead, split 3:1 between the noise and rounding phases."""
+    fit = FitConfig(**base.manifest.get("fit", {}))
+    if steps is None:
+        return fit
+    if steps < 0:
+        raise InputError(f"the number of fit steps must be >= 0, got {steps}")
+    return dataclasses.replace(fit, noise_steps=steps - steps // 4, ste_steps=steps // 4)
 
 
 def modality_of(signal: Any) -> str:
@@ -59,6 +66,7 @@ def encode(
     modality: str | None = None,
     seed: int = 0,
     fit: FitConfig | None = None,
+    fit_steps: int | None = None,
     progress: Progress | None = None,
 ) -> EncodeResult:
     """Encodes a signal at a quality level (1..8) or at the best level within a rate target.
@@ -67,13 +75,14 @@ def encode(
       signal: image array (H, W, C) uint8/uint16, modalities.audio.Audio, modalities.climate.Field or
         an xarray.DataArray.
       rate: target in the format's unit (bpp, kbps or bits per field); `bpp` is its image alias.
+      fit: the encoder's schedule (default: the base's, `default_fit`, with `fit_steps` steps if given).
     """
     fmt = formats.by_name(modality or modality_of(signal))
     base = base if isinstance(base, bases.Base) else load_default_base(base, fmt.NAME)
     if base.modality != fmt.NAME:
         raise InputError(f"base network {base.name!r} is for {base.modality}, not {fmt.NAME}")
     native = _native(signal, fmt)
-    fit = fit or default_fit(base)
+    fit = fit or default_fit(base, fit_steps)
     target = rate if rate is not None else bpp
     if target is not None:
         if not target > 0:
@@ -112,6 +121,7 @@ def encode_file(
     force: bool = False,
     seed: int = 0,
     fit: FitConfig | None = None,
+    fit_steps: int | None = None,
     progress: Progress | None = None,
 ) -> EncodeResult:
     """Reads a file, encodes it and writes `dst` atomically (refuses to overwrite unless force).
@@ -130,7 +140,7 @@ def encode_file(
         raise InputError(f"{src}: base network {base.name!r} is for {base.modality}, the file is {fmt.NAME}")
     native = fmt.read(src, var=var)
     result = encode(native, quality=quality, rate=rate, bpp=bpp, base=base, modality=fmt.NAME, seed=seed, fit=fit,
-                    progress=progress)
+                    fit_steps=fit_steps, progress=progress)
     atomic_write(dst, result.data, force=force)
     return result
 

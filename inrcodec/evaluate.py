@@ -320,6 +320,7 @@ def run(
     limit: int | None = None,
     base: str | None = None,
     fit: FitConfig | None = None,
+    fit_steps: int | None = None,
     var: str | None = None,
     seconds: float | None = None,
     seed: int = 0,
@@ -374,7 +375,7 @@ def run(
     runnable, skipped = check_baselines(modality, bench.baselines if baseline_names is None else baseline_names)
     for name, reason in skipped.items():
         log(f"{name}: skipped ({reason})")
-    fit = fit or api.default_fit(the_base)
+    fit = fit or api.default_fit(the_base, fit_steps)
     explicit = {Path(d) for d in data if Path(d).is_file()}
     items = []
     for f, name in zip(files, _item_names(files)):

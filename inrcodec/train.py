@@ -63,6 +63,8 @@ class TrainConfig:
     # adapted latents, and a first-order loss at the fitted latents, so that the base also learns for
     # the regime it is used in (sparse, rounded latents after a long fit). 0 = pure MAML.
     fit_lr: float = 0.02  # Adam step of those fits (the encoder's FitConfig.lr).
+    encoder_sample_fraction: float = 0.125  # The encoder's FitConfig.sample_fraction (manifest "fit"): the
+    # share of samples whose distortion each of its steps evaluates (per-sample latents need a large one).
     fit_weight: float = 1.0  # Weight of the first-order loss at the fitted latents.
     lr: float = 1e-3  # Peak outer Adam learning rate (cosine decay to 5 % over `steps`).
     warmup: int = 100  # Linear warm-up steps of the outer learning rate.
@@ -377,7 +379,8 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
     extra = {
         "inner_steps": cfg.inner_steps,
         "weight_deltas": cfg.weight_deltas,
-        "fit": {"lr": cfg.fit_lr},  # The encoder's Adam step, as in the fitted-latent term of training.
+        # The encoder's Adam step (as in the fitted-latent term of training) and its sampling.
+        "fit": {"lr": cfg.fit_lr, "sample_fraction": cfg.encoder_sample_fraction},
         "training": {"steps": step, "wall_seconds": round(seconds, 1), "record": "record.json"},
     }
     if cfg.quality_lambdas:

@@ -419,3 +419,19 @@ def test_closed_stdout_stops_quietly():
     stderr = child.stderr.read().decode()
     assert child.wait(timeout=120) == 141
     assert "Traceback" not in stderr
+
+
+def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
+    """--fit-steps only changes the number of steps: the base's learning rate and sampling stay."""
+    import dataclasses
+
+    from inrcodec import api, bases
+    from inrcodec.errors import InputError
+
+    base = bases.load_base(TINY_BASE_NAME)
+    base = dataclasses.replace(base, manifest={**base.manifest, "fit": {"lr": 0.03, "sample_fraction": 0.5}})
+    fit = api.default_fit(base, 8)
+    assert (fit.noise_steps, fit.ste_steps, fit.lr, fit.sample_fraction) == (6, 2, 0.03, 0.5)
+    assert api.default_fit(base) == dataclasses.replace(fit, noise_steps=300, ste_steps=100)
+    with pytest.raises(InputError, match=">= 0"):
+        api.default_fit(base, -1)
