@@ -27,7 +27,7 @@ from inrcodec.errors import FormatError, MissingBaseError
 
 PARAMS_FILE = "params.npz"
 MANIFEST_FILE = "manifest.json"
-DEFAULT_BASES = {"image": "siren-image-v1", "audio": "siren-audio-v1", "climate": "siren-climate-v2"}
+DEFAULT_BASES = {"image": "siren-image-v1", "audio": "siren-audio-v2", "climate": "siren-climate-v2"}
 
 
 @dataclasses.dataclass(frozen=True)

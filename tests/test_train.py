@@ -23,7 +23,7 @@ from inrcodec.train import TrainConfig
 def get_config():
     return TrainConfig(name="tiny-trained", model=ModelConfig(channels=(1, 1, 1), hidden=8, depth=2), crop=16,
                        batch=2, inner_steps=2, fit_steps={fit_steps}, steps=4, warmup=1, checkpoint_every=2,
-                       log_every=1, seed=3)
+                       log_every=1, seed=3, fit_lr=0.03, encoder_sample_fraction=0.25)
 '''
 
 
@@ -51,6 +51,7 @@ def test_train_resume_is_exact_and_exports_a_base(tmp_path, capsys):
     assert record["steps"] == 4 and [c["step"] for c in record["curve"]] == [1, 2, 3, 4]
     assert len(record["data"]) == 3 and all(len(d["sha256"]) == 64 for d in record["data"])
     assert a.manifest["inner_steps"] == 2
+    assert api.default_fit(a) == FitConfig(lr=0.03, sample_fraction=0.25)  # The recipe's encoder schedule.
     assert "tiny-trained" in capsys.readouterr().out
 
 
