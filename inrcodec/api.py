@@ -35,7 +35,7 @@ def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
     if steps is None:
         return fit
     if steps < 0:
-        raise InputError(f"the number of fit steps must be >= 0, got {steps}")
+        raise InputError(f"the number of fit steps (--fit-steps) must be >= 0, got {steps}")
     return dataclasses.replace(fit, noise_steps=steps - steps // 4, ste_steps=steps // 4)
 
 

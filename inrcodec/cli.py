@@ -53,13 +53,6 @@ def _progress_bar(desc: str, enabled: bool):
     return update, lambda: state["bar"].close() if "bar" in state else None
 
 
-def _fit_steps(steps: int | None) -> int | None:
-    """--fit-steps, checked before any work starts."""
-    if steps is not None and steps < 0:
-        raise InputError(f"--fit-steps must be >= 0, got {steps}")
-    return steps
-
-
 def cmd_encode(args: argparse.Namespace) -> int:
     from inrcodec import api
 
@@ -69,7 +62,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     try:
         result = api.encode_file(
             args.input, out, quality=args.quality, rate=target, base=args.base, modality=args.modality, var=args.var,
-            force=args.force, seed=args.seed, fit_steps=_fit_steps(args.fit_steps), progress=update,
+            force=args.force, seed=args.seed, fit_steps=args.fit_steps, progress=update,
         )
     finally:
         close()
@@ -207,7 +200,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                                             for x in (f"--{k}", str(v)))])
     try:
         written = evaluate.run(data, qualities, out, names, modality=args.modality, limit=args.limit, base=args.base,
-                               fit_steps=_fit_steps(args.fit_steps), var=args.var, seconds=args.seconds, command=command,
+                               fit_steps=args.fit_steps, var=args.var, seconds=args.seconds, command=command,
                                log=log, progress=progress)
     finally:
         if "bar" in state:
