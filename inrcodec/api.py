@@ -208,6 +208,7 @@ def info(src: str | Path) -> dict:
         "latent_step": f"2^(-{coding.step_index}/2)",
         "scale_indices": list(coding.scale_indices),
         **({"stack_predicted_levels": [k for k, p in enumerate(coding.predicted) if p]} if coding.predicted else {}),
+        **({"local_scale_levels": [k for k, c in enumerate(coding.contexts) if c]} if coding.contexts else {}),
         "weight_deltas": f"{len(coding.weight_scale_indices)} tensors, step 2^(-{coding.weight_step_index}/2)"
         if coding.weight_step_index else "none",
         "payload_bytes": len(box.payload),

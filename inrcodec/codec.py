@@ -28,7 +28,9 @@ from inrcodec.fit import fit
 CODING = struct.Struct("<BBBB")
 ENTROPY_MODEL_LAPLACE = 1  # Zero-mean quantized Laplace per tensor, one range-coded stream.
 ENTROPY_MODEL_STACK = 2  # As 1, and levels flagged in a bitmap are coded as differences along a stack.
+ENTROPY_MODEL_LOCAL = 3  # As 1, and levels with a context byte are coded with local scales (audio).
 MAX_STEP_INDEX = 32  # Quantization steps 2 ** (-index / 2) from 1 down to 2**-16.
+LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
 FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
 
 Progress = Callable[[int, int], None]
@@ -43,14 +45,19 @@ class CodingHeader:
     scale_indices: tuple[int, ...]  # Per latent level; 0 = level is all zero.
     weight_scale_indices: tuple[int, ...] = ()  # Per weight tensor (when weight_step_index > 0).
     predicted: tuple[bool, ...] = ()  # Per level, coded as stack differences (entropy model 2); () = model 1.
+    contexts: tuple[int, ...] = ()  # Per level, its context byte (entropy model 3; 0 = one scale); () = model 1.
 
     @property
     def entropy_model(self) -> int:
+        if self.contexts:
+            return ENTROPY_MODEL_LOCAL
         return ENTROPY_MODEL_STACK if self.predicted else ENTROPY_MODEL_LAPLACE
 
     def pack(self) -> bytes:
         fields = (self.entropy_model, self.step_index, self.weight_step_index, len(self.scale_indices))
         out = CODING.pack(*fields) + bytes(self.scale_indices)
+        if self.contexts:
+            out += bytes(self.contexts)
         if self.predicted:
             bits = sum(1 << k for k, p in enumerate(self.predicted) if p)
             out += bits.to_bytes(_bitmap_bytes(len(self.scale_indices)), "little")
@@ -59,20 +66,30 @@ class CodingHeader:
         return out
 
     @classmethod
-    def unpack_from(cls, meta: bytes, offset: int, stack: bool = False) -> tuple["CodingHeader", int]:
+    def unpack_from(cls, meta: bytes, offset: int, stack: bool = False, local: bool = False) -> tuple["CodingHeader", int]:
         """Parses the coding fields starting at `offset`; returns them and the offset after them.
 
-        Entropy model 2 is accepted only for a `stack` of signals (the climate format).
+        Entropy model 2 is accepted only for a `stack` of signals (the climate format), model 3 only
+        where `local` scales are allowed (the audio format).
         """
         if len(meta) < offset + CODING.size:
             raise FormatError("header truncated")
         entropy_model, step_index, weight_step_index, levels = CODING.unpack_from(meta, offset)
-        if entropy_model not in ((ENTROPY_MODEL_LAPLACE, ENTROPY_MODEL_STACK) if stack else (ENTROPY_MODEL_LAPLACE,)):
+        allowed = {ENTROPY_MODEL_LAPLACE} | ({ENTROPY_MODEL_STACK} if stack else set()) | ({ENTROPY_MODEL_LOCAL} if local else set())
+        if entropy_model not in allowed:
             raise FormatError(f"unknown entropy model {entropy_model}")
         end = offset + CODING.size + levels
         if len(meta) < end:
             raise FormatError("header truncated")
         scales = tuple(meta[end - levels : end])
+        contexts: tuple[int, ...] = ()
+        if entropy_model == ENTROPY_MODEL_LOCAL:
+            if len(meta) < end + levels:
+                raise FormatError("header truncated")
+            contexts = tuple(meta[end : end + levels])
+            end += levels
+            if any(c and not s for c, s in zip(contexts, scales)):
+                raise FormatError("a context byte is set for an all-zero latent level")
         predicted: tuple[bool, ...] = ()
         if entropy_model == ENTROPY_MODEL_STACK:
             n = _bitmap_bytes(levels)
@@ -95,7 +112,7 @@ class CodingHeader:
         for name, index in (("quantization step", step_index), ("weight step", weight_step_index)):
             if index > MAX_STEP_INDEX:
                 raise FormatError(f"{name} index {index} out of range (0..{MAX_STEP_INDEX})")
-        return cls(step_index, weight_step_index, scales, weight_scales, predicted), end
+        return cls(step_index, weight_step_index, scales, weight_scales, predicted, contexts), end
 
 
 def _bitmap_bytes(levels: int) -> int:
@@ -147,12 +164,14 @@ def fit_modulations(
     step: float = 1.0,
     weight_step: float | None = None,
     progress: Progress | None = None,
+    local_scales: bool = False,
 ) -> dict:
     """Fits the modulations of one signal (a model.make_signal dict).
 
     Starts with the meta-learned steps, then runs Adam on the latents (in units of the quantization
     step `step`) and, if `weight_step` is given, on per-signal weight deltas (in units of
     `weight_step`), under the rate-distortion loss: uniform noise first, then straight-through rounding.
+    With `local_scales` the rate is that of local scales (entropy.local_laplace_bits).
     """
     cfg = base.cfg
     k_adapt, k_fit = jax.random.split(key)
@@ -160,6 +179,9 @@ def fit_modulations(
     mods = _adapt(base.params, signal, jnp.float32(lam), k_adapt, cfg, inner_steps)
     # The meta-learned steps work at unit step; express their result in units of `step`.
     mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - np.log(step)}
+    if local_scales:  # The rate of local scales: a gain per level, "log_scale" becomes the floor.
+        mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / entropy.CONTEXT_WINDOW))
+        mods["log_scale"] = mods["log_scale"] - 1.0
     if weight_step is not None:
         mods["delta"] = jax.tree_util.tree_map(jnp.zeros_like, base.params["net"])
         mods["delta_log_scale"] = jnp.zeros((len(jax.tree_util.tree_leaves(mods["delta"])),), jnp.float32)
@@ -218,24 +240,50 @@ def encode_signal(
     fit_cfg: FitConfig = FitConfig(),
     seed: int = 0,
     progress: Progress | None = None,
+    local_scales: bool = False,
 ) -> Coded:
-    """Fits, quantizes and entropy-codes one signal; also returns what the decoder will produce."""
+    """Fits, quantizes and entropy-codes one signal; also returns what the decoder will produce.
+
+    With `local_scales`, levels are coded with local scales (entropy model 3) where that saves bits.
+    """
     lam = quality_lambda(base, quality)
     step_index = quality_step_index(base, quality)
     weight_index = fit_cfg.weight_step_index if base.manifest.get("weight_deltas", True) else 0
     step, weight_step = quant_step(step_index), (quant_step(weight_index) if weight_index else None)
-    mods = fit_modulations(base, signal, lam, jax.random.PRNGKey(seed), fit_cfg, step, weight_step, progress)
+    mods = fit_modulations(base, signal, lam, jax.random.PRNGKey(seed), fit_cfg, step, weight_step, progress,
+                           local_scales)
     ints = [to_ints(y) for y in mods["latents"]]
     deltas = [to_ints(d) for d in jax.tree_util.tree_leaves(mods["delta"])] if weight_step else []
     scale_indices = [entropy.best_scale_index(q) for q in ints]
+    if local_scales:
+        scale_indices, contexts = local_scale_coding(ints, scale_indices)
+    else:
+        contexts = []
     weight_scale_indices = [entropy.best_scale_index(d) for d in deltas]
-    payload = entropy.encode(ints + deltas, scale_indices + weight_scale_indices)
-    header = CodingHeader(step_index, weight_index, tuple(scale_indices), tuple(weight_scale_indices))
+    payload = entropy.encode(ints + deltas, scale_indices + weight_scale_indices, contexts)
+    header = CodingHeader(step_index, weight_index, tuple(scale_indices), tuple(weight_scale_indices),
+                          contexts=tuple(contexts))
     net = network(base, deltas if weight_step else None, weight_step or 1.0)
     inputs = signal.get("inputs")
     values = model.reconstruct(net, ints, signal["values"].shape[:-1], base.cfg, step,
                                None if inputs is None else np.asarray(inputs))
     return Coded(header, payload, np.asarray(values))
+
+
+def local_scale_coding(ints: list[np.ndarray], scale_indices: list[int]) -> tuple[list[int], list[int]]:
+    """(scale indices, context bytes) that code each level with local scales where that takes fewer
+    bits; the context bytes are [] (entropy model 1) if those L bytes would cost more than they save."""
+    floors, contexts, saved = list(scale_indices), [0] * len(ints), 0.0
+    for k, (q, index) in enumerate(zip(ints, scale_indices)):
+        if index == 0:
+            continue
+        floor, context, bits = entropy.best_local_scale(q)
+        plain = entropy.coded_bits(q)
+        if bits < plain:
+            floors[k], contexts[k], saved = floor, context, saved + plain - bits
+    if saved <= 8 * len(ints):
+        return list(scale_indices), []
+    return floors, contexts
 
 
 def decode_signal(
@@ -260,7 +308,7 @@ def decode_signal(
         shapes += [w.shape for w in weight_leaves]
         scales += list(header.weight_scale_indices)
     try:
-        decoded = entropy.decode(payload, shapes, scales)
+        decoded = entropy.decode(payload, shapes, scales, list(header.contexts))
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:  # constriction asserts on invalid data.
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
     ints, deltas = decoded[: len(header.scale_indices)], decoded[len(header.scale_indices) :]

@@ -4,12 +4,19 @@ During fitting, `laplace_bits` gives a differentiable rate. In the file, each le
 byte: the index of its quantized scale (0 means "every latent of this level is zero; nothing coded").
 The coder only ever sees integers and scales decoded from that byte, never device floats.
 A stack of signals (climate fields over time) may code a level as its differences along the stack
-(`stack_differences`): consecutive fields have similar latents.
+(`stack_differences`): consecutive fields have similar latents. A level may instead use *local
+scales* (`local_scale_indices`): blocks of CONTEXT_BLOCK positions, each with a scale set by the
+magnitudes of the CONTEXT_WINDOW latents before it, so loud and quiet stretches of a sound get
+their own scales without any side information. The context is integer arithmetic only.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
+
 import constriction
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -19,6 +26,13 @@ SYMBOL_MAX = 1023  # Quantized latents are clipped to [-SYMBOL_MAX, SYMBOL_MAX].
 SCALE_STEPS_PER_OCTAVE = 16  # Scale index i (1..255) means b = 2 ** ((i - SCALE_INDEX_ONE) / 16).
 SCALE_INDEX_ONE = 96  # Index of b = 1.0; index 1 is b = 2**-5.9, index 255 is b = 2**9.9.
 MAX_BITS_PER_LATENT = 32.0  # Rate proxy guard: no value may cost more than 32 bits.
+CODER_PRECISION = 24  # constriction's models give every symbol a probability of at least 2^-24.
+CONTEXT_BLOCK = 16  # Positions of a local-scale level that share one scale.
+CONTEXT_WINDOW = 64  # Previous positions (same channel) whose magnitudes set a block's scale.
+CONTEXT_GAIN_ZERO = 128  # Context byte g (1..255) adds g - 128 sixteenths of an octave; 0 = no context.
+# round(2 ** (16 + i / 16)) for i = 1..15: the fractional steps of `ilog16` (none is near a tie).
+_LOG_STEPS = (68438, 71468, 74632, 77936, 81386, 84990, 88752, 92682, 96785, 101070, 105545, 110218, 115098,
+              120194, 125515)
 
 
 def laplace_bits(y: Array, log_scale: Array) -> Array:
@@ -37,18 +51,42 @@ def laplace_bits(y: Array, log_scale: Array) -> Array:
     return jnp.minimum(-jnp.log2(jnp.maximum(p, 2.0**-MAX_BITS_PER_LATENT)), MAX_BITS_PER_LATENT)
 
 
+def local_laplace_bits(y: Array, log_gain: Array, log_floor: Array) -> Array:
+    """Differentiable bits of a level `y` (*grid, C) under local scales (cf. `local_scale_indices`).
+
+    Block j's scale is about floor + gain * S_j (S_j: sum of |y| over the CONTEXT_WINDOW positions
+    before it, held constant for the gradient), as the coder's max(floor, gain * S_j) made smooth.
+    """
+    flat = y.reshape(-1, y.shape[-1])
+    positions = flat.shape[0]
+    magnitude = jax.lax.stop_gradient(jnp.abs(flat))
+    prefix = jnp.concatenate([jnp.zeros((1, flat.shape[1]), flat.dtype), jnp.cumsum(magnitude, axis=0)])
+    starts = np.arange(0, positions, CONTEXT_BLOCK)
+    window = prefix[starts] - prefix[np.maximum(starts - CONTEXT_WINDOW, 0)]
+    log_b = jnp.logaddexp(log_floor, jnp.log(window + 1e-6) + log_gain)
+    log_b = jnp.repeat(log_b, CONTEXT_BLOCK, axis=0)[:positions]
+    return laplace_bits(flat, log_b).reshape(y.shape)
+
+
 def scale_from_index(index: int) -> float:
     """Laplace scale b for a stored scale index in 1..255 (exact, the same on every machine)."""
     return float(2.0 ** ((index - SCALE_INDEX_ONE) / SCALE_STEPS_PER_OCTAVE))
 
 
-def _numpy_bits(symbols: np.ndarray, b: float) -> float:
+def _numpy_bits(symbols: np.ndarray, b: float | np.ndarray) -> float:
     a = np.abs(symbols.astype(np.float64))
     a_tail, a_centre = np.maximum(a, 0.5), np.minimum(a, 0.5)
     tail = 0.5 * np.exp(-(a_tail - 0.5) / b) * (-np.expm1(-1.0 / b))
     centre = 1.0 - 0.5 * (np.exp(-(0.5 - a_centre) / b) + np.exp(-(0.5 + a_centre) / b))
     p = np.where(a >= 0.5, tail, centre)
     return float(-np.log2(np.maximum(p, 2.0**-32)).sum())
+
+
+def _scale_table() -> np.ndarray:
+    return np.array([0.0] + [scale_from_index(i) for i in range(1, 256)], np.float64)
+
+
+SCALES = _scale_table()  # SCALES[i] = scale_from_index(i) for i = 1..255.
 
 
 def best_scale_index(symbols: np.ndarray) -> int:
@@ -91,41 +129,186 @@ def predict_along_stack(symbols: np.ndarray) -> bool:
     return coded_bits(differences) < coded_bits(symbols)
 
 
+def ilog16(x: np.ndarray) -> np.ndarray:
+    """16 * e + #{i : x * 2^16 >= _LOG_STEPS[i] * 2^e}, e = bit length of x - 1: floor(16 * log2(x)) up to
+    the rounding of _LOG_STEPS, in integer arithmetic only, for integers x >= 1 (int64, same shape)."""
+    x = np.asarray(x, np.int64)
+    if x.size and x.min() < 1:
+        raise ValueError("ilog16 needs integers >= 1")
+    octave = np.zeros_like(x)
+    for shift in (32, 16, 8, 4, 2, 1):  # Bit length - 1, by binary search.
+        big = (x >> (octave + shift)) > 0
+        octave = np.where(big, octave + shift, octave)
+    steps = sum(((x << 16) >= (np.int64(m) << octave)).astype(np.int64) for m in _LOG_STEPS)
+    return 16 * octave + steps
+
+
+def _ilog16_int(x: int) -> int:
+    """`ilog16` of one Python int >= 1."""
+    octave = x.bit_length() - 1
+    return 16 * octave + bisect.bisect_right([m << octave for m in _LOG_STEPS], x << 16)
+
+
+def _channel_major(symbols: np.ndarray) -> np.ndarray:
+    """(*grid, C) -> (C, positions): the order in which a local-scale level is coded."""
+    return np.ascontiguousarray(np.asarray(symbols).reshape(-1, symbols.shape[-1]).T)
+
+
+def _window_logs(sequences: np.ndarray) -> np.ndarray:
+    """(C, P) ints -> (C, blocks): ilog16 of each block's window sum, -1 where the window is all zero."""
+    magnitude = np.abs(np.asarray(sequences, np.int64))
+    prefix = np.concatenate([np.zeros((magnitude.shape[0], 1), np.int64), np.cumsum(magnitude, axis=1)], axis=1)
+    starts = np.arange(0, magnitude.shape[1], CONTEXT_BLOCK)
+    window = prefix[:, starts] - prefix[:, np.maximum(starts - CONTEXT_WINDOW, 0)]
+    return np.where(window > 0, ilog16(np.maximum(window, 1)), -1)
+
+
+def _block_indices(logs: np.ndarray, floor: int, context: int) -> np.ndarray:
+    return np.where(logs >= 0, np.clip(logs + context - CONTEXT_GAIN_ZERO, floor, 255), floor)
+
+
+def local_scale_indices(sequences: np.ndarray, floor: int, context: int) -> np.ndarray:
+    """Scale index of every block of a local-scale level.
+
+    Args:
+      sequences: ints (C, P): each channel's latents in position order.
+      floor: the smallest scale index (1..255), also that of blocks with an all-zero window.
+      context: the level's context byte (1..255).
+
+    Returns:
+      int64 (C, ceil(P / CONTEXT_BLOCK)): block j's index is max(floor, min(255, ilog16(S) + context -
+      CONTEXT_GAIN_ZERO)), S = sum of |latent| over the CONTEXT_WINDOW positions before the block.
+    """
+    return _block_indices(_window_logs(sequences), floor, context)
+
+
+def _local_scales(sequences: np.ndarray, floor: int, context: int) -> np.ndarray:
+    """Per-symbol Laplace scales (C, P) of a local-scale level."""
+    blocks = local_scale_indices(sequences, floor, context)
+    return SCALES[np.repeat(blocks, CONTEXT_BLOCK, axis=1)[:, : sequences.shape[1]]]
+
+
+@functools.cache
+def _bits_table() -> np.ndarray:
+    """(256, SYMBOL_MAX + 1) float64: bits of |symbol| a under scale index i (row 0 unused).
+
+    Capped at CODER_PRECISION bits, as the range coder gives every symbol at least that probability:
+    the first latents of a loud stretch after a quiet one cost that much under their small scale.
+    """
+    a = np.arange(SYMBOL_MAX + 1, dtype=np.float64)[None, :]
+    b = SCALES[1:, None]
+    tail = 0.5 * np.exp(-(np.maximum(a, 0.5) - 0.5) / b) * (-np.expm1(-1.0 / b))
+    centre = 1.0 - 0.5 * (np.exp(-(0.5 - np.minimum(a, 0.5)) / b) + np.exp(-(0.5 + np.minimum(a, 0.5)) / b))
+    bits = -np.log2(np.maximum(np.where(a >= 0.5, tail, centre), 2.0**-CODER_PRECISION))
+    return np.concatenate([np.zeros((1, SYMBOL_MAX + 1)), bits])
+
+
+def _bits_given_logs(sequences: np.ndarray, logs: np.ndarray, floor: int, context: int) -> float:
+    index = np.repeat(_block_indices(logs, floor, context), CONTEXT_BLOCK, axis=1)[:, : sequences.shape[1]]
+    return float(_bits_table()[index, np.abs(sequences)].sum())
+
+
+def local_scale_bits(symbols: np.ndarray, floor: int, context: int) -> float:
+    """Bits of a level (*grid, C) coded with local scales."""
+    sequences = _channel_major(symbols)
+    return _bits_given_logs(sequences, _window_logs(sequences), floor, context)
+
+
+def best_local_scale(symbols: np.ndarray) -> tuple[int, int, float]:
+    """(floor, context byte, bits) that code a non-zero level (*grid, C) with local scales in few bits.
+
+    A coordinate search over the gain and the floor, each first coarse then fine.
+    """
+    plain = best_scale_index(symbols)
+    if plain == 0:
+        raise ValueError("an all-zero level has no local scales")
+    floor, context = max(1, plain - 16), CONTEXT_GAIN_ZERO
+    sequences = _channel_major(symbols)
+    logs = _window_logs(sequences)
+
+    def cost(f, g):
+        return _bits_given_logs(sequences, logs, f, g)
+
+    def search(values, which):
+        nonlocal floor, context
+        pairs = [(v, context) if which == "floor" else (floor, v) for v in values if 1 <= v <= 255]
+        floor, context = min(pairs, key=lambda p: cost(*p))
+
+    search(range(CONTEXT_GAIN_ZERO - 32, CONTEXT_GAIN_ZERO + 49, 4), "context")
+    search(range(context - 3, context + 4), "context")
+    search(range(plain - 64, plain + 1, 4), "floor")
+    search(range(floor - 3, floor + 4), "floor")
+    search(range(context - 2, context + 3), "context")
+    return floor, context, cost(floor, context)
+
+
 def _model() -> constriction.stream.model.QuantizedLaplace:
     return constriction.stream.model.QuantizedLaplace(-SYMBOL_MAX, SYMBOL_MAX)
 
 
-def encode(levels: list[np.ndarray], scale_indices: list[int]) -> bytes:
+def encode(levels: list[np.ndarray], scale_indices: list[int], contexts: list[int] = ()) -> bytes:
     """Range-codes integer latents, level after level; levels with scale index 0 are skipped.
 
     Args:
       levels: int arrays (any shape) with values in [-SYMBOL_MAX, SYMBOL_MAX].
-      scale_indices: one index per level (see `best_scale_index`).
+      scale_indices: one index per level (see `best_scale_index`), the floor of a local-scale level.
+      contexts: context bytes of the first len(contexts) levels: 0 = one scale for the level, else
+        local scales (the level's shape is (*grid, C); it is coded channel after channel).
 
     Returns:
       The compressed words as little-endian uint32 bytes.
     """
     encoder = constriction.stream.queue.RangeEncoder()
-    for symbols, index in zip(levels, scale_indices):
+    for k, (symbols, index) in enumerate(zip(levels, scale_indices)):
         if index == 0:
             continue
-        flat = np.ascontiguousarray(symbols, dtype=np.int32).reshape(-1)
-        b = np.full(flat.shape, scale_from_index(index), np.float64)
+        context = contexts[k] if k < len(contexts) else 0
+        if context:
+            sequences = _channel_major(symbols)
+            flat, b = sequences.astype(np.int32).reshape(-1), _local_scales(sequences, index, context).reshape(-1)
+        else:
+            flat = np.ascontiguousarray(symbols, dtype=np.int32).reshape(-1)
+            b = np.full(flat.shape, scale_from_index(index), np.float64)
         encoder.encode(flat, _model(), np.zeros_like(b), b)
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
-def decode(payload: bytes, shapes: list[tuple[int, ...]], scale_indices: list[int]) -> list[np.ndarray]:
+def _decode_local(decoder, shape: tuple[int, ...], floor: int, context: int) -> np.ndarray:
+    """One local-scale level, block after block (a block's scale needs the latents before it)."""
+    channels, positions = shape[-1], int(np.prod(shape[:-1]))
+    sequences = np.zeros((channels, positions), np.int64)
+    model, block_sums = _model(), np.zeros(-(-positions // CONTEXT_BLOCK), np.int64)
+    lag = CONTEXT_WINDOW // CONTEXT_BLOCK  # The window is the `lag` blocks before.
+    for c in range(channels):
+        window = 0
+        for j, start in enumerate(range(0, positions, CONTEXT_BLOCK)):
+            if j > lag:
+                window -= int(block_sums[j - lag - 1])
+            index = max(floor, min(255, _ilog16_int(window) + context - CONTEXT_GAIN_ZERO)) if window else floor
+            stop = min(start + CONTEXT_BLOCK, positions)
+            b = np.full((stop - start,), SCALES[index], np.float64)
+            block = decoder.decode(model, np.zeros_like(b), b)
+            sequences[c, start:stop] = block
+            block_sums[j] = np.abs(block).sum()
+            window += int(block_sums[j])
+    return np.ascontiguousarray(sequences.T.astype(np.int32)).reshape(shape)
+
+
+def decode(payload: bytes, shapes: list[tuple[int, ...]], scale_indices: list[int],
+           contexts: list[int] = ()) -> list[np.ndarray]:
     """Inverse of `encode`: int32 arrays of the given shapes (all-zero where the index is 0)."""
     if len(payload) % 4:
         raise ValueError("entropy-coded payload is not a whole number of 32-bit words")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
     out = []
-    for shape, index in zip(shapes, scale_indices):
+    for k, (shape, index) in enumerate(zip(shapes, scale_indices)):
         n = int(np.prod(shape))
         if index == 0:
             out.append(np.zeros(shape, np.int32))
+            continue
+        if k < len(contexts) and contexts[k]:
+            out.append(_decode_local(decoder, tuple(shape), index, contexts[k]))
             continue
         b = np.full((n,), scale_from_index(index), np.float64)
         out.append(np.asarray(decoder.decode(_model(), np.zeros_like(b), b), np.int32).reshape(shape))

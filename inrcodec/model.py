@@ -87,7 +87,8 @@ def rd_loss(
 
     Args:
       net: SIREN params (of the base).
-      mods: modulations {"latents", "log_scale"}, optionally with per-signal weight updates
+      mods: modulations {"latents", "log_scale"}, optionally with "log_gain" (levels,): then the rate is
+        that of local scales, with floors exp(log_scale) (entropy.local_laplace_bits); optionally with per-signal weight updates
         {"delta": pytree like `net`, "delta_log_scale": (number of tensors,)}: the network used
         is net + weight_step * quantized(delta), and the deltas' bits count in the rate.
       signal: {"values", optional "inputs", optional "weights"} (see the module docstring).
@@ -105,9 +106,11 @@ def rd_loss(
     total = int(np.prod(signal_shape))
     keys = jax.random.split(key, len(mods["latents"]) + 1)
     quantized = [quantize(y, mode, k) for y, k in zip(mods["latents"], keys[1:])]
-    bits = sum(
-        entropy.laplace_bits(q, mods["log_scale"][i]).sum() for i, q in enumerate(quantized)
-    )
+    if "log_gain" in mods:  # Local scales (entropy model 3).
+        bits = sum(entropy.local_laplace_bits(q, mods["log_gain"][i], mods["log_scale"][i]).sum()
+                   for i, q in enumerate(quantized))
+    else:
+        bits = sum(entropy.laplace_bits(q, mods["log_scale"][i]).sum() for i, q in enumerate(quantized))
     if "delta" in mods:
         leaves, treedef = jax.tree_util.tree_flatten(mods["delta"])
         dkeys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))

@@ -3,7 +3,8 @@
 tiny-base, tiny-audio-base, tiny-climate-base: small random (not meta-learned) bases, so unit tests
 never need the shipped ones. golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
 encoded with them; tests/expected/golden*.json keep their hashes. Regenerate only for a deliberate
-format change.
+format change. golden-audio-1.0.inr and golden-climate-1.0/1.1.inr are files of older format versions
+(kept, never regenerated), which must keep decoding.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def synthetic_audio(frames: int = 2000, channels: int = 2, rate: int = 16000) ->
     cols = [0.5 * np.exp(-3 * t) * np.sin(2 * np.pi * (220 * (c + 1)) * t + c) for c in range(channels)]
     samples = np.round(np.stack(cols, axis=1) * 32767) / 32767
     return audio_io.Audio(samples.astype(np.float32), rate, "PCM_16", "WAV")
+
+
+def synthetic_bursts(frames: int = 6000, channels: int = 2, rate: int = 16000) -> audio_io.Audio:
+    """`synthetic_audio` switched on and off every 750 frames, like speech and pauses."""
+    audio = synthetic_audio(frames, channels, rate)
+    gate = (np.arange(frames) // 750 % 2 == 0)[:, None]
+    return audio_io.Audio((audio.samples * gate).astype(np.float32), rate, "PCM_16", "WAV")
 
 
 def synthetic_field(times: int = 2, ny: int = 9, nx: int = 16, missing: bool = True):
@@ -94,7 +102,7 @@ def decoded_values(reconstruction) -> np.ndarray:
 
 
 def golden_inputs() -> dict:
-    return {"image": synthetic_image(), "audio": synthetic_audio(),
+    return {"image": synthetic_image(), "audio": synthetic_bursts(),
             "climate": climate_io.from_dataarray(synthetic_field())}
 
 

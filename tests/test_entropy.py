@@ -1,5 +1,6 @@
 """Entropy model and range coder of the latents."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -88,3 +89,78 @@ def test_stack_prediction_is_chosen_only_where_it_saves_bits():
     assert not entropy.predict_along_stack(np.zeros((4, 2), np.int32))
     wide = np.stack([np.full(3, -entropy.SYMBOL_MAX), np.full(3, entropy.SYMBOL_MAX)] * 3)
     assert not entropy.predict_along_stack(wide)  # Its differences could not be coded.
+
+
+def test_ilog16_is_sixteen_steps_per_octave_in_integers():
+    assert entropy._LOG_STEPS == tuple(round(2 ** (16 + i / 16)) for i in range(1, 16))
+    x = np.arange(1, 100_000)
+    got = entropy.ilog16(x)
+    assert np.all(np.diff(got) >= 0)  # Monotone.
+    np.testing.assert_array_equal(entropy.ilog16(2 ** np.arange(40)), 16 * np.arange(40))
+    # floor(16 log2 x) except within the rounding of _LOG_STEPS (2^-17 relative) of a step.
+    exact = np.floor(16 * np.log2(x)).astype(np.int64)
+    assert np.abs(got - exact).max() <= 1 and np.mean(got != exact) < 1e-3
+    assert all(entropy._ilog16_int(int(v)) == w for v, w in zip(x[::97], got[::97]))
+    with pytest.raises(ValueError):
+        entropy.ilog16(np.array([0]))
+
+
+def test_local_scale_indices_follow_the_window_rule():
+    rng = np.random.default_rng(1)
+    seq = rng.integers(-5, 6, (2, 150))
+    seq[0, :40] = 0  # A silent start: the floor.
+    got = entropy.local_scale_indices(seq, 20, 130)
+    assert got.shape == (2, 10)
+    for c in range(2):
+        for j in range(10):
+            s = int(np.abs(seq[c, max(0, 16 * j - 64) : 16 * j]).sum())
+            want = 20 if s == 0 else max(20, min(255, int(np.floor(16 * np.log2(s))) + 130 - 128))
+            assert abs(int(got[c, j]) - want) <= (1 if s else 0)
+    assert got[0, 0] == got[0, 1] == got[0, 2] == 20
+
+
+def bursty(n=3000, channels=2, seed=0):
+    """Laplace latents whose spread switches between loud and quiet stretches (ints (n, channels))."""
+    rng = np.random.default_rng(seed)
+    envelope = np.where(np.arange(n) // 400 % 2 == 0, 8.0, 0.3)[:, None]
+    return rng.laplace(0, 1, (n, channels)).__mul__(envelope).round().astype(np.int32)
+
+
+def test_local_scales_round_trip_with_plain_and_zero_levels():
+    levels = [bursty(1000, 2), np.zeros((500, 1), np.int32), bursty(257, 1, seed=3), bursty(130, 2, seed=4)]
+    scales = [entropy.best_scale_index(q) for q in levels]
+    contexts = [0, 0, 0, 0]
+    for k in (0, 2):
+        scales[k], contexts[k], _ = entropy.best_local_scale(levels[k])
+    data = entropy.encode(levels, scales, contexts)
+    back = entropy.decode(data, [q.shape for q in levels], scales, contexts)
+    for a, b in zip(levels, back):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError):
+        entropy.best_local_scale(levels[1])
+
+
+def test_local_scales_save_bits_on_loud_and_quiet_stretches():
+    q = bursty()
+    floor, context, bits = entropy.best_local_scale(q)
+    assert abs(bits - entropy.local_scale_bits(q, floor, context)) < 1e-6
+    assert bits < 0.9 * entropy.coded_bits(q)
+    local = entropy.encode([q], [floor], [context])
+    plain = entropy.encode([q], [entropy.best_scale_index(q)])
+    assert len(local) < 0.9 * len(plain)
+    assert abs(8 * len(local) - bits) < 64  # The coder spends what the model says (32-bit words).
+    flat = np.random.default_rng(2).laplace(0, 3, (3000, 1)).round().astype(np.int32)
+    assert entropy.best_local_scale(flat)[2] > 0.97 * entropy.coded_bits(flat)  # Little to gain without bursts.
+
+
+def test_local_rate_proxy_tracks_the_coded_bits():
+    """The fit's differentiable rate of local scales is close to the coder's, at the coder's parameters."""
+    q = bursty()
+    floor, context, bits = entropy.best_local_scale(q)
+    log_floor = np.log(entropy.scale_from_index(floor))
+    log_gain = (context - entropy.CONTEXT_GAIN_ZERO - entropy.SCALE_INDEX_ONE) / entropy.SCALE_STEPS_PER_OCTAVE * np.log(2)
+    proxy = entropy.local_laplace_bits(jnp.asarray(q, jnp.float32), jnp.float32(log_gain), jnp.float32(log_floor))
+    assert proxy.shape == q.shape
+    assert abs(float(proxy.sum()) / bits - 1) < 0.05
+    grad = jax.grad(lambda y: entropy.local_laplace_bits(y, log_gain, log_floor).sum())(jnp.asarray(q, jnp.float32) + 0.3)
+    assert np.all(np.isfinite(grad)) and np.abs(grad).sum() > 0

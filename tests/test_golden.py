@@ -80,3 +80,16 @@ def test_older_climate_files_still_decode_to_the_same_field(version):
     assert a.dims == b.dims and a.attrs == b.attrs and a.name == b.name
     for name in a.coords:
         np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_audio_file_of_format_1_0_still_decodes_to_the_same_samples():
+    """golden-audio-1.0.inr (a chord, entropy model 1) was written before local scales (1.3)."""
+    from make_assets import decoded_values
+
+    old = TESTS_DIR / "assets" / "golden-audio-1.0.inr"
+    expected = json.loads((TESTS_DIR / "expected" / "golden-audio-1.0.json").read_text())
+    assert hashlib.sha256(old.read_bytes()).hexdigest() == expected["inr_sha256"]
+    assert api.info(old)["format"] == "1.0" and "local_scale_levels" not in api.info(old)
+    want = np.load(TESTS_DIR / "expected" / "golden-audio-1.0.npy", allow_pickle=False)
+    np.testing.assert_allclose(decoded_values(api.decode(old.read_bytes()).array), want, rtol=0, atol=1e-5)
+    assert api.info(TESTS_DIR / "assets" / "golden-audio.inr")["format"] == "1.3"

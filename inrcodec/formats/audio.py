@@ -4,6 +4,7 @@ Each channel is one 1-D signal (the waveform mapped from [-1, 1] to [0, 1]) code
 clip, with no patches and so no seams. Header meta (SPEC.md): sample rate u32, frames u32,
 channels u8, sample format u8, container u8, then per channel its coding fields
 (codec.CodingHeader) and its payload length u32; the payload is the channels' streams in order.
+A channel's levels may use local scales (entropy model 3, container minor 3) where that saves bits.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ RATE_UNIT = "kbps"
 DESCRIPTOR = struct.Struct("<IIBBB")  # sample rate, frames, channels, sample format, container.
 CHANNEL_BYTES = struct.Struct("<I")  # Payload bytes of one channel.
 MAX_DECODE_SAMPLES = audio_io.MAX_SAMPLES
+MINOR_LOCAL_SCALES = 3  # Container minor version of files with a channel coded with entropy model 3.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +67,7 @@ class AudioHeader:
             raise FormatError(f"unknown sample format {subtype_code} or container {container_code}")
         codings, sizes, offset = [], [], DESCRIPTOR.size
         for _ in range(channels):
-            coding, offset = codec.CodingHeader.unpack_from(meta, offset)
+            coding, offset = codec.CodingHeader.unpack_from(meta, offset, local=True)
             if len(meta) < offset + CHANNEL_BYTES.size:
                 raise FormatError("audio header truncated")
             sizes.append(CHANNEL_BYTES.unpack_from(meta, offset)[0])
@@ -106,13 +108,14 @@ def encode(
                 progress(c * total + done, channels * total)
 
         signal = model.make_signal(audio_io.to_unit(audio.samples[:, c])[:, None])
-        coded = codec.encode_signal(signal, base, quality, fit_cfg, seed, channel_progress)
+        coded = codec.encode_signal(signal, base, quality, fit_cfg, seed, channel_progress, local_scales=True)
         codings.append(coded.header)
         payloads.append(coded.payload)
         outs.append(coded.values[:, 0])
     header = AudioHeader(audio.sample_rate, frames, channels, audio.subtype, audio.container, tuple(codings),
                          tuple(len(p) for p in payloads))
-    data = container.pack(container.Container(CODE, base.base_id, header.pack(), b"".join(payloads)))
+    minor = MINOR_LOCAL_SCALES if any(c.contexts for c in codings) else container.FORMAT_MINOR
+    data = container.pack(container.Container(CODE, base.base_id, header.pack(), b"".join(payloads), minor))
     recon = dataclasses.replace(audio, samples=audio_io.from_unit(np.stack(outs, axis=1)))
     m = metrics(audio.samples, recon.samples)
     return EncodeResult(data, recon, quality, rate(data, header), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
