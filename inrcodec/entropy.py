@@ -58,14 +58,17 @@ def local_laplace_bits(y: Array, log_gain: Array, log_floor: Array) -> Array:
     before it, held constant for the gradient), as the coder's max(floor, gain * S_j) made smooth.
     """
     flat = y.reshape(-1, y.shape[-1])
-    positions = flat.shape[0]
-    magnitude = jax.lax.stop_gradient(jnp.abs(flat))
-    prefix = jnp.concatenate([jnp.zeros((1, flat.shape[1]), flat.dtype), jnp.cumsum(magnitude, axis=0)])
-    starts = np.arange(0, positions, CONTEXT_BLOCK)
-    window = prefix[starts] - prefix[np.maximum(starts - CONTEXT_WINDOW, 0)]
-    log_b = jnp.logaddexp(log_floor, jnp.log(window + 1e-6) + log_gain)
-    log_b = jnp.repeat(log_b, CONTEXT_BLOCK, axis=0)[:positions]
-    return laplace_bits(flat, log_b).reshape(y.shape)
+    positions, channels = flat.shape
+    blocks = -(-positions // CONTEXT_BLOCK)
+    padded = jnp.pad(flat, ((0, blocks * CONTEXT_BLOCK - positions), (0, 0))).reshape(blocks, CONTEXT_BLOCK, channels)
+    block_sums = jax.lax.stop_gradient(jnp.abs(padded).sum(axis=1))  # (blocks, C)
+    lag = CONTEXT_WINDOW // CONTEXT_BLOCK
+    prefix = jnp.concatenate([jnp.zeros((1, channels), flat.dtype), jnp.cumsum(block_sums, axis=0)])
+    starts = np.arange(blocks)
+    window = prefix[starts] - prefix[np.maximum(starts - lag, 0)]
+    log_b = jnp.logaddexp(log_floor, jnp.log(window + 1e-6) + log_gain)[:, None, :]
+    bits = laplace_bits(padded, log_b).reshape(blocks * CONTEXT_BLOCK, channels)[:positions]
+    return bits.reshape(y.shape)
 
 
 def scale_from_index(index: int) -> float:
