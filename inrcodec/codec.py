@@ -277,8 +277,8 @@ def local_scale_coding(ints: list[np.ndarray], scale_indices: list[int]) -> tupl
     for k, (q, index) in enumerate(zip(ints, scale_indices)):
         if index == 0:
             continue
-        floor, context, bits = entropy.best_local_scale(q)
-        plain = entropy.coded_bits(q)
+        floor, context, bits = entropy.best_local_scale(q, index)
+        plain = entropy.coded_bits(q, index)
         if bits < plain:
             floors[k], contexts[k], saved = floor, context, saved + plain - bits
     if saved <= 8 * len(ints):

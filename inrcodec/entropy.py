@@ -76,20 +76,19 @@ def scale_from_index(index: int) -> float:
     return float(2.0 ** ((index - SCALE_INDEX_ONE) / SCALE_STEPS_PER_OCTAVE))
 
 
-def _numpy_bits(symbols: np.ndarray, b: float | np.ndarray) -> float:
-    a = np.abs(symbols.astype(np.float64))
+def _symbol_bits(a: np.ndarray, b: float | np.ndarray, cap_bits: float) -> np.ndarray:
+    """Bits of magnitudes `a` (float64) under quantized Laplace(b), at most `cap_bits` each (numpy)."""
     a_tail, a_centre = np.maximum(a, 0.5), np.minimum(a, 0.5)
     tail = 0.5 * np.exp(-(a_tail - 0.5) / b) * (-np.expm1(-1.0 / b))
     centre = 1.0 - 0.5 * (np.exp(-(0.5 - a_centre) / b) + np.exp(-(0.5 + a_centre) / b))
-    p = np.where(a >= 0.5, tail, centre)
-    return float(-np.log2(np.maximum(p, 2.0**-32)).sum())
+    return -np.log2(np.maximum(np.where(a >= 0.5, tail, centre), 2.0**-cap_bits))
 
 
-def _scale_table() -> np.ndarray:
-    return np.array([0.0] + [scale_from_index(i) for i in range(1, 256)], np.float64)
+def _numpy_bits(symbols: np.ndarray, b: float) -> float:
+    return float(_symbol_bits(np.abs(symbols.astype(np.float64)), b, 32).sum())
 
 
-SCALES = _scale_table()  # SCALES[i] = scale_from_index(i) for i = 1..255.
+SCALES = np.array([0.0] + [scale_from_index(i) for i in range(1, 256)])  # SCALES[i] = scale_from_index(i).
 
 
 def best_scale_index(symbols: np.ndarray) -> int:
@@ -102,9 +101,9 @@ def best_scale_index(symbols: np.ndarray) -> int:
     return min(candidates, key=lambda i: _numpy_bits(symbols, scale_from_index(i)))
 
 
-def coded_bits(symbols: np.ndarray) -> float:
-    """Bits of `symbols` coded with their best scale (0 when they are all zero)."""
-    index = best_scale_index(symbols)
+def coded_bits(symbols: np.ndarray, index: int | None = None) -> float:
+    """Bits of `symbols` coded with scale `index` (default: their best; 0 = all zero, no bits)."""
+    index = best_scale_index(symbols) if index is None else index
     return _numpy_bits(symbols, scale_from_index(index)) if index else 0.0
 
 
@@ -136,20 +135,17 @@ def ilog16(x: np.ndarray) -> np.ndarray:
     """16 * e + #{i : x * 2^16 >= _LOG_STEPS[i] * 2^e}, e = bit length of x - 1: floor(16 * log2(x)) up to
     the rounding of _LOG_STEPS, in integer arithmetic only, for integers x >= 1 (int64, same shape)."""
     x = np.asarray(x, np.int64)
-    if x.size and x.min() < 1:
-        raise ValueError("ilog16 needs integers >= 1")
-    octave = np.zeros_like(x)
-    for shift in (32, 16, 8, 4, 2, 1):  # Bit length - 1, by binary search.
-        big = (x >> (octave + shift)) > 0
-        octave = np.where(big, octave + shift, octave)
-    steps = sum(((x << 16) >= (np.int64(m) << octave)).astype(np.int64) for m in _LOG_STEPS)
-    return 16 * octave + steps
+    if x.size and (x.min() < 1 or x.max() >= 2**47):
+        raise ValueError("ilog16 needs integers in [1, 2^47)")
+    octave = np.frexp(x.astype(np.float64))[1].astype(np.int64) - 1  # Exact below 2^53.
+    # m * 2^e <= x * 2^16 for integer m exactly when m <= floor(x * 2^16 / 2^e).
+    return 16 * octave + np.searchsorted(_LOG_STEPS, (x << 16) >> octave, side="right")
 
 
 def _ilog16_int(x: int) -> int:
     """`ilog16` of one Python int >= 1."""
     octave = x.bit_length() - 1
-    return 16 * octave + bisect.bisect_right([m << octave for m in _LOG_STEPS], x << 16)
+    return 16 * octave + bisect.bisect_right(_LOG_STEPS, (x << 16) >> octave)
 
 
 def _channel_major(symbols: np.ndarray) -> np.ndarray:
@@ -185,10 +181,14 @@ def local_scale_indices(sequences: np.ndarray, floor: int, context: int) -> np.n
     return _block_indices(_window_logs(sequences), floor, context)
 
 
+def _per_symbol(blocks: np.ndarray, positions: int) -> np.ndarray:
+    """(C, blocks) -> (C, positions): each block's value for each of its symbols."""
+    return np.repeat(blocks, CONTEXT_BLOCK, axis=1)[:, :positions]
+
+
 def _local_scales(sequences: np.ndarray, floor: int, context: int) -> np.ndarray:
     """Per-symbol Laplace scales (C, P) of a local-scale level."""
-    blocks = local_scale_indices(sequences, floor, context)
-    return SCALES[np.repeat(blocks, CONTEXT_BLOCK, axis=1)[:, : sequences.shape[1]]]
+    return SCALES[_per_symbol(local_scale_indices(sequences, floor, context), sequences.shape[1])]
 
 
 @functools.cache
@@ -198,16 +198,12 @@ def _bits_table() -> np.ndarray:
     Capped at CODER_PRECISION bits, as the range coder gives every symbol at least that probability:
     the first latents of a loud stretch after a quiet one cost that much under their small scale.
     """
-    a = np.arange(SYMBOL_MAX + 1, dtype=np.float64)[None, :]
-    b = SCALES[1:, None]
-    tail = 0.5 * np.exp(-(np.maximum(a, 0.5) - 0.5) / b) * (-np.expm1(-1.0 / b))
-    centre = 1.0 - 0.5 * (np.exp(-(0.5 - np.minimum(a, 0.5)) / b) + np.exp(-(0.5 + np.minimum(a, 0.5)) / b))
-    bits = -np.log2(np.maximum(np.where(a >= 0.5, tail, centre), 2.0**-CODER_PRECISION))
+    bits = _symbol_bits(np.arange(SYMBOL_MAX + 1, dtype=np.float64)[None, :], SCALES[1:, None], CODER_PRECISION)
     return np.concatenate([np.zeros((1, SYMBOL_MAX + 1)), bits])
 
 
 def _bits_given_logs(sequences: np.ndarray, logs: np.ndarray, floor: int, context: int) -> float:
-    index = np.repeat(_block_indices(logs, floor, context), CONTEXT_BLOCK, axis=1)[:, : sequences.shape[1]]
+    index = _per_symbol(_block_indices(logs, floor, context), sequences.shape[1])
     return float(_bits_table()[index, np.abs(sequences)].sum())
 
 
@@ -217,12 +213,13 @@ def local_scale_bits(symbols: np.ndarray, floor: int, context: int) -> float:
     return _bits_given_logs(sequences, _window_logs(sequences), floor, context)
 
 
-def best_local_scale(symbols: np.ndarray) -> tuple[int, int, float]:
+def best_local_scale(symbols: np.ndarray, plain: int | None = None) -> tuple[int, int, float]:
     """(floor, context byte, bits) that code a non-zero level (*grid, C) with local scales in few bits.
 
-    A coordinate search over the gain and the floor, each first coarse then fine.
+    A coordinate search over the gain and the floor, each first coarse then fine, around the level's
+    single best scale index `plain` (computed if not given).
     """
-    plain = best_scale_index(symbols)
+    plain = best_scale_index(symbols) if plain is None else plain
     if plain == 0:
         raise ValueError("an all-zero level has no local scales")
     floor, context = max(1, plain - 16), CONTEXT_GAIN_ZERO
