@@ -8,7 +8,8 @@ item once (the base's default fit); rates come from the file sizes. Writes one r
 one line per point. Usage (the audio ladder of siren-audio-v2 was chosen from this run):
     python benchmarks/quality_ladder.py ../shared/data/audio/train/librispeech_train_clean_100 \
         --count 6 --seconds 3 --base siren-audio-v2 --out results/ladder/siren-audio-v2.json \
-        --points 0:6e-5,0:2.5e-5,1:1e-5,2:4e-6,3:1.5e-6,3:6e-7,4:4e-5,5:6e-5,6:6e-5,6:4e-5,6:2.5e-5,6:1.5e-5,6:1e-5
+        --points 0:4e-4,0:1.5e-4,0:6e-5,0:2.5e-5,1:1e-5,2:4e-6,3:1.5e-6,3:6e-7,2:6e-5,3:6e-5,5:1e-4,6:1.2e-4,\
+2:4e-5,5:8e-5,5:6e-5,6:6e-5,6:4e-5,5:2.5e-5,6:2.5e-5,6:1.5e-5,6:1e-5
 """
 
 from __future__ import annotations
