@@ -50,9 +50,9 @@ def main() -> None:
     items = [evaluate.load_item(f, f.stem, modality, None, args.seconds) for f in files]
     base0 = api.load_default_base(args.base, modality)
     fmt, fit = formats.by_name(modality), api.default_fit(base0)
-    points = []
-    with tqdm(total=len(files) * len(parse_points(args.points)), file=sys.stderr, unit="encode") as bar:
-        for step, lam in parse_points(args.points):
+    pairs, points = parse_points(args.points), []
+    with tqdm(total=len(files) * len(pairs), file=sys.stderr, unit="encode") as bar:
+        for step, lam in pairs:
             ladder = {"quality_lambdas": {"1": lam}, "quality_step_index": {"1": step}}
             base = dataclasses.replace(base0, manifest={**base0.manifest, **ladder})
             coded = []
