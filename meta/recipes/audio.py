@@ -36,13 +36,15 @@ def get_config() -> TrainConfig:
         # Rates of ~0.3-4 bits per sample (5-64 kbps at 16 kHz) need smaller rate weights than images.
         lam_min=3e-7,
         lam_max=6e-4,
-        # The ladder: unit latent steps up to q3, then step 1/8 (index 6) with larger rate weights. Chosen
-        # on 6 training clips (benchmarks/quality_ladder.py, results/ladder/siren-audio-v2.json): above
+        # The ladder: unit latent steps up to q3, then step 1/8 (index 6) with larger rate weights up to
+        # q6, then finer steps (2^-7/2, 2^-9/2) with small ones to reach ~64 kbps. Chosen on 6 training
+        # clips (benchmarks/quality_ladder.py, results/ladder/siren-audio-v2.json and -top.json): above
         # ~15 kbps a fine step with a large lambda beats a coarse step with a small one by ~1-2.5 dB at
         # equal rate (the old q4-q8, steps 0,1,2,3,3 at lambda 2.5e-5 ... 6e-7, lay 0.3-3 dB below);
-        # below it, unit steps are as good or better. Step 1/16 (index 8) was worse in a first probe.
-        quality_lambdas=(4e-4, 1.5e-4, 6e-5, 1.2e-4, 6e-5, 4e-5, 2.5e-5, 1e-5),
-        quality_step_index=(0, 0, 0, 6, 6, 6, 6, 6),
+        # below it, unit steps are as good or better; above ~45 kbps step 1/8 saturates (lambda 6e-6:
+        # 41 kbps, 50.4 dB) and the finer steps take over (step 2^-9/2, lambda 2.5e-6: 66 kbps, 56.0 dB).
+        quality_lambdas=(4e-4, 1.5e-4, 6e-5, 1.2e-4, 6e-5, 2.5e-5, 6e-6, 2.5e-6),
+        quality_step_index=(0, 0, 0, 6, 6, 6, 7, 9),
         weight_deltas=True,
         seed=0,
         checkpoint_every=50,
