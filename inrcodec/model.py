@@ -60,14 +60,20 @@ def init_modulations(base: dict, signal_shape: Sequence[int], cfg: ModelConfig) 
     return {"latents": latents.zeros(signal_shape, cfg), "log_scale": base["log_scale"]}
 
 
-def quantize(y: Array, mode: str, key: jax.Array) -> Array:
-    """Quantization proxy: uniform noise, straight-through rounding, or plain rounding."""
+def quantize(arrays: list[Array], mode: str, key: jax.Array) -> list[Array]:
+    """Quantization proxy of several arrays: uniform noise, straight-through rounding, or plain rounding.
+
+    The noise is one draw for all of them (a smaller graph than one draw per array).
+    """
     if mode == "noise":
-        return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
+        sizes = [y.size for y in arrays]
+        noise = jax.random.uniform(key, (sum(sizes),), jnp.float32, -0.5, 0.5)
+        pieces = jnp.split(noise, np.cumsum(sizes)[:-1])
+        return [y + u.reshape(y.shape).astype(y.dtype) for y, u in zip(arrays, pieces)]
     if mode == "ste":
-        return y + jax.lax.stop_gradient(jnp.round(y) - y)
+        return [y + jax.lax.stop_gradient(jnp.round(y) - y) for y in arrays]
     if mode == "round":
-        return jnp.round(y)
+        return [jnp.round(y) for y in arrays]
     raise ValueError(f"unknown quantization mode {mode!r}")
 
 
@@ -104,19 +110,20 @@ def rd_loss(
     """
     signal_shape = signal["values"].shape[:-1]
     total = int(np.prod(signal_shape))
-    keys = jax.random.split(key, len(mods["latents"]) + 1)
-    quantized = [quantize(y, mode, k) for y, k in zip(mods["latents"], keys[1:])]
+    keys = jax.random.split(key, 2)
+    quantized = quantize(mods["latents"], mode, keys[1])
     if "log_gain" in mods:  # Local scales (entropy model 3).
-        bits = sum(entropy.local_laplace_bits(q, mods["log_gain"][i], mods["log_scale"][i]).sum()
-                   for i, q in enumerate(quantized))
+        scales = [entropy.local_log_scales(q, mods["log_gain"][i], mods["log_scale"][i]) for i, q in enumerate(quantized)]
     else:
-        bits = sum(entropy.laplace_bits(q, mods["log_scale"][i]).sum() for i, q in enumerate(quantized))
+        scales = [mods["log_scale"][i] for i in range(len(quantized))]
+    coded = list(quantized)  # Everything whose bits count, with its log-scales.
     if "delta" in mods:
         leaves, treedef = jax.tree_util.tree_flatten(mods["delta"])
-        dkeys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
-        dq = [quantize(d, mode, k) for d, k in zip(leaves, dkeys)]
-        bits = bits + sum(entropy.laplace_bits(d, mods["delta_log_scale"][i]).sum() for i, d in enumerate(dq))
+        dq = quantize(leaves, mode, jax.random.fold_in(key, 1))
+        coded += dq
+        scales += [mods["delta_log_scale"][i] for i in range(len(dq))]
         net = apply_delta(net, jax.tree_util.tree_unflatten(treedef, dq), weight_step)
+    bits = entropy.total_laplace_bits(coded, scales)
     flat = {k: v.reshape(total, -1) for k, v in signal.items()}
     if num_samples is None or num_samples >= total:
         positions = jnp.asarray(latents.all_positions(signal_shape))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,14 @@ ASSETS_DIR = TESTS_DIR / "assets"
 TINY_BASE_NAME = "tiny-test-base"
 SMALL_SHAPE = (32, 48)  # (height, width) of the small test PNG.
 FAST_FIT_STEPS = "8"
+# The CLI keeps JAX's compiled programs across runs (cli.use_compilation_cache): the tests share one
+# fresh cache per session (repeated `train` / `encode` calls then skip compiling), never ~/.cache.
+COMPILATION_CACHE = tempfile.mkdtemp(prefix="inrcodec-test-jax-cache-")
+os.environ["INRCODEC_CACHE"] = COMPILATION_CACHE
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(COMPILATION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

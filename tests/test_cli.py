@@ -21,6 +21,7 @@ from PIL import Image
 
 from inrcodec.bitstream import HEADER_FIXED_BYTES, MAGIC
 from inrcodec.cli import main
+from make_assets import synthetic_image
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
 
@@ -435,3 +436,28 @@ def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
     assert api.default_fit(base) == dataclasses.replace(fit, noise_steps=300, ste_steps=100)
     with pytest.raises(InputError, match=">= 0"):
         api.default_fit(base, -1)
+
+
+def test_compiled_programs_are_kept_in_the_cache_unless_turned_off(tmp_path, monkeypatch, inr_bases):
+    """The session's cache is $INRCODEC_CACHE (conftest); the JAX cache is set once per process."""
+    import jax
+
+    from inrcodec import cli
+
+    cache = Path(os.environ["INRCODEC_CACHE"])
+    png = tmp_path / "odd.png"  # A size no other test uses, so this encode compiles its fit.
+    Image.fromarray(synthetic_image(19, 23)).save(png)
+    before = set(cache.iterdir())
+    assert main(["encode", str(png), "--base", "tiny-test-base", "--fit-steps", "8", "--quiet"]) == 0
+    assert jax.config.jax_compilation_cache_dir == str(cache)
+    assert set(cache.iterdir()) > before  # The fit's programs were kept.
+    jax.config.update("jax_compilation_cache_dir", None)
+    try:
+        monkeypatch.setenv("INRCODEC_CACHE", "off")
+        cli.use_compilation_cache()
+        (tmp_path / "file").write_text("")
+        monkeypatch.setenv("INRCODEC_CACHE", str(tmp_path / "file" / "cache"))  # Cannot be a directory.
+        cli.use_compilation_cache()
+        assert jax.config.jax_compilation_cache_dir is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", str(cache))
