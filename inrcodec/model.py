@@ -60,20 +60,14 @@ def init_modulations(base: dict, signal_shape: Sequence[int], cfg: ModelConfig) 
     return {"latents": latents.zeros(signal_shape, cfg), "log_scale": base["log_scale"]}
 
 
-def quantize(arrays: list[Array], mode: str, key: jax.Array) -> list[Array]:
-    """Quantization proxy of several arrays: uniform noise, straight-through rounding, or plain rounding.
-
-    The noise is one draw for all of them (a smaller graph than one draw per array).
-    """
+def quantize(y: Array, mode: str, key: jax.Array) -> Array:
+    """Quantization proxy: uniform noise, straight-through rounding, or plain rounding."""
     if mode == "noise":
-        sizes = [y.size for y in arrays]
-        noise = jax.random.uniform(key, (sum(sizes),), jnp.float32, -0.5, 0.5)
-        pieces = jnp.split(noise, np.cumsum(sizes)[:-1])
-        return [y + u.reshape(y.shape).astype(y.dtype) for y, u in zip(arrays, pieces)]
+        return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
     if mode == "ste":
-        return [y + jax.lax.stop_gradient(jnp.round(y) - y) for y in arrays]
+        return y + jax.lax.stop_gradient(jnp.round(y) - y)
     if mode == "round":
-        return [jnp.round(y) for y in arrays]
+        return jnp.round(y)
     raise ValueError(f"unknown quantization mode {mode!r}")
 
 
@@ -110,8 +104,8 @@ def rd_loss(
     """
     signal_shape = signal["values"].shape[:-1]
     total = int(np.prod(signal_shape))
-    keys = jax.random.split(key, 2)
-    quantized = quantize(mods["latents"], mode, keys[1])
+    keys = jax.random.split(key, len(mods["latents"]) + 1)
+    quantized = [quantize(y, mode, k) for y, k in zip(mods["latents"], keys[1:])]
     if "log_gain" in mods:  # Local scales (entropy model 3).
         scales = [entropy.local_log_scales(q, mods["log_gain"][i], mods["log_scale"][i]) for i, q in enumerate(quantized)]
     else:
@@ -119,7 +113,8 @@ def rd_loss(
     coded = list(quantized)  # Everything whose bits count, with its log-scales.
     if "delta" in mods:
         leaves, treedef = jax.tree_util.tree_flatten(mods["delta"])
-        dq = quantize(leaves, mode, jax.random.fold_in(key, 1))
+        dkeys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
+        dq = [quantize(d, mode, k) for d, k in zip(leaves, dkeys)]
         coded += dq
         scales += [mods["delta_log_scale"][i] for i in range(len(dq))]
         net = apply_delta(net, jax.tree_util.tree_unflatten(treedef, dq), weight_step)

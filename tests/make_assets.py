@@ -3,9 +3,8 @@
 tiny-base, tiny-audio-base, tiny-climate-base: small random (not meta-learned) bases, so unit tests
 never need the shipped ones. golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
 encoded with them; tests/expected/golden*.json keep their hashes. Regenerate only for a deliberate
-format or encoder change. golden-audio-1.0.inr and golden-climate-1.0/1.1.inr are files of older format
-versions, golden-climate-1.2.inr the same field as 1.0/1.1 from an earlier encoder (kept, never
-regenerated), which must keep decoding.
+format change. golden-audio-1.0.inr and golden-climate-1.0/1.1.inr are files of older format versions
+(kept, never regenerated), which must keep decoding.
 """
 
 from __future__ import annotations
