@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def use_compilation_cache() -> None:
     """Keeps JAX's compiled programs across runs, so a second encode of a same-sized input skips
-    the compilation (10-40 s of a first encode). Where: $INRCODEC_CACHE, else
+    the compilation (measured: kodim01 85 -> 61 s, README). Where: $INRCODEC_CACHE, else
     $XDG_CACHE_HOME/inrcodec/jax (~/.cache/...); INRCODEC_CACHE=off disables it. An unwritable
     location just means no cache."""
     where = os.environ.get("INRCODEC_CACHE", "")

@@ -79,8 +79,9 @@ def local_laplace_bits(y: Array, log_gain: Array, log_floor: Array) -> Array:
 def total_laplace_bits(values: list[Array], log_scales: list[Array]) -> Array:
     """Sum of `laplace_bits` over several arrays, each with a scalar or same-shape log-scale.
 
-    One `laplace_bits` over everything concatenated: the same bits as one call per array, with a
-    far smaller graph (that call is ~60 operations and their gradients), so it compiles faster.
+    One `laplace_bits` over everything concatenated: the same bits as one call per array (up to the
+    float summation order), with a far smaller graph (that call is ~60 operations and their
+    gradients), so it compiles faster.
     """
     flat_y = jnp.concatenate([jnp.ravel(y) for y in values])
     flat_s = jnp.concatenate([jnp.ravel(jnp.broadcast_to(s, y.shape)) for y, s in zip(values, log_scales)])
