@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from inrcodec import api
-from inrcodec.baselines import climate as classic
-from inrcodec.formats import climate as climate_format
+from inrcodec.evaluation.baselines import climate as classic
+from inrcodec.modalities import climate as climate_format
 
 
 def match_rmse(values: np.ndarray, codec: str, target: float) -> dict:

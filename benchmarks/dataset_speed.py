@@ -1,7 +1,7 @@
 """Dataset API speed on ERA5-size fields (46 x 90): fields per second to encode and decode, and the
 peak memory of a run, for growing field counts (it must not grow with the count).
 
-The fields are the climate training fields regridded to 46 x 90 (training_data.ClimateFields),
+The fields are the climate training fields regridded to 46 x 90 (samplers.ClimateFields),
 repeated with longitude shifts to reach the count. Each count runs in a fresh process so that its
 peak RSS is its own. Writes results/dataset_speed.json. Usage:
     python benchmarks/dataset_speed.py ../shared/data/climate/train --counts 1000,10000
@@ -22,12 +22,13 @@ import numpy as np
 
 def run_one(data: str, count: int, noise_steps: int, ste_steps: int, chunk: int) -> dict:
     import inrcodec
-    from inrcodec import api, training_data
-    from inrcodec.config import FitConfig
+    from inrcodec import api
+    from inrcodec.training import samplers
+    from inrcodec.core.config import FitConfig
 
     base = api.load_default_base(None, "climate")
     lo, hi = base.manifest["value_range"]
-    pool = training_data.ClimateFields([Path(data)], (46, 90), (lo, hi)).values[..., 0] * (hi - lo) + lo
+    pool = samplers.ClimateFields([Path(data)], (46, 90), (lo, hi)).values[..., 0] * (hi - lo) + lo
     pool = pool[np.isfinite(pool).all(axis=(1, 2))]
 
     def fields():

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from inrcodec import api, evaluate, formats, results
+from inrcodec import api, modalities
+from inrcodec.evaluation import evaluate, results
 
 
 def parse_points(text: str) -> list[tuple[int, float]]:
@@ -49,7 +50,7 @@ def main() -> None:
     files = files[: args.count]
     items = [evaluate.load_item(f, f.stem, modality, None, args.seconds) for f in files]
     base0 = api.load_default_base(args.base, modality)
-    fmt, fit = formats.by_name(modality), api.default_fit(base0)
+    fmt, fit = modalities.by_name(modality), api.default_fit(base0)
     pairs, points = parse_points(args.points), []
     with tqdm(total=len(files) * len(pairs), file=sys.stderr, unit="encode") as bar:
         for step, lam in pairs:

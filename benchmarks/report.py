@@ -2,14 +2,14 @@
 
     python benchmarks/report.py results/kodak   # writes results/kodak/{bd.json,report.md,rd.png}, prints report.md
 
-A thin wrapper over `inrcodec.evaluate.report` (which `inrcodec eval` runs itself at the end); use
+A thin wrapper over `inrcodec.evaluation.evaluate.report` (which `inrcodec eval` runs itself at the end); use
 it to redo the report of committed results, e.g. after the anchors changed.
 """
 
 import sys
 from pathlib import Path
 
-from inrcodec import evaluate
+from inrcodec.evaluation import evaluate
 
 
 def main(folder: str) -> None:

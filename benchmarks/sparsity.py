@@ -37,9 +37,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from inrcodec import api, bases, l0, pruning
-from inrcodec.modalities.image import read_array
-from inrcodec.train import TrainConfig, train
+from inrcodec import api
+from inrcodec.core import bases
+from inrcodec.training import l0, pruning
+from inrcodec.signals.image import read_array
+from inrcodec.training.train import TrainConfig, train
 
 METHODS = ("dense", "l0-unstructured", "l0-structured", "magnitude", "random", "dense-narrow")
 

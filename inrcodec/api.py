@@ -1,7 +1,7 @@
 """The public file-level API: encode, encode_file, decode, decode_file, info (orchestration only).
 
 The modality comes from the input (array/Audio/Field type, or file suffix) unless given; each
-modality's format plug-in (inrcodec.formats) does the work.
+modality's format plug-in (inrcodec.modalities) does the work.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from inrcodec import bases, formats
+from inrcodec.core import bases
+from inrcodec import modalities
 from inrcodec._io import atomic_write, check_writable
 from inrcodec.bitstream import container
-from inrcodec.config import DEFAULT_QUALITY, FitConfig
+from inrcodec.core.config import DEFAULT_QUALITY, FitConfig
 from inrcodec.errors import InputError
-from inrcodec.formats.common import Decoded, EncodeResult, Progress
-from inrcodec.modalities import audio as audio_io
-from inrcodec.modalities import climate as climate_io
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress
+from inrcodec.signals import audio as audio_io
+from inrcodec.signals import climate as climate_io
 
 
 def load_default_base(ref: str | None = None, modality: str = "image") -> bases.Base:
@@ -77,7 +78,7 @@ def encode(
       rate: target in the format's unit (bpp, kbps or bits per field); `bpp` is its image alias.
       fit: the encoder's schedule (default: the base's, `default_fit`, with `fit_steps` steps if given).
     """
-    fmt = formats.by_name(modality or modality_of(signal))
+    fmt = modalities.by_name(modality or modality_of(signal))
     base = base if isinstance(base, bases.Base) else load_default_base(base, fmt.NAME)
     if base.modality != fmt.NAME:
         raise InputError(f"base network {base.name!r} is for {base.modality}, not {fmt.NAME}")
@@ -135,7 +136,7 @@ def encode_file(
     if isinstance(base, str) and not modality:
         base = load_default_base(base)  # A named base also names the modality.
         modality = base.modality
-    fmt = formats.for_path(src, modality)
+    fmt = modalities.for_path(src, modality)
     if isinstance(base, bases.Base) and base.modality != fmt.NAME:
         raise InputError(f"{src}: base network {base.name!r} is for {base.modality}, the file is {fmt.NAME}")
     native = fmt.read(src, var=var)
@@ -158,7 +159,7 @@ def read_inr(src: str | Path) -> bytes:
 
 def format_of(data: bytes) -> ModuleType:
     """The format plug-in of .inr bytes (from the container's modality byte)."""
-    return formats.by_code(container.unpack(data).modality)
+    return modalities.by_code(container.unpack(data).modality)
 
 
 def decode(data: bytes) -> Decoded:

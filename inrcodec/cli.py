@@ -81,11 +81,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from inrcodec import api
 
-    from inrcodec import formats
+    from inrcodec import modalities
 
     started = time.perf_counter()
     out, decoded = api.decode_file(Path(args.input), Path(args.output) if args.output else None, force=args.force)
-    summary = formats.by_name(decoded.base.modality).summary(decoded)
+    summary = modalities.by_name(decoded.base.modality).summary(decoded)
     print(f"{out}: {summary}, {time.perf_counter() - started:.2f} s")
     return 0
 
@@ -103,9 +103,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bases(args: argparse.Namespace) -> int:
-    from inrcodec import bases
+    from inrcodec.core import bases
 
-    from inrcodec.config import ModelConfig
+    from inrcodec.core.config import ModelConfig
 
     for m in bases.list_bases():
         macs = ModelConfig.from_dict(m["model"]).macs_per_sample()
@@ -117,7 +117,7 @@ def cmd_bases(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from inrcodec import train
+    from inrcodec.training import train
 
     try:
         cfg = train.load_recipe(args.recipe)
@@ -168,7 +168,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from inrcodec import evaluate
+    from inrcodec.evaluation import evaluate
 
     try:
         qualities = [int(q) for q in args.quality.split(",") if q.strip()]

@@ -3,7 +3,7 @@
 `encode_signal` orchestrates: meta-learned adaptation (model.adapt) -> Adam refinement of the
 latents and of per-signal weight deltas of the base under the rate-distortion loss (noise proxy,
 then straight-through rounding) -> rounding -> per-tensor scale choice -> range coding.
-`decode_signal` never optimises and never samples. The formats (inrcodec.formats) wrap this core
+`decode_signal` never optimises and never samples. The formats (inrcodec.modalities) wrap this core
 with their own header fields and file readers and writers.
 """
 
@@ -19,105 +19,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inrcodec import bases, entropy, latents, model, siren
-from inrcodec.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, ModelConfig, quant_step
+from inrcodec.bitstream import range_coder
+from inrcodec.bitstream.coding import CodingHeader, quant_step
+from inrcodec.core import bases, latents, model, siren
+from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, ModelConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.fit import fit
+from inrcodec.core.fit import fit
 
-# Entropy model id, latent step index, weight step index, number of latent levels.
-CODING = struct.Struct("<BBBB")
-ENTROPY_MODEL_LAPLACE = 1  # Zero-mean quantized Laplace per tensor, one range-coded stream.
-ENTROPY_MODEL_STACK = 2  # As 1, and levels flagged in a bitmap are coded as differences along a stack.
-ENTROPY_MODEL_LOCAL = 3  # As 1, and levels with a context byte are coded with local scales (audio).
-MAX_STEP_INDEX = 32  # Quantization steps 2 ** (-index / 2) from 1 down to 2**-16.
 LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
 FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
-
 Progress = Callable[[int, int], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class CodingHeader:
-    """How the modulations of one signal (or of a stack of signals) are quantized and entropy-coded."""
-
-    step_index: int  # Latent quantization step 2 ** (-step_index / 2) (config.quant_step).
-    weight_step_index: int  # 0: no weight deltas; else their quantization step 2 ** (-index / 2).
-    scale_indices: tuple[int, ...]  # Per latent level; 0 = level is all zero.
-    weight_scale_indices: tuple[int, ...] = ()  # Per weight tensor (when weight_step_index > 0).
-    predicted: tuple[bool, ...] = ()  # Per level, coded as stack differences (entropy model 2); () = model 1.
-    contexts: tuple[int, ...] = ()  # Per level, its context byte (entropy model 3; 0 = one scale); () = model 1.
-
-    @property
-    def entropy_model(self) -> int:
-        if self.contexts:
-            return ENTROPY_MODEL_LOCAL
-        return ENTROPY_MODEL_STACK if self.predicted else ENTROPY_MODEL_LAPLACE
-
-    def pack(self) -> bytes:
-        fields = (self.entropy_model, self.step_index, self.weight_step_index, len(self.scale_indices))
-        out = CODING.pack(*fields) + bytes(self.scale_indices)
-        if self.contexts:
-            out += bytes(self.contexts)
-        if self.predicted:
-            bits = sum(1 << k for k, p in enumerate(self.predicted) if p)
-            out += bits.to_bytes(_bitmap_bytes(len(self.scale_indices)), "little")
-        if self.weight_step_index:
-            out += bytes([len(self.weight_scale_indices), *self.weight_scale_indices])
-        return out
-
-    @classmethod
-    def unpack_from(cls, meta: bytes, offset: int, stack: bool = False, local: bool = False) -> tuple["CodingHeader", int]:
-        """Parses the coding fields starting at `offset`; returns them and the offset after them.
-
-        Entropy model 2 is accepted only for a `stack` of signals (the climate format), model 3 only
-        where `local` scales are allowed (the audio format).
-        """
-        if len(meta) < offset + CODING.size:
-            raise FormatError("header truncated")
-        entropy_model, step_index, weight_step_index, levels = CODING.unpack_from(meta, offset)
-        allowed = {ENTROPY_MODEL_LAPLACE} | ({ENTROPY_MODEL_STACK} if stack else set()) | ({ENTROPY_MODEL_LOCAL} if local else set())
-        if entropy_model not in allowed:
-            raise FormatError(f"unknown entropy model {entropy_model}")
-        end = offset + CODING.size + levels
-        if len(meta) < end:
-            raise FormatError("header truncated")
-        scales = tuple(meta[end - levels : end])
-        contexts: tuple[int, ...] = ()
-        if entropy_model == ENTROPY_MODEL_LOCAL:
-            if len(meta) < end + levels:
-                raise FormatError("header truncated")
-            contexts = tuple(meta[end : end + levels])
-            end += levels
-            if any(c and not s for c, s in zip(contexts, scales)):
-                raise FormatError("a context byte is set for an all-zero latent level")
-        predicted: tuple[bool, ...] = ()
-        if entropy_model == ENTROPY_MODEL_STACK:
-            n = _bitmap_bytes(levels)
-            if len(meta) < end + n:
-                raise FormatError("header truncated")
-            bits = int.from_bytes(meta[end : end + n], "little")
-            if bits >> levels:
-                raise FormatError("stack-prediction bitmap has bits beyond the latent levels")
-            predicted = tuple(bool(bits >> k & 1) for k in range(levels))
-            end += n
-        weight_scales: tuple[int, ...] = ()
-        if weight_step_index:
-            if len(meta) <= end:
-                raise FormatError("header truncated")
-            tensors = meta[end]
-            if len(meta) < end + 1 + tensors:
-                raise FormatError("header truncated")
-            weight_scales = tuple(meta[end + 1 : end + 1 + tensors])
-            end += 1 + tensors
-        for name, index in (("quantization step", step_index), ("weight step", weight_step_index)):
-            if index > MAX_STEP_INDEX:
-                raise FormatError(f"{name} index {index} out of range (0..{MAX_STEP_INDEX})")
-        return cls(step_index, weight_step_index, scales, weight_scales, predicted, contexts), end
-
-
-def _bitmap_bytes(levels: int) -> int:
-    """Bytes of a one-bit-per-level bitmap (level k is bit k % 8 of byte k // 8)."""
-    return max(1, (levels + 7) // 8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +82,7 @@ def fit_modulations(
     Starts with the meta-learned steps, then runs Adam on the latents (in units of the quantization
     step `step`) and, if `weight_step` is given, on per-signal weight deltas (in units of
     `weight_step`), under the rate-distortion loss: uniform noise first, then straight-through rounding.
-    With `local_scales` the rate is that of local scales (entropy.local_laplace_bits).
+    With `local_scales` the rate is that of local scales (rate.local_laplace_bits).
     """
     cfg = base.cfg
     k_adapt, k_fit = jax.random.split(key)
@@ -180,7 +91,7 @@ def fit_modulations(
     # The meta-learned steps work at unit step; express their result in units of `step`.
     mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - np.log(step)}
     if local_scales:  # The rate of local scales: a gain per level, "log_scale" becomes the floor.
-        mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / entropy.CONTEXT_WINDOW))
+        mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / range_coder.CONTEXT_WINDOW))
         mods["log_scale"] = mods["log_scale"] - 1.0
     if weight_step is not None:
         mods["delta"] = jax.tree_util.tree_map(jnp.zeros_like, base.params["net"])
@@ -208,7 +119,7 @@ def fit_modulations(
 
 
 def to_ints(values) -> np.ndarray:
-    return np.clip(np.round(np.asarray(values)), -entropy.SYMBOL_MAX, entropy.SYMBOL_MAX).astype(np.int32)
+    return np.clip(np.round(np.asarray(values)), -range_coder.SYMBOL_MAX, range_coder.SYMBOL_MAX).astype(np.int32)
 
 
 def network(base: bases.Base, deltas: list[np.ndarray] | None, weight_step: float) -> dict:
@@ -254,13 +165,13 @@ def encode_signal(
                            local_scales)
     ints = [to_ints(y) for y in mods["latents"]]
     deltas = [to_ints(d) for d in jax.tree_util.tree_leaves(mods["delta"])] if weight_step else []
-    scale_indices = [entropy.best_scale_index(q) for q in ints]
+    scale_indices = [range_coder.best_scale_index(q) for q in ints]
     if local_scales:
         scale_indices, contexts = local_scale_coding(ints, scale_indices)
     else:
         contexts = []
-    weight_scale_indices = [entropy.best_scale_index(d) for d in deltas]
-    payload = entropy.encode(ints + deltas, scale_indices + weight_scale_indices, contexts)
+    weight_scale_indices = [range_coder.best_scale_index(d) for d in deltas]
+    payload = range_coder.encode(ints + deltas, scale_indices + weight_scale_indices, contexts)
     header = CodingHeader(step_index, weight_index, tuple(scale_indices), tuple(weight_scale_indices),
                           contexts=tuple(contexts))
     net = network(base, deltas if weight_step else None, weight_step or 1.0)
@@ -277,8 +188,8 @@ def local_scale_coding(ints: list[np.ndarray], scale_indices: list[int]) -> tupl
     for k, (q, index) in enumerate(zip(ints, scale_indices)):
         if index == 0:
             continue
-        floor, context, bits = entropy.best_local_scale(q, index)
-        plain = entropy.coded_bits(q, index)
+        floor, context, bits = range_coder.best_local_scale(q, index)
+        plain = range_coder.coded_bits(q, index)
         if bits < plain:
             floors[k], contexts[k], saved = floor, context, saved + plain - bits
     if saved <= 8 * len(ints):
@@ -308,7 +219,7 @@ def decode_signal(
         shapes += [w.shape for w in weight_leaves]
         scales += list(header.weight_scale_indices)
     try:
-        decoded = entropy.decode(payload, shapes, scales, list(header.contexts))
+        decoded = range_coder.decode(payload, shapes, scales, list(header.contexts))
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:  # constriction asserts on invalid data.
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
     ints, deltas = decoded[: len(header.scale_indices)], decoded[len(header.scale_indices) :]
@@ -333,14 +244,14 @@ class BatchCoded:
         if items is not None and any(self.header.predicted):
             raise ValueError("stack-predicted signals cannot be coded one slice at a time")
         part = [q[items] if items is not None else q for q in self.ints]
-        return entropy.encode(_coded_symbols(part, self.header.predicted), list(self.header.scale_indices))
+        return range_coder.encode(_coded_symbols(part, self.header.predicted), list(self.header.scale_indices))
 
 
 def _coded_symbols(levels: list[np.ndarray], predicted: tuple[bool, ...]) -> list[np.ndarray]:
     """The symbols a payload holds: per level, the latents or (predicted) their stack differences."""
     if not predicted:
         return levels
-    return [entropy.stack_differences(q) if p else q for q, p in zip(levels, predicted)]
+    return [range_coder.stack_differences(q) if p else q for q, p in zip(levels, predicted)]
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "inner_steps", "noise_steps", "ste_steps", "num_samples", "lr_final"))
@@ -437,10 +348,10 @@ def encode_batch(
         if progress:
             progress(min(start + chunk, n), n)
     ints = [np.concatenate([f[k] for f in fitted], axis=0) for k in range(base.cfg.levels)]
-    predicted = tuple(entropy.predict_along_stack(q) for q in ints) if stack_prediction else ()
+    predicted = tuple(range_coder.predict_along_stack(q) for q in ints) if stack_prediction else ()
     predicted = predicted if any(predicted) else ()  # Entropy model 1 when no level gains.
     symbols = _coded_symbols(ints, predicted)
-    header = CodingHeader(step_index, 0, tuple(entropy.best_scale_index(q) for q in symbols), (), predicted)
+    header = CodingHeader(step_index, 0, tuple(range_coder.best_scale_index(q) for q in symbols), (), predicted)
     values = reconstruct_batch(base, ints, signal_shape, step, signals.get("inputs"))
     return BatchCoded(header, ints, values)
 
@@ -454,9 +365,9 @@ def decode_batch(header: CodingHeader, payload: bytes, base: bases.Base, n: int,
         raise FormatError(f"file has {len(header.scale_indices)} latent levels, base {base.name} has {base.cfg.levels}")
     shapes = [(n, *s) for s in latents.grid_shapes(signal_shape, base.cfg)]
     try:
-        symbols = entropy.decode(payload, shapes, list(header.scale_indices))
+        symbols = range_coder.decode(payload, shapes, list(header.scale_indices))
         predicted = header.predicted or (False,) * len(symbols)
-        ints = [entropy.stack_sums(q) if p else q for q, p in zip(symbols, predicted)]
+        ints = [range_coder.stack_sums(q) if p else q for q, p in zip(symbols, predicted)]
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
     return reconstruct_batch(base, ints, signal_shape, quant_step(header.step_index), inputs)

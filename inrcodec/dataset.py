@@ -20,14 +20,17 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from inrcodec import archive, bases, codec, entropy, formats, latents
-from inrcodec.config import FitConfig, quant_step
+from inrcodec.bitstream import archive
+from inrcodec.bitstream import range_coder
+from inrcodec.core import bases, latents
+from inrcodec import codec, modalities
+from inrcodec.core.config import FitConfig, quant_step
 from inrcodec.errors import FormatError, InputError
-from inrcodec.formats import climate as climate_format
-from inrcodec.modalities import climate as climate_io
+from inrcodec.modalities import climate as climate_format
+from inrcodec.signals import climate as climate_io
 
 if TYPE_CHECKING:
-    from inrcodec.train import TrainConfig
+    from inrcodec.training.train import TrainConfig
 
 SETTINGS_VERSION = 1
 DEFAULT_BLOCK = 16  # Signals per archive item.
@@ -115,7 +118,7 @@ def _pack_latlon(latlon: np.ndarray | None) -> str:
 
 
 def _block_payload(ints: list[np.ndarray], settings: Settings) -> bytes:
-    return bytes([ints[0].shape[0]]) + entropy.encode(ints, list(settings.scale_indices))
+    return bytes([ints[0].shape[0]]) + range_coder.encode(ints, list(settings.scale_indices))
 
 
 def _as_arrays(items: Any, dim: str | None) -> tuple[Iterable[np.ndarray], int | None, np.ndarray | None, str]:
@@ -133,10 +136,10 @@ def _as_arrays(items: Any, dim: str | None) -> tuple[Iterable[np.ndarray], int |
 
 
 def _read_paths(paths: Sequence[str | Path]) -> Iterator[np.ndarray]:
-    from inrcodec import formats
+    from inrcodec import modalities
 
     for p in paths:
-        native = formats.for_path(p).read(p)
+        native = modalities.for_path(p).read(p)
         if hasattr(native, "samples"):
             yield native.samples[:, 0]
         elif hasattr(native, "values") and hasattr(native, "valid"):
@@ -236,7 +239,7 @@ def compress_dataset(
                 settings, coded = _first_settings(arrs, modality, quality, the_base, fit, block, latlon, embed_base,
                                                   seed)
                 writer = archive.create(out, archive.ArchiveHeader(
-                    formats.by_name(modality).CODE, the_base.base_id, settings.to_bytes(),
+                    modalities.by_name(modality).CODE, the_base.base_id, settings.to_bytes(),
                     blob), force=force)
             if tuple(arrs.shape[1:]) != settings.shape:
                 raise InputError(f"item {done} has shape {arrs.shape[1:]}, the archive's items are {settings.shape}")
@@ -263,8 +266,8 @@ def _train_on_first_chunk(arrays: Iterable[np.ndarray], modality: str, latlon: n
     import itertools
     import tempfile
 
-    from inrcodec import train as training
-    from inrcodec import training_data
+    from inrcodec.training import train as training
+    from inrcodec.training import samplers
 
     arrays = iter(arrays)
     first = list(itertools.islice(arrays, chunk))
@@ -284,7 +287,7 @@ def _train_on_first_chunk(arrays: Iterable[np.ndarray], modality: str, latlon: n
                         _pack_latlon(latlon) if modality == "climate" else "")
     if modality == "climate" and not np.array_equal(~np.isnan(sample), np.broadcast_to(_mask(settings), sample.shape)):
         raise InputError("the items' missing values differ (one mask per archive)")
-    pool = training_data.SignalPool(_to_signals(sample, settings, untrained), None if modality == "climate" else cfg.crop)
+    pool = samplers.SignalPool(_to_signals(sample, settings, untrained), None if modality == "climate" else cfg.crop)
     with tempfile.TemporaryDirectory(prefix="inrcodec-train-") as tmp:
         try:
             base = training.train(cfg, [], Path(train_dir or tmp), sampler=pool)
@@ -349,7 +352,7 @@ class Archive:
             n = payload[0]
             shapes = [(n, *s) for s in latents.grid_shapes(_signal_shape(self.settings), self._cfg)]
             try:
-                ints = entropy.decode(payload[1:], shapes, list(self.settings.scale_indices))
+                ints = range_coder.decode(payload[1:], shapes, list(self.settings.scale_indices))
             except (ValueError, RuntimeError, KeyError, AssertionError) as e:
                 raise FormatError(f"{self.path}: block {b} is invalid ({e})") from None
             self._cache = (b, ints)

@@ -17,13 +17,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from inrcodec import bases, model
-from inrcodec.config import FitConfig, ModelConfig
-from inrcodec.formats import audio as audio_format
-from inrcodec.formats import climate as climate_format
-from inrcodec.formats import image as image_format
-from inrcodec.modalities import audio as audio_io
-from inrcodec.modalities import climate as climate_io
+from inrcodec.core import bases, model
+from inrcodec.core.config import FitConfig, ModelConfig
+from inrcodec.modalities import audio as audio_format
+from inrcodec.modalities import climate as climate_format
+from inrcodec.modalities import image as image_format
+from inrcodec.signals import audio as audio_io
+from inrcodec.signals import climate as climate_io
 
 HERE = Path(__file__).parent
 TINY = ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 1, 1, 1), hidden=8, depth=2)

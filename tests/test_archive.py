@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from inrcodec.archive import (
+from inrcodec.bitstream.archive import (
     ARCHIVE_MAGIC,
     MAX_ITEM_BYTES,
     TRAILER_BYTES,

@@ -7,7 +7,8 @@ import pytest
 import soundfile as sf
 
 from inrcodec.errors import InputError
-from inrcodec.modalities import audio
+from inrcodec.bitstream import audio as audio_header
+from inrcodec.signals import audio, metrics
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
 TEST_CLEAN_WAV = DATA / "test" / "librispeech_test_clean" / "1089-134686-0001.wav"
@@ -116,10 +117,13 @@ def test_too_long_is_refused_from_the_header(tmp_path, monkeypatch):
 
 
 def test_codes_and_containers():
-    assert audio.SUBTYPE_CODES == {"PCM_16": 0, "PCM_24": 1, "PCM_32": 2, "PCM_U8": 3, "PCM_S8": 4, "FLOAT": 5,
-                                   "DOUBLE": 6}  # Frozen: the bitstream stores these numbers.
-    assert all(audio.SUBTYPE_NAMES[c] == s for s, c in audio.SUBTYPE_CODES.items())
-    assert all(audio.CONTAINER_NAMES[c] == s for s, c in audio.CONTAINER_CODES.items())
+    assert audio_header.SUBTYPE_CODES == {"PCM_16": 0, "PCM_24": 1, "PCM_32": 2, "PCM_U8": 3, "PCM_S8": 4,
+                                          "FLOAT": 5, "DOUBLE": 6}  # Frozen: the bitstream stores these numbers.
+    assert all(audio_header.SUBTYPE_NAMES[c] == s for s, c in audio_header.SUBTYPE_CODES.items())
+    assert all(audio_header.CONTAINER_NAMES[c] == s for s, c in audio_header.CONTAINER_CODES.items())
+    # Every sample format and container the reader accepts has a code in the bitstream.
+    assert set(audio.SUBTYPES) == set(audio_header.SUBTYPE_CODES)
+    assert set(audio.CONTAINERS) == set(audio_header.CONTAINER_CODES)
     assert audio.container_for_path("a/b.WAV") == "WAV" and audio.container_for_path("x.flac") == "FLAC"
     with pytest.raises(InputError, match=r"^out\.mp3: audio output must end in \.wav or \.flac"):
         audio.container_for_path("out.mp3")
@@ -137,8 +141,8 @@ def test_unit_mapping_and_metrics():
     # An error of 0.02 on every sample is 0.01 in [0, 1]: PSNR 40 dB.
     assert audio.psnr_unit(x * 0.0, x * 0.0 + 0.02) == pytest.approx(40.0)
     ref = np.array([1.0, -1.0, 1.0, -1.0])
-    assert audio.snr_db(ref, ref * 0.9) == pytest.approx(20.0)
-    assert audio.snr_db(ref, ref) == float("inf")
+    assert metrics.snr_db(ref, ref * 0.9) == pytest.approx(20.0)
+    assert metrics.snr_db(ref, ref) == float("inf")
 
 
 def test_real_librispeech_test_clean_wav(tmp_path):

@@ -7,8 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from inrcodec import base_format, bases, l0, pruning, siren
-from inrcodec.config import ModelConfig
+from inrcodec.bitstream import weights
+from inrcodec.core import bases, siren
+from inrcodec.training import l0, pruning
+from inrcodec.core.config import ModelConfig
 from inrcodec.errors import FormatError
 
 CFG = ModelConfig(channels=(1, 1, 1, 1), hidden=32, depth=3)
@@ -22,7 +24,7 @@ def _sparse_net(density):
 def test_sparse_base_round_trips_to_float16_precision():
     net = _sparse_net(0.25)
     arrays = bases.flat_arrays(net)
-    decoded = base_format.decode(base_format.encode(arrays))
+    decoded = weights.decode(weights.encode(arrays))
     assert list(decoded) == list(arrays)
     for name, array in arrays.items():
         assert decoded[name].dtype == np.float32 and decoded[name].shape == array.shape
@@ -31,14 +33,14 @@ def test_sparse_base_round_trips_to_float16_precision():
 
 
 def test_compact_size_shrinks_with_density():
-    sizes = [len(base_format.encode(bases.flat_arrays(_sparse_net(d)))) for d in (1.0, 0.5, 0.25, 0.1)]
+    sizes = [len(weights.encode(bases.flat_arrays(_sparse_net(d)))) for d in (1.0, 0.5, 0.25, 0.1)]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] < 0.3 * sizes[0]
     assert sizes[0] < len(bases.params_to_bytes(_sparse_net(1.0)))  # Below float32 .npz even when dense.
 
 
 def test_degenerate_inputs_round_trip():
     for arrays in ({}, {"zeros": np.zeros((3, 2))}, {"one": np.full((4,), 0.5)}):
-        decoded = base_format.decode(base_format.encode(arrays))
+        decoded = weights.decode(weights.encode(arrays))
         assert {k: v.tolist() for k, v in decoded.items()} == {k: np.asarray(v, np.float32).tolist() for k, v in arrays.items()}
 
 
@@ -47,11 +49,11 @@ def _with_crc(body: bytes) -> bytes:
 
 
 def test_bad_bytes_raise_format_errors():
-    data = base_format.encode(bases.flat_arrays(_sparse_net(0.5)))
+    data = weights.encode(bases.flat_arrays(_sparse_net(0.5)))
     corrupt = bytearray(data)
     corrupt[len(data) // 2] ^= 0xFF
-    huge = _with_crc(base_format.MAGIC + struct.pack("<BH", 1, 1) + struct.pack("<B1sB2I", 1, b"w", 2, 1 << 20, 1 << 20))
+    huge = _with_crc(weights.MAGIC + struct.pack("<BH", 1, 1) + struct.pack("<B1sB2I", 1, b"w", 2, 1 << 20, 1 << 20))
     for bad in (b"", b"nope" + data[4:], data[:-1], bytes(corrupt), _with_crc(data[:-4] + b"x"),
                 _with_crc(data[:4] + b"\x09" + data[5:-4]), huge, _with_crc(data[:40])):
         with pytest.raises(FormatError):
-            base_format.decode(bad)
+            weights.decode(bad)

@@ -1,4 +1,4 @@
-"""Audio baselines (inrcodec.baselines.audio): alignment, round trips, rate matching, metrics."""
+"""Audio baselines (inrcodec.evaluation.baselines.audio): alignment, round trips, rate matching, metrics."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from inrcodec import baselines
-from inrcodec.baselines import audio
+from inrcodec.evaluation import baselines
+from inrcodec.evaluation.baselines import audio
 
 RATE = 16000
 

@@ -1,4 +1,4 @@
-"""Climate baselines (inrcodec.baselines.climate): error bounds, shapes, rate matching, metrics."""
+"""Climate baselines (inrcodec.evaluation.baselines.climate): error bounds, shapes, rate matching, metrics."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from inrcodec import baselines
-from inrcodec.baselines import climate
+from inrcodec.evaluation import baselines
+from inrcodec.evaluation.baselines import climate
 
 MODULES = {"sz3": "pysz", "zfp": "zfpy"}
 ERA5_RANGE = (202.66, 320.93)  # COIN++'s ERA5 normalisation range, kelvin.

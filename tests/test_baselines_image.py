@@ -1,4 +1,4 @@
-"""Image baselines (inrcodec.baselines.image): round trips, rate matching, x265 recipe, registry."""
+"""Image baselines (inrcodec.evaluation.baselines.image): round trips, rate matching, x265 recipe, registry."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from inrcodec import baselines
-from inrcodec.baselines import BaselineResult, image
-from inrcodec.results import psnr_uint8
+from inrcodec.evaluation import baselines
+from inrcodec.evaluation.baselines import BaselineResult, image
+from inrcodec.signals.metrics import psnr_uint8
 
 # What each codec needs beyond Pillow; missing pieces skip the test with the reason.
 _NEEDS = {"jxl": ("imagecodecs", None), "x265": (None, "ffmpeg")}

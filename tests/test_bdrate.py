@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from inrcodec import anchors
-from inrcodec.bdrate import bd_psnr, bd_psnr_with_overlap, bd_rate, bd_rate_with_overlap
-from inrcodec.plot import plot_rd
+from inrcodec.evaluation import anchors
+from inrcodec.evaluation.bdrate import bd_psnr, bd_psnr_with_overlap, bd_rate, bd_rate_with_overlap
+from inrcodec.evaluation.plot import plot_rd
 
 RATES = [0.1, 0.2, 0.4, 0.8]
 PSNRS = [26.0, 28.0, 30.0, 32.0]

@@ -426,7 +426,8 @@ def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
     """--fit-steps only changes the number of steps: the base's learning rate and sampling stay."""
     import dataclasses
 
-    from inrcodec import api, bases
+    from inrcodec import api
+    from inrcodec.core import bases
     from inrcodec.errors import InputError
 
     base = bases.load_base(TINY_BASE_NAME)

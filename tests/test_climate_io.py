@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities import climate
+from inrcodec.signals import climate, metrics
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "climate"
 ARCHIVES = DATA / "archives"
@@ -422,14 +422,14 @@ def test_corrupt_mask():
 def test_metrics_use_valid_points_only():
     ref = np.array([[1.0, 2.0], [np.nan, 4.0]])
     test = np.array([[1.5, 2.0], [100.0, 3.0]])
-    assert climate.rmse(ref, test) == pytest.approx(np.sqrt((0.25 + 1.0) / 3))
-    assert climate.max_abs_error(ref, test) == 1.0
+    assert metrics.rmse(ref, test) == pytest.approx(np.sqrt((0.25 + 1.0) / 3))
+    assert metrics.max_abs_error(ref, test) == 1.0
     lo, hi = climate.ERA5_T2M_RANGE
     assert (lo, hi) == (202.66, 320.93)
-    assert climate.psnr_range(ref, test, 0.0, 10.0) == pytest.approx(20 * np.log10(10 / np.sqrt(1.25 / 3)))
-    assert climate.psnr_range(ref, ref, lo, hi) == float("inf")
+    assert metrics.psnr_range(ref, test, 0.0, 10.0) == pytest.approx(20 * np.log10(10 / np.sqrt(1.25 / 3)))
+    assert metrics.psnr_range(ref, ref, lo, hi) == float("inf")
     only_first = np.array([[True, False], [False, False]])
-    assert climate.rmse(ref, test, only_first) == 0.5
+    assert metrics.rmse(ref, test, only_first) == 0.5
 
 
 # --- GRIB and real data ----------------------------------------------------------------------------
@@ -523,4 +523,4 @@ def test_real_era5_npz_and_coinpp_psnr():
     normalized = climate.read_field(src, "temperature_normalized").values
     np.testing.assert_allclose((f.values - lo) / (hi - lo), normalized, atol=1e-5)
     coinpp = climate.read_field(recon).values
-    assert 30 < climate.psnr_range(normalized, coinpp, 0.0, 1.0) < 60
+    assert 30 < metrics.psnr_range(normalized, coinpp, 0.0, 1.0) < 60

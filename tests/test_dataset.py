@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import inrcodec
-from inrcodec.config import FitConfig
+from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
 from make_assets import synthetic_audio, synthetic_field, synthetic_image
 
@@ -130,8 +130,8 @@ def test_torch_adapter_yields_signals_and_modulations(whole):
 
 
 def test_a_base_trained_on_the_dataset_is_embedded_and_counted(fields, tmp_path, monkeypatch):
-    from inrcodec.config import ModelConfig
-    from inrcodec.train import TrainConfig
+    from inrcodec.core.config import ModelConfig
+    from inrcodec.training.train import TrainConfig
 
     recipe = TrainConfig(name="tiny-fields-base", modality="image",  # The modality is taken from the items.
                          model=ModelConfig(out_channels=1, channels=(1, 1, 1), hidden=8, depth=2, input_features=3,
@@ -162,7 +162,8 @@ def test_embedded_sparse_base_costs_less_than_dense(tmp_path):
 
     from conftest import ASSETS_DIR
 
-    from inrcodec import bases, l0, pruning
+    from inrcodec.core import bases
+    from inrcodec.training import l0, pruning
 
     dense = bases.load_base_dir(ASSETS_DIR / "tiny-base")
     net = l0.gate_weights(dense.params["net"], pruning.magnitude_prune(dense.params["net"], 0.25))

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inrcodec import entropy
+from inrcodec.bitstream import range_coder
+from inrcodec.core import rate
 
 
 def test_laplace_bits_matches_the_quantized_cdf():
@@ -13,30 +14,30 @@ def test_laplace_bits_matches_the_quantized_cdf():
     ys = np.arange(-6, 7)
     cdf = lambda x: np.where(x < 0, 0.5 * np.exp(x / b), 1 - 0.5 * np.exp(-x / b))
     expected = -np.log2(cdf(ys + 0.5) - cdf(ys - 0.5))
-    got = np.asarray(entropy.laplace_bits(jnp.asarray(ys, jnp.float32), jnp.log(b)))
+    got = np.asarray(rate.laplace_bits(jnp.asarray(ys, jnp.float32), jnp.log(b)))
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
 def test_laplace_probabilities_sum_to_one():
     for b in (0.05, 0.5, 3.0, 40.0):
         ys = jnp.arange(-2000, 2001, dtype=jnp.float32)
-        p = 2.0 ** -entropy.laplace_bits(ys, jnp.log(b))
+        p = 2.0 ** -rate.laplace_bits(ys, jnp.log(b))
         assert abs(float(p.sum()) - 1.0) < 1e-3
 
 
 def test_laplace_bits_is_capped():
-    assert float(entropy.laplace_bits(jnp.float32(1e6), jnp.log(0.01))) == entropy.MAX_BITS_PER_LATENT
+    assert float(rate.laplace_bits(jnp.float32(1e6), jnp.log(0.01))) == rate.MAX_BITS_PER_LATENT
 
 
 def test_round_trip_with_zero_levels_skipped():
     rng = np.random.default_rng(0)
     levels = [rng.laplace(0, 2, (5, 7)).round().astype(np.int32), np.zeros((3, 4), np.int32),
               rng.laplace(0, 0.3, (9,)).round().astype(np.int32)]
-    idx = [entropy.best_scale_index(l) for l in levels]
+    idx = [range_coder.best_scale_index(l) for l in levels]
     assert idx[1] == 0 and idx[0] > 0
-    data = entropy.encode(levels, idx)
+    data = range_coder.encode(levels, idx)
     assert len(data) % 4 == 0
-    back = entropy.decode(data, [l.shape for l in levels], idx)
+    back = range_coder.decode(data, [l.shape for l in levels], idx)
     for a, b in zip(levels, back):
         np.testing.assert_array_equal(a, b)
 
@@ -44,25 +45,25 @@ def test_round_trip_with_zero_levels_skipped():
 def test_best_scale_index_minimises_the_coded_size():
     rng = np.random.default_rng(1)
     sym = rng.laplace(0, 3, 4000).round().astype(np.int32)
-    best = entropy.best_scale_index(sym)
-    size = lambda i: len(entropy.encode([sym], [i]))
+    best = range_coder.best_scale_index(sym)
+    size = lambda i: len(range_coder.encode([sym], [i]))
     assert size(best) <= min(size(best - 12), size(best + 12))
 
 
 def test_scale_index_is_exact_powers_of_two():
-    assert entropy.scale_from_index(entropy.SCALE_INDEX_ONE) == 1.0
-    assert entropy.scale_from_index(entropy.SCALE_INDEX_ONE + 16) == 2.0
+    assert range_coder.scale_from_index(range_coder.SCALE_INDEX_ONE) == 1.0
+    assert range_coder.scale_from_index(range_coder.SCALE_INDEX_ONE + 16) == 2.0
 
 
 def test_decode_rejects_ragged_payload():
     with pytest.raises(ValueError):
-        entropy.decode(b"abc", [(2,)], [90])
+        range_coder.decode(b"abc", [(2,)], [90])
 
 
 def test_laplace_bits_gradient_is_finite_for_large_values():
     import jax
 
-    g = jax.grad(lambda y, s: entropy.laplace_bits(y, s).sum(), argnums=(0, 1))(
+    g = jax.grad(lambda y, s: rate.laplace_bits(y, s).sum(), argnums=(0, 1))(
         jnp.asarray([0.0, 0.3, 5.0, 400.0]), jnp.float32(-4.0)
     )
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in g)
@@ -71,45 +72,45 @@ def test_laplace_bits_gradient_is_finite_for_large_values():
 def test_stack_differences_invert_and_refuse_latents_out_of_range():
     rng = np.random.default_rng(2)
     q = rng.integers(-5, 6, (6, 3, 4, 1)).astype(np.int32)
-    d = entropy.stack_differences(q)
+    d = range_coder.stack_differences(q)
     np.testing.assert_array_equal(d[0], q[0])
-    np.testing.assert_array_equal(entropy.stack_sums(d), q)
+    np.testing.assert_array_equal(range_coder.stack_sums(d), q)
     with pytest.raises(ValueError, match="leave"):
-        entropy.stack_sums(np.full((2, 3), entropy.SYMBOL_MAX))  # Sums to 2 * SYMBOL_MAX.
+        range_coder.stack_sums(np.full((2, 3), range_coder.SYMBOL_MAX))  # Sums to 2 * SYMBOL_MAX.
 
 
 def test_stack_prediction_is_chosen_only_where_it_saves_bits():
     rng = np.random.default_rng(3)
     drift = np.cumsum(rng.laplace(0, 0.3, (40, 5, 7)).round(), axis=0).astype(np.int32) + rng.integers(-9, 10, (5, 7))
     independent = rng.laplace(0, 2, (40, 5, 7)).round().astype(np.int32)
-    assert entropy.predict_along_stack(drift)
-    assert entropy.coded_bits(entropy.stack_differences(drift)) < entropy.coded_bits(drift)
-    assert not entropy.predict_along_stack(independent)
-    assert not entropy.predict_along_stack(drift[:1])  # One signal: nothing to predict from.
-    assert not entropy.predict_along_stack(np.zeros((4, 2), np.int32))
-    wide = np.stack([np.full(3, -entropy.SYMBOL_MAX), np.full(3, entropy.SYMBOL_MAX)] * 3)
-    assert not entropy.predict_along_stack(wide)  # Its differences could not be coded.
+    assert range_coder.predict_along_stack(drift)
+    assert range_coder.coded_bits(range_coder.stack_differences(drift)) < range_coder.coded_bits(drift)
+    assert not range_coder.predict_along_stack(independent)
+    assert not range_coder.predict_along_stack(drift[:1])  # One signal: nothing to predict from.
+    assert not range_coder.predict_along_stack(np.zeros((4, 2), np.int32))
+    wide = np.stack([np.full(3, -range_coder.SYMBOL_MAX), np.full(3, range_coder.SYMBOL_MAX)] * 3)
+    assert not range_coder.predict_along_stack(wide)  # Its differences could not be coded.
 
 
 def test_ilog16_is_sixteen_steps_per_octave_in_integers():
-    assert entropy._LOG_STEPS == tuple(round(2 ** (16 + i / 16)) for i in range(1, 16))
+    assert range_coder._LOG_STEPS == tuple(round(2 ** (16 + i / 16)) for i in range(1, 16))
     x = np.arange(1, 100_000)
-    got = entropy.ilog16(x)
+    got = range_coder.ilog16(x)
     assert np.all(np.diff(got) >= 0)  # Monotone.
-    np.testing.assert_array_equal(entropy.ilog16(2 ** np.arange(40)), 16 * np.arange(40))
+    np.testing.assert_array_equal(range_coder.ilog16(2 ** np.arange(40)), 16 * np.arange(40))
     # floor(16 log2 x) except within the rounding of _LOG_STEPS (2^-17 relative) of a step.
     exact = np.floor(16 * np.log2(x)).astype(np.int64)
     assert np.abs(got - exact).max() <= 1 and np.mean(got != exact) < 1e-3
-    assert all(entropy._ilog16_int(int(v)) == w for v, w in zip(x[::97], got[::97]))
+    assert all(range_coder._ilog16_int(int(v)) == w for v, w in zip(x[::97], got[::97]))
     with pytest.raises(ValueError):
-        entropy.ilog16(np.array([0]))
+        range_coder.ilog16(np.array([0]))
 
 
 def test_local_scale_indices_follow_the_window_rule():
     rng = np.random.default_rng(1)
     seq = rng.integers(-5, 6, (2, 150))
     seq[0, :40] = 0  # A silent start: the floor.
-    got = entropy.local_scale_indices(seq, 20, 130)
+    got = range_coder.local_scale_indices(seq, 20, 130)
     assert got.shape == (2, 10)
     for c in range(2):
         for j in range(10):
@@ -128,39 +129,39 @@ def bursty(n=3000, channels=2, seed=0):
 
 def test_local_scales_round_trip_with_plain_and_zero_levels():
     levels = [bursty(1000, 2), np.zeros((500, 1), np.int32), bursty(257, 1, seed=3), bursty(130, 2, seed=4)]
-    scales = [entropy.best_scale_index(q) for q in levels]
+    scales = [range_coder.best_scale_index(q) for q in levels]
     contexts = [0, 0, 0, 0]
     for k in (0, 2):
-        scales[k], contexts[k], _ = entropy.best_local_scale(levels[k])
-    data = entropy.encode(levels, scales, contexts)
-    back = entropy.decode(data, [q.shape for q in levels], scales, contexts)
+        scales[k], contexts[k], _ = range_coder.best_local_scale(levels[k])
+    data = range_coder.encode(levels, scales, contexts)
+    back = range_coder.decode(data, [q.shape for q in levels], scales, contexts)
     for a, b in zip(levels, back):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError):
-        entropy.best_local_scale(levels[1])
+        range_coder.best_local_scale(levels[1])
 
 
 def test_local_scales_save_bits_on_loud_and_quiet_stretches():
     q = bursty()
-    floor, context, bits = entropy.best_local_scale(q)
-    assert abs(bits - entropy.local_scale_bits(q, floor, context)) < 1e-6
-    assert bits < 0.9 * entropy.coded_bits(q)
-    local = entropy.encode([q], [floor], [context])
-    plain = entropy.encode([q], [entropy.best_scale_index(q)])
+    floor, context, bits = range_coder.best_local_scale(q)
+    assert abs(bits - range_coder.local_scale_bits(q, floor, context)) < 1e-6
+    assert bits < 0.9 * range_coder.coded_bits(q)
+    local = range_coder.encode([q], [floor], [context])
+    plain = range_coder.encode([q], [range_coder.best_scale_index(q)])
     assert len(local) < 0.9 * len(plain)
     assert abs(8 * len(local) - bits) < 64  # The coder spends what the model says (32-bit words).
     flat = np.random.default_rng(2).laplace(0, 3, (3000, 1)).round().astype(np.int32)
-    assert entropy.best_local_scale(flat)[2] > 0.97 * entropy.coded_bits(flat)  # Little to gain without bursts.
+    assert range_coder.best_local_scale(flat)[2] > 0.97 * range_coder.coded_bits(flat)  # Little to gain without bursts.
 
 
 def test_local_rate_proxy_tracks_the_coded_bits():
     """The fit's differentiable rate of local scales is close to the coder's, at the coder's parameters."""
     q = bursty()
-    floor, context, bits = entropy.best_local_scale(q)
-    log_floor = np.log(entropy.scale_from_index(floor))
-    log_gain = (context - entropy.CONTEXT_GAIN_ZERO - entropy.SCALE_INDEX_ONE) / entropy.SCALE_STEPS_PER_OCTAVE * np.log(2)
-    proxy = entropy.local_laplace_bits(jnp.asarray(q, jnp.float32), jnp.float32(log_gain), jnp.float32(log_floor))
+    floor, context, bits = range_coder.best_local_scale(q)
+    log_floor = np.log(range_coder.scale_from_index(floor))
+    log_gain = (context - range_coder.CONTEXT_GAIN_ZERO - range_coder.SCALE_INDEX_ONE) / range_coder.SCALE_STEPS_PER_OCTAVE * np.log(2)
+    proxy = rate.local_laplace_bits(jnp.asarray(q, jnp.float32), jnp.float32(log_gain), jnp.float32(log_floor))
     assert proxy.shape == q.shape
     assert abs(float(proxy.sum()) / bits - 1) < 0.05
-    grad = jax.grad(lambda y: entropy.local_laplace_bits(y, log_gain, log_floor).sum())(jnp.asarray(q, jnp.float32) + 0.3)
+    grad = jax.grad(lambda y: rate.local_laplace_bits(y, log_gain, log_floor).sum())(jnp.asarray(q, jnp.float32) + 0.3)
     assert np.all(np.isfinite(grad)) and np.abs(grad).sum() > 0

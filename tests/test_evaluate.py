@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from inrcodec import baselines, evaluate
+from inrcodec.evaluation import baselines, evaluate
 from inrcodec.cli import main
-from inrcodec.results import read_results
+from inrcodec.evaluation.results import read_results
 from make_assets import synthetic_field, synthetic_image
 
 REPO = Path(__file__).resolve().parent.parent

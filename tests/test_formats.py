@@ -12,7 +12,7 @@ import xarray as xr
 
 from inrcodec import api
 from inrcodec.cli import main
-from inrcodec.modalities import climate as climate_io
+from inrcodec.signals import climate as climate_io
 from make_assets import synthetic_audio, synthetic_field
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
@@ -44,9 +44,9 @@ def test_audio_round_trip_keeps_rate_channels_length_and_format(tmp_path, capsys
 
 
 def test_audio_encoding_is_deterministic_and_decoding_matches_the_encoder(tmp_path):
-    from inrcodec import bases
-    from inrcodec.config import FitConfig
-    from inrcodec.formats import audio as audio_format
+    from inrcodec.core import bases
+    from inrcodec.core.config import FitConfig
+    from inrcodec.modalities import audio as audio_format
 
     base = bases.load_base("tiny-audio-test-base")
     audio = synthetic_audio(1200, 1)
@@ -85,7 +85,7 @@ def test_climate_from_npz_with_var_and_rate_in_bits_per_field(tmp_path, capsys):
 
 
 def test_the_python_api_takes_a_dataarray_and_returns_one():
-    from inrcodec.config import FitConfig
+    from inrcodec.core.config import FitConfig
 
     da = synthetic_field(2)
     result = api.encode(da, base="tiny-climate-test-base", fit=FitConfig(noise_steps=4, ste_steps=2))
@@ -97,9 +97,11 @@ def test_the_python_api_takes_a_dataarray_and_returns_one():
 
 def test_a_slowly_changing_stack_is_coded_as_differences_and_decodes_to_the_encoders_values():
     """Format 1.2: levels whose field-to-field differences cost fewer bits are stack-predicted."""
-    from inrcodec import bases, codec
-    from inrcodec.config import FitConfig
-    from inrcodec.formats import climate as climate_format
+    from inrcodec.core import bases
+    from inrcodec import codec
+    from inrcodec.bitstream import coding
+    from inrcodec.core.config import FitConfig
+    from inrcodec.modalities import climate as climate_format
 
     base = bases.load_base("tiny-climate-test-base")
     da = synthetic_field(times=12)
@@ -115,18 +117,19 @@ def test_a_slowly_changing_stack_is_coded_as_differences_and_decodes_to_the_enco
 
 def test_stack_prediction_bitmap_round_trips_and_is_checked():
     from inrcodec import codec
+    from inrcodec.bitstream import coding
     from inrcodec.errors import FormatError
 
-    header = codec.CodingHeader(3, 0, tuple(range(1, 11)), (), (True, False) * 5)
+    header = coding.CodingHeader(3, 0, tuple(range(1, 11)), (), (True, False) * 5)
     packed = header.pack()
-    assert packed[0] == codec.ENTROPY_MODEL_STACK and len(packed) == 4 + 10 + 2
-    assert codec.CodingHeader.unpack_from(packed, 0, stack=True) == (header, len(packed))
+    assert packed[0] == coding.ENTROPY_MODEL_STACK and len(packed) == 4 + 10 + 2
+    assert coding.CodingHeader.unpack_from(packed, 0, stack=True) == (header, len(packed))
     with pytest.raises(FormatError, match="entropy model"):
-        codec.CodingHeader.unpack_from(packed, 0)  # Only climate stacks may use entropy model 2.
+        coding.CodingHeader.unpack_from(packed, 0)  # Only climate stacks may use entropy model 2.
     with pytest.raises(FormatError, match="beyond"):
-        codec.CodingHeader.unpack_from(packed[:-1] + bytes([0x04]), 0, stack=True)  # Level 10 of 0..9.
+        coding.CodingHeader.unpack_from(packed[:-1] + bytes([0x04]), 0, stack=True)  # Level 10 of 0..9.
     with pytest.raises(FormatError, match="truncated"):
-        codec.CodingHeader.unpack_from(packed[:-1], 0, stack=True)
+        coding.CodingHeader.unpack_from(packed[:-1], 0, stack=True)
     coded = codec.BatchCoded(header, [np.zeros((2, 1), np.int32)] * 10, np.zeros((2, 1, 1)))
     with pytest.raises(ValueError, match="slice"):
         coded.payload(slice(0, 1))
@@ -203,26 +206,26 @@ def test_climate_header_flag_bits_are_checked(flip):
 
 
 def test_local_scale_coding_fields_round_trip_and_are_checked():
-    from inrcodec import codec
+    from inrcodec.bitstream import coding
     from inrcodec.errors import FormatError
 
-    header = codec.CodingHeader(0, 16, (0, 53, 41), (9, 9), contexts=(0, 134, 0))
+    header = coding.CodingHeader(0, 16, (0, 53, 41), (9, 9), contexts=(0, 134, 0))
     packed = header.pack()
-    assert packed[0] == codec.ENTROPY_MODEL_LOCAL and len(packed) == 4 + 3 + 3 + 1 + 2
-    assert codec.CodingHeader.unpack_from(packed, 0, local=True) == (header, len(packed))
+    assert packed[0] == coding.ENTROPY_MODEL_LOCAL and len(packed) == 4 + 3 + 3 + 1 + 2
+    assert coding.CodingHeader.unpack_from(packed, 0, local=True) == (header, len(packed))
     for kwargs in ({}, {"stack": True}):  # Only audio may use entropy model 3.
         with pytest.raises(FormatError, match="entropy model"):
-            codec.CodingHeader.unpack_from(packed, 0, **kwargs)
+            coding.CodingHeader.unpack_from(packed, 0, **kwargs)
     with pytest.raises(FormatError, match="all-zero"):
-        codec.CodingHeader.unpack_from(packed[:4] + bytes([0, 53, 41, 7, 134, 0]) + packed[10:], 0, local=True)
+        coding.CodingHeader.unpack_from(packed[:4] + bytes([0, 53, 41, 7, 134, 0]) + packed[10:], 0, local=True)
     with pytest.raises(FormatError, match="truncated"):
-        codec.CodingHeader.unpack_from(packed[:8], 0, local=True)
+        coding.CodingHeader.unpack_from(packed[:8], 0, local=True)
 
 
 def test_audio_with_pauses_is_coded_with_local_scales_and_decodes_exactly():
-    from inrcodec import bases
-    from inrcodec.config import FitConfig
-    from inrcodec.formats import audio as audio_format
+    from inrcodec.core import bases
+    from inrcodec.core.config import FitConfig
+    from inrcodec.modalities import audio as audio_format
     from make_assets import synthetic_bursts
 
     base = bases.load_base("tiny-audio-test-base")
@@ -243,7 +246,7 @@ def codec_plain_bytes(audio, base, fit):
     from unittest import mock
 
     from inrcodec import codec
-    from inrcodec.formats import audio as audio_format
+    from inrcodec.modalities import audio as audio_format
 
     with mock.patch.object(codec, "local_scale_coding", lambda ints, scales: (list(scales), [])):
         data = audio_format.encode(audio, base, 4, fit).data
@@ -253,9 +256,9 @@ def codec_plain_bytes(audio, base, fit):
 
 @pytest.mark.parametrize("frames", [1, 17, 130])
 def test_short_audio_round_trips_exactly_with_or_without_local_scales(frames):
-    from inrcodec import bases
-    from inrcodec.config import FitConfig
-    from inrcodec.formats import audio as audio_format
+    from inrcodec.core import bases
+    from inrcodec.core.config import FitConfig
+    from inrcodec.modalities import audio as audio_format
     from make_assets import synthetic_bursts
 
     base = bases.load_base("tiny-audio-test-base")

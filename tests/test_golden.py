@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inrcodec import api, bases
-from inrcodec.config import FitConfig
-from inrcodec.formats import image as image_format
+from inrcodec import api
+from inrcodec.core import bases
+from inrcodec.core.config import FitConfig
+from inrcodec.modalities import image as image_format
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
 

@@ -5,9 +5,9 @@ import struct
 import jax
 import pytest
 
-from inrcodec.codec import CODING, ENTROPY_MODEL_LAPLACE, CodingHeader
-from inrcodec.config import quant_step
-from inrcodec.formats.image import DIMENSIONS, ImageHeader
+from inrcodec.bitstream.coding import CODING, ENTROPY_MODEL_LAPLACE, CodingHeader
+from inrcodec.bitstream.coding import quant_step
+from inrcodec.bitstream.image import DIMENSIONS, ImageHeader
 from inrcodec.errors import FormatError
 
 HEADER = ImageHeader(height=512, width=768, channels=3, bit_depth=8,
@@ -44,8 +44,8 @@ def test_quant_step_is_a_power_of_sqrt2():
 
 
 def test_weight_tensor_order_is_the_params_file_order():
-    from inrcodec import bases, model
-    from inrcodec.config import ModelConfig
+    from inrcodec.core import bases, model
+    from inrcodec.core.config import ModelConfig
 
     base = model.init_base(jax.random.PRNGKey(0), ModelConfig(channels=(1, 1), hidden=4, depth=3))
     paths = [bases._path_key(p) for p, _ in jax.tree_util.tree_leaves_with_path(base["net"])]

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inrcodec import api, bases
-from inrcodec.formats import image as codec
-from inrcodec.config import FitConfig
+from inrcodec import api
+from inrcodec.core import bases
+from inrcodec.modalities import image as codec
+from inrcodec.core.config import FitConfig
 from inrcodec.errors import InputError
-from inrcodec.modalities import image as image_io
+from inrcodec.signals import image as image_io
 from make_assets import synthetic_image
 
 FAST = FitConfig(noise_steps=6, ste_steps=2)

@@ -8,8 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from inrcodec import l0, siren
-from inrcodec.config import ModelConfig
+from inrcodec.training import l0
+from inrcodec.core import siren
+from inrcodec.core.config import ModelConfig
 
 TINY = ModelConfig(channels=(1, 1, 1), hidden=8, depth=3)
 
@@ -236,7 +237,7 @@ def test_structured_expected_density_counts_surviving_parameters():
 
 # ----------------------------------------------------------------- whole-network gates and export
 
-from inrcodec import pruning  # noqa: E402
+from inrcodec.training import pruning  # noqa: E402
 
 WIDE = ModelConfig(channels=(1, 1, 1, 1), hidden=32, depth=3)
 

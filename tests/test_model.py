@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import optax
 
-from inrcodec import latents, model, siren
-from inrcodec.config import ModelConfig
-from inrcodec.fit import fit, per_leaf_sgd
+from inrcodec.core import latents, model, siren
+from inrcodec.core.config import ModelConfig
+from inrcodec.core.fit import fit, per_leaf_sgd
 
 TINY = ModelConfig(channels=(1, 2, 1), hidden=8, depth=2)
 

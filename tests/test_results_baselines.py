@@ -1,4 +1,4 @@
-"""Tests for the results JSON schema (inrcodec.results) and the Pillow baselines (inrcodec.baselines)."""
+"""Tests for the results JSON schema (inrcodec.evaluation.results) and the Pillow baselines (inrcodec.evaluation.baselines)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from inrcodec.baselines import available_codecs, decode_pillow, encode_pillow, match_bpp
-from inrcodec.results import make_results, psnr, psnr_uint8, read_results, write_results
+from inrcodec.evaluation.baselines import available_codecs, decode_pillow, encode_pillow, match_bpp
+from inrcodec.evaluation.results import make_results, read_results, write_results
+from inrcodec.signals.metrics import psnr, psnr_uint8
 
 CODECS = available_codecs()
 

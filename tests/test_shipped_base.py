@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from inrcodec import api, bases
-from inrcodec.config import FitConfig
-from inrcodec.formats import image as image_format
-from inrcodec.modalities import image as image_io
+from inrcodec import api
+from inrcodec.core import bases
+from inrcodec.core.config import FitConfig
+from inrcodec.modalities import image as image_format
+from inrcodec.signals import image as image_io
 
 
 @pytest.fixture(scope="module")

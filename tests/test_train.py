@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inrcodec import api, bases, l0, model, pruning
+from inrcodec import api
+from inrcodec.core import bases, model
+from inrcodec.training import l0, pruning
 from inrcodec.cli import main
-from inrcodec.config import FitConfig, ModelConfig
-from inrcodec.train import TrainConfig, init_sparse_state, outer_loss
+from inrcodec.core.config import FitConfig, ModelConfig
+from inrcodec.training.train import TrainConfig, init_sparse_state, outer_loss
 from make_assets import synthetic_image
 
 RECIPE = '''
-from inrcodec.config import ModelConfig
-from inrcodec.train import TrainConfig
+from inrcodec.core.config import ModelConfig
+from inrcodec.training.train import TrainConfig
 
 
 def get_config():
@@ -117,7 +119,7 @@ def test_density_is_validated_in_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("sparsity,fit_steps", [("l0-unstructured", 0), ("l0-structured", 2)])
 def test_gates_reach_the_inner_loop(sparsity, fit_steps):
-    from inrcodec.train import fit_tasks
+    from inrcodec.training.train import fit_tasks
 
     cfg = TrainConfig(model=ModelConfig(channels=(1, 1), hidden=6, depth=2), batch=2, inner_steps=2,
                       fit_steps=fit_steps, sparsity=sparsity, density=0.5)
@@ -182,13 +184,13 @@ def test_old_manifests_still_load():
 def test_tasks_draw_their_quantization_step_and_the_loss_sees_it(tmp_path):
     """step_indices: each task quantizes with 2**(-i/2), i from the set; finer steps cost more bits
     for the same latents and add less noise."""
-    from inrcodec import training_data
-    from inrcodec.train import sample_batch
+    from inrcodec.training import samplers
+    from inrcodec.training.train import sample_batch
 
     data, _ = _setup(tmp_path)
     cfg = TrainConfig(model=ModelConfig(channels=(1, 1, 1), hidden=8, depth=2), crop=16, batch=8, inner_steps=2,
                       step_indices=(0, 4))
-    sampler = training_data.dataset_sampler("image", [data], cfg.crop, cfg.grid, cfg.value_range)
+    sampler = samplers.dataset_sampler("image", [data], cfg.crop, cfg.grid, cfg.value_range)
     batch, lams, steps = sample_batch(sampler, cfg, 0)
     assert set(steps.tolist()) == {1.0, 0.25}
     params = model.init_base(jax.random.PRNGKey(0), cfg.model)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from inrcodec.train import TrainConfig
-from inrcodec.training_data import ClimateFields
+from inrcodec.training.train import TrainConfig
+from inrcodec.training.samplers import ClimateFields
 
 
 def write_fields(root, n: int = 3):

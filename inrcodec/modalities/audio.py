@@ -1,165 +1,122 @@
-"""Audio: WAV and FLAC (via soundfile) <-> float32 samples (frames, channels) in [-1, 1]."""
+"""The audio format: WAV / FLAC <-> .inr files (modality 2).
+
+Each channel is one 1-D signal (the waveform mapped from [-1, 1] to [0, 1]) coded over the whole
+clip, with no patches and so no seams. Header meta (SPEC.md): sample rate u32, frames u32,
+channels u8, sample format u8, container u8, then per channel its coding fields
+(codec.CodingHeader) and its payload length u32; the payload is the channels' streams in order.
+A channel's levels may use local scales (entropy model 3, container minor 3) where that saves bits.
+"""
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
+import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from inrcodec.errors import InputError
+from inrcodec.core import bases, model
+from inrcodec import codec
+from inrcodec.bitstream import container
+from inrcodec.bitstream.audio import MINOR_LOCAL_SCALES, AudioHeader
+from inrcodec.core.config import FitConfig
+from inrcodec.errors import FormatError, InputError
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base, open_container
+from inrcodec.signals import audio as audio_io
+from inrcodec.signals import metrics
 
-MAX_SAMPLES = 1 << 31  # frames x channels; longer inputs are refused from the header, before decoding.
-MAX_CHANNELS = 8
-MIN_RATE, MAX_RATE = 8_000, 48_000  # Hz, inclusive.
-
-# Stable codes for the bitstream: never renumber, only append.
-SUBTYPE_CODES: dict[str, int] = {"PCM_16": 0, "PCM_24": 1, "PCM_32": 2, "PCM_U8": 3, "PCM_S8": 4, "FLOAT": 5,
-                                 "DOUBLE": 6}
-SUBTYPE_NAMES: dict[int, str] = {code: name for name, code in SUBTYPE_CODES.items()}
-CONTAINER_CODES: dict[str, int] = {"WAV": 0, "FLAC": 1}
-CONTAINER_NAMES: dict[int, str] = {code: name for name, code in CONTAINER_CODES.items()}
-
-_PCM_BITS = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
-_CONTAINERS = {"WAV": "WAV", "WAVEX": "WAV", "FLAC": "FLAC"}  # soundfile format -> container.
-_SUFFIXES = {".wav": "WAV", ".flac": "FLAC"}
+NAME = "audio"
+CODE = container.MODALITY_AUDIO
+SUFFIXES = (".wav", ".flac")
+OUTPUT_SUFFIX = ".wav"
+RATE_UNIT = "kbps"
 
 
-@dataclass(frozen=True)
-class Audio:
-    """Decoded audio.
-
-    samples: float32 (frames, channels) in [-1, 1].
-    sample_rate: Hz.
-    subtype: soundfile subtype of the source, a key of SUBTYPE_CODES (e.g. "PCM_16", "FLOAT").
-    container: "WAV" or "FLAC".
-    """
-
-    samples: np.ndarray
-    sample_rate: int
-    subtype: str
-    container: str
+def read(path: str | Path, **options) -> audio_io.Audio:
+    return audio_io.read_audio(path)
 
 
-def read_audio(path: str | Path) -> Audio:
-    """Reads a WAV or FLAC file (1..8 channels, 8-48 kHz, 8/16/24/32-bit PCM or 32/64-bit float).
-
-    Float samples outside [-1, 1] are clipped to it. PCM_32 and DOUBLE lose precision in float32.
-
-    Raises:
-      InputError: missing, unreadable or not WAV/FLAC; unsupported rate, channels or sample format;
-        no samples, more than MAX_SAMPLES samples, or non-finite float samples.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise InputError(f"{path}: not an audio file soundfile can read ({_reason(e)})") from None
-    container = _CONTAINERS.get(info.format)
-    if container is None:
-        raise InputError(f"{path}: {info.format} audio is not supported (WAV or FLAC only)")
-    if info.subtype not in SUBTYPE_CODES:
-        raise InputError(f"{path}: unsupported sample format {info.subtype} (PCM or float only)")
-    if not MIN_RATE <= info.samplerate <= MAX_RATE:
-        raise InputError(f"{path}: sample rate {info.samplerate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
-    if not 1 <= info.channels <= MAX_CHANNELS:
-        raise InputError(f"{path}: {info.channels} channels (1 to {MAX_CHANNELS} supported)")
-    if info.frames <= 0:
-        raise InputError(f"{path}: has no samples")
-    if info.frames * info.channels > MAX_SAMPLES:
-        raise InputError(f"{path}: {info.frames} frames x {info.channels} channels is more than {MAX_SAMPLES} samples")
-    try:
-        samples, _ = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise InputError(f"{path}: cannot read audio ({_reason(e)})") from None
-    if info.subtype in ("FLOAT", "DOUBLE"):
-        if not np.isfinite(samples).all():
-            raise InputError(f"{path}: has non-finite (NaN or infinite) samples")
-        samples = np.clip(samples, -1.0, 1.0)
-    return Audio(np.ascontiguousarray(samples), int(info.samplerate), info.subtype, container)
+def metrics(reference: np.ndarray, test: np.ndarray) -> dict:
+    """PSNR on [0, 1]-mapped waveforms (COIN++'s convention) and SNR, both in dB."""
+    return {"psnr": audio_io.psnr_unit(reference, test), "snr_db": metrics.snr_db(reference, test)}
 
 
-def _reason(e: Exception) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+def encode(
+    audio: audio_io.Audio,
+    base: bases.Base,
+    quality: int,
+    fit_cfg: FitConfig = FitConfig(),
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> EncodeResult:
+    """Encodes every channel of `audio` at one quality level."""
+    check_base(base, NAME)
+    frames, channels = audio.samples.shape
+    if frames == 0:
+        raise InputError("audio has no samples")
+    started = time.perf_counter()
+    codings, payloads, outs = [], [], []
+    for c in range(channels):
+        def channel_progress(done, total, c=c):
+            if progress:
+                progress(c * total + done, channels * total)
+
+        signal = model.make_signal(audio_io.to_unit(audio.samples[:, c])[:, None])
+        coded = codec.encode_signal(signal, base, quality, fit_cfg, seed, channel_progress, local_scales=True)
+        codings.append(coded.header)
+        payloads.append(coded.payload)
+        outs.append(coded.values[:, 0])
+    header = AudioHeader(audio.sample_rate, frames, channels, audio.subtype, audio.container, tuple(codings),
+                         tuple(len(p) for p in payloads))
+    minor = MINOR_LOCAL_SCALES if any(c.contexts for c in codings) else container.FORMAT_MINOR
+    data = container.pack(container.Container(CODE, base.base_id, header.pack(), b"".join(payloads), minor))
+    recon = dataclasses.replace(audio, samples=audio_io.from_unit(np.stack(outs, axis=1)))
+    m = metrics(audio.samples, recon.samples)
+    return EncodeResult(data, recon, quality, rate(data, header), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
 
 
-def container_for_path(path: str | Path) -> str:
-    """"WAV" or "FLAC" from the file suffix (case-insensitive).
-
-    Raises:
-      InputError: any other suffix.
-    """
-    container = _SUFFIXES.get(Path(path).suffix.lower())
-    if container is None:
-        raise InputError(f"{path}: audio output must end in .wav or .flac")
-    return container
+def read_header(data: bytes) -> tuple[container.Container, AudioHeader]:
+    box = open_container(data, CODE, NAME)
+    header = AudioHeader.unpack(box.meta)
+    if sum(header.payload_sizes) != len(box.payload):
+        raise FormatError(f"channel payloads add up to {sum(header.payload_sizes)} bytes, the file has {len(box.payload)}")
+    return box, header
 
 
-def output_subtype(subtype: str, container: str) -> str:
-    """The subtype `audio_bytes` writes: `subtype` if `container` can store it, else the nearest it can.
-
-    FLAC stores no float and no 32-bit PCM (-> PCM_24) and no unsigned 8-bit (-> PCM_S8);
-    WAV stores no signed 8-bit (-> PCM_U8).
-    """
-    if sf.check_format(container, subtype):
-        return subtype
-    if subtype in ("PCM_U8", "PCM_S8"):
-        return "PCM_S8" if subtype == "PCM_U8" else "PCM_U8"
-    return "PCM_24"
-
-
-def audio_bytes(audio: Audio, container: str | None = None) -> bytes:
-    """Encodes `audio` as a WAV or FLAC file in memory (default: `audio.container`).
-
-    Samples are clipped to [-1, 1] and, for PCM, rounded to the nearest level of the output subtype
-    (see `output_subtype`), so reading the result back returns exactly those levels.
-    """
-    container = container or audio.container
-    if container not in CONTAINER_CODES:
-        raise InputError(f"audio container must be WAV or FLAC, not {container!r}")
-    subtype = output_subtype(audio.subtype, container)
-    x = np.clip(np.asarray(audio.samples, np.float64), -1.0, 1.0)
-    bits = _PCM_BITS.get(subtype)
-    if bits is None:
-        data = x.astype(np.float64 if subtype == "DOUBLE" else np.float32)
-    else:
-        # soundfile treats int32 input as left-aligned: the top `bits` bits are the sample.
-        top = 1 << (bits - 1)
-        levels = np.clip(np.round(x * top), -top, top - 1).astype(np.int64)
-        data = (levels << (32 - bits)).astype(np.int32)
-    buf = io.BytesIO()
-    sf.write(buf, data, audio.sample_rate, subtype=subtype, format=container)
-    return buf.getvalue()
+def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
+    """Decodes .inr bytes to Audio. Deterministic: no optimisation, no randomness."""
+    box, header = read_header(data)
+    base = base or bases.load_base(box.base_id)
+    if base.base_id != box.base_id:
+        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    outs, offset = [], 0
+    for coding, size in zip(header.codings, header.payload_sizes):
+        values = codec.decode_signal(coding, box.payload[offset : offset + size], base, (header.frames,))
+        outs.append(values[:, 0])
+        offset += size
+    samples = audio_io.from_unit(np.stack(outs, axis=1))
+    return Decoded(audio_io.Audio(samples, header.sample_rate, header.subtype, header.container), header, base)
 
 
-def to_unit(samples: np.ndarray) -> np.ndarray:
-    """Samples in [-1, 1] -> float32 in [0, 1] ((x + 1) / 2)."""
-    return ((np.asarray(samples, np.float32) + 1.0) * 0.5).astype(np.float32)
+def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
+    """The decoded audio as WAV or FLAC bytes (by `suffix`)."""
+    kind = {".wav": "WAV", ".flac": "FLAC"}.get(suffix.lower())
+    if kind is None:
+        raise InputError(f"audio decodes to .wav or .flac, not {suffix}")
+    return audio_io.audio_bytes(decoded.array, kind)
 
 
-def from_unit(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> float32 samples in [-1, 1] (clipped)."""
-    return np.clip(np.asarray(values, np.float32) * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
+def rate(data: bytes, header: AudioHeader) -> float:
+    """Kilobits per second of audio."""
+    return 8 * len(data) / (header.frames / header.sample_rate) / 1000
 
 
-def psnr_unit(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two waveforms in [-1, 1] after mapping both to [0, 1] (peak 1), as COIN++ reports it."""
-    diff = to_unit(a).astype(np.float64) - to_unit(b).astype(np.float64)
-    mse = float(np.mean(diff**2))
-    return float("inf") if mse == 0.0 else -10.0 * np.log10(mse)
+def describe(header: AudioHeader) -> dict:
+    return {"sample_rate": header.sample_rate, "frames": header.frames, "channels": header.channels,
+            "seconds": round(header.frames / header.sample_rate, 3), "sample_format": header.subtype,
+            "container": header.container}
 
 
-def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
-    """Signal-to-noise ratio in dB: 10 log10(sum(reference^2) / sum((reference - test)^2))."""
-    ref = np.asarray(reference, np.float64)
-    noise = float(np.sum((ref - np.asarray(test, np.float64)) ** 2))
-    signal = float(np.sum(ref**2))
-    if noise == 0.0:
-        return float("inf")
-    return float("-inf") if signal == 0.0 else 10.0 * np.log10(signal / noise)
+def summary(decoded: Decoded) -> str:
+    h = decoded.header
+    return f"{h.frames / h.sample_rate:.2f} s, {h.sample_rate} Hz, {h.channels} channel(s), {h.subtype}"

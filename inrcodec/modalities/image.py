@@ -1,73 +1,109 @@
-"""Images: 8- and 16-bit PNG, JPEG, BMP, TIFF (via Pillow) <-> arrays (H, W, C) with C in {1, 3}."""
+"""The image format: 8/16-bit grey or RGB images <-> .inr files (modality 1).
+
+The header is bitstream.image.ImageHeader. Grey images are coded as RGB and averaged back on decoding.
+"""
 
 from __future__ import annotations
 
-import io
+import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from inrcodec.errors import InputError
+from inrcodec.core import bases, model
+from inrcodec import codec
+from inrcodec.signals import metrics
+from inrcodec.bitstream import container
+from inrcodec.bitstream.image import MAX_DECODE_PIXELS, ImageHeader
+from inrcodec.core.config import FitConfig
+from inrcodec.errors import FormatError, InputError
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base, open_container
+from inrcodec.signals import image as image_io
 
-MAX_PIXELS = 1 << 26  # 64 Mpixel: larger inputs are refused before decoding.
-
-
-def read_array(path: str | Path) -> np.ndarray:
-    """Reads an image as uint8 (H, W, C) or, for 16-bit grayscale/RGB PNG, uint16 (H, W, C).
-
-    Raises:
-      InputError: unreadable, not an image, or an unsupported pixel format.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise InputError(f"{path}: {im.width}x{im.height} image is larger than {MAX_PIXELS} pixels")
-            im.load()
-            mode = im.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.uint16 if mode.startswith("I;16") else np.int64)
-                if mode == "I":
-                    arr = np.clip(arr, 0, 65535).astype(np.uint16)
-                return arr[:, :, None]
-            if mode in ("L", "1", "P", "LA") and not _palette_is_color(im):
-                return np.asarray(im.convert("L"), dtype=np.uint8)[:, :, None]
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise InputError(f"{path}: cannot read image ({e})") from None
+NAME = "image"
+CODE = container.MODALITY_IMAGE
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+OUTPUT_SUFFIX = ".png"
+RATE_UNIT = "bpp"
 
 
-def _palette_is_color(im: Image.Image) -> bool:
-    if im.mode != "P":
-        return False
-    rgb = np.asarray(im.convert("RGB"))
-    return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+def read(path: str | Path, **options) -> np.ndarray:
+    """Reads an image file as uint8/uint16 (H, W, C), C in {1, 3}."""
+    return image_io.read_array(path)
 
 
-def to_unit(arr: np.ndarray) -> np.ndarray:
-    """Integer image -> float32 in [0, 1]."""
-    return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of two integer images, peak = the largest value of their dtype."""
+    return metrics.psnr(a, b, peak=float(np.iinfo(a.dtype).max))
 
 
-def from_unit(x: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Float image in [0, 1] -> uint8 or uint16 with rounding."""
-    top = (1 << bit_depth) - 1
-    return np.clip(np.round(np.asarray(x, np.float64) * top), 0, top).astype(np.uint8 if bit_depth == 8 else np.uint16)
+def _to_output(values: np.ndarray, channels: int, bit_depth: int) -> np.ndarray:
+    values = np.asarray(values)
+    if channels == 1:
+        values = values.mean(axis=2, keepdims=True)
+    return image_io.from_unit(values, bit_depth)
 
 
-def encode_png(arr: np.ndarray) -> bytes:
-    """uint8/uint16 (H, W, C) -> PNG bytes."""
-    if arr.dtype == np.uint16 and arr.shape[2] != 1:
-        arr = (arr >> 8).astype(np.uint8)  # Pillow cannot write 16-bit RGB PNG: store 8-bit colour.
-    # Pillow infers the mode from the dtype and shape: L, I;16 or RGB.
-    im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
+def encode(
+    arr: np.ndarray,
+    base: bases.Base,
+    quality: int,
+    fit_cfg: FitConfig = FitConfig(),
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> EncodeResult:
+    """Encodes an image array (H, W, C) of uint8 or uint16, C in {1, 3}, at one quality level."""
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3) or arr.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"expected an (H, W, 1|3) uint8/uint16 image, got {arr.shape} {arr.dtype}")
+    h, w, c = arr.shape
+    if h > 65535 or w > 65535 or h * w > MAX_DECODE_PIXELS:
+        raise InputError(f"{w}x{h} image is too large for format 1")
+    check_base(base, NAME)
+    started = time.perf_counter()
+    unit = image_io.to_unit(arr)
+    target = np.repeat(unit, 3, axis=2) if c == 1 else unit
+    coded = codec.encode_signal(model.make_signal(target), base, quality, fit_cfg, seed, progress)
+    header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, coded.header)
+    data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload))
+    recon = _to_output(coded.values, c, header.bit_depth)
+    bpp = 8 * len(data) / (h * w)
+    return EncodeResult(data, recon, quality, bpp, RATE_UNIT, psnr(arr, recon), {}, time.perf_counter() - started)
+
+
+def read_header(data: bytes) -> tuple[container.Container, ImageHeader]:
+    """Parses and validates the container and the image header (no base network needed)."""
+    box = open_container(data, CODE, NAME)
+    return box, ImageHeader.unpack(box.meta)
+
+
+def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
+    """Decodes .inr bytes to an image array (H, W, C). Deterministic: no optimisation, no randomness."""
+    box, header = read_header(data)
+    base = base or bases.load_base(box.base_id)
+    if base.base_id != box.base_id:
+        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    values = codec.decode_signal(header.coding, box.payload, base, (header.height, header.width))
+    return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)
+
+
+def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
+    """The decoded image as PNG bytes."""
+    if suffix.lower() != ".png":
+        raise InputError(f"images decode to .png, not {suffix}")
+    return image_io.encode_png(decoded.array)
+
+
+def rate(data: bytes, header: ImageHeader) -> float:
+    return 8 * len(data) / (header.width * header.height)
+
+
+def describe(header: ImageHeader) -> dict:
+    """Header fields for `inrcodec info`."""
+    return {"width": header.width, "height": header.height, "channels": header.channels,
+            "bit_depth": header.bit_depth}
+
+
+def summary(decoded: Decoded) -> str:
+    h = decoded.header
+    return f"{h.width}x{h.height}, {h.channels} channel(s), {h.bit_depth}-bit"

@@ -8,8 +8,8 @@ v2 is v1's run carried on to the end of its schedule: `siren-audio-v1` is this r
 the 120-minute budget below. Batches and keys depend only on the step, so this equals one long run.
 """
 
-from inrcodec.config import ModelConfig
-from inrcodec.train import TrainConfig
+from inrcodec.core.config import ModelConfig
+from inrcodec.training.train import TrainConfig
 
 
 def get_config() -> TrainConfig:

@@ -10,8 +10,8 @@ config in meta/bases/siren-climate-v1/record.json.) Run from the repository root
     inrcodec train --recipe meta/recipes/climate.py --data ../shared/data/climate/train --out meta/bases/siren-climate-v2
 """
 
-from inrcodec.config import ModelConfig
-from inrcodec.train import TrainConfig
+from inrcodec.core.config import ModelConfig
+from inrcodec.training.train import TrainConfig
 
 
 def get_config() -> TrainConfig:

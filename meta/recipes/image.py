@@ -6,8 +6,8 @@ latents, so the base also learns the regime it is used in. Run from the reposito
     inrcodec train --recipe meta/recipes/image.py --data ../shared/data/images/train --out meta/bases/siren-image-v1
 """
 
-from inrcodec.config import ModelConfig
-from inrcodec.train import TrainConfig
+from inrcodec.core.config import ModelConfig
+from inrcodec.training.train import TrainConfig
 
 
 def get_config() -> TrainConfig:

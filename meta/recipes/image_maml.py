@@ -5,8 +5,8 @@ Run from the repository root (resumes from the checkpoint in the output director
 The run behind the shipped base stopped at step 1600 (30 min); its record is meta/records/phase1.json.
 """
 
-from inrcodec.config import ModelConfig
-from inrcodec.train import TrainConfig
+from inrcodec.core.config import ModelConfig
+from inrcodec.training.train import TrainConfig
 
 
 def get_config() -> TrainConfig:

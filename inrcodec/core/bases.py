@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inrcodec import base_format
+from inrcodec.bitstream import weights
 from inrcodec._io import atomic_write
-from inrcodec.config import ModelConfig
+from inrcodec.core.config import ModelConfig
 from inrcodec.errors import FormatError, MissingBaseError
 
 PARAMS_FILE = "params.npz"
@@ -37,7 +37,7 @@ class Base:
     name: str
     modality: str  # "image", "audio" or "climate".
     cfg: ModelConfig
-    params: dict  # Pytree from inrcodec.model.init_base.
+    params: dict  # Pytree from inrcodec.core.model.init_base.
     base_id: bytes  # First 8 bytes of sha256(params.npz).
     manifest: dict
     path: Path | None = None
@@ -90,7 +90,7 @@ def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, param
     """Writes params.npz and manifest.json (with sha256 and base id) into `directory`.
 
     The manifest also records `compact_bytes`: the size of the SIREN weights in the compact
-    format of `inrcodec.base_format` (nonzero mask + float16 values, entropy-coded).
+    format of `inrcodec.bitstream.weights` (nonzero mask + float16 values, entropy-coded).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, param
         "params_sha256": sha,
         "base_id": sha[:16],
         "params_bytes": len(data),
-        "compact_bytes": len(base_format.encode(flat_arrays(params["net"]))),
+        "compact_bytes": len(weights.encode(flat_arrays(params["net"]))),
         **extra,
     }
     atomic_write(directory / PARAMS_FILE, data)
@@ -112,25 +112,25 @@ def save_base(directory: Path, name: str, modality: str, cfg: ModelConfig, param
 
 
 def embeddable(base: Base) -> tuple[Base, bytes]:
-    """The base as a dataset archive embeds it: its SIREN weights in `inrcodec.base_format`.
+    """The base as a dataset archive embeds it: its SIREN weights in `inrcodec.bitstream.weights`.
 
     Returns (the base with its weights rounded as they are stored, so that the encoder uses exactly
     what a decoder will read; its id is the SHA-256 prefix of the blob), the blob).
     """
-    blob = base_format.encode(flat_arrays(base.params["net"]))
-    net = _fill(base.params["net"], base_format.decode(blob))
+    blob = weights.encode(flat_arrays(base.params["net"]))
+    net = _fill(base.params["net"], weights.decode(blob))
     return dataclasses.replace(base, params={**base.params, "net": net}, base_id=base_id_of(blob), nbytes=len(blob)), blob
 
 
 def base_from_embedded(blob: bytes, manifest: dict) -> Base:
     """The base of a dataset archive from its embedded blob (`embeddable`) and manifest; decoding only
     needs the SIREN weights (the encoder-only parts keep their initial values)."""
-    from inrcodec.model import init_base  # Local import: model imports jax-heavy modules.
+    from inrcodec.core.model import init_base  # Local import: model imports jax-heavy modules.
 
     try:
         cfg = ModelConfig.from_dict(manifest["model"])
         params = init_base(jax.random.PRNGKey(0), cfg)
-        params = {**params, "net": _fill(params["net"], base_format.decode(blob))}
+        params = {**params, "net": _fill(params["net"], weights.decode(blob))}
         return Base(manifest["name"], manifest["modality"], cfg, params, base_id_of(blob), manifest, None, len(blob))
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"the embedded base network is invalid ({e})") from None
@@ -138,7 +138,7 @@ def base_from_embedded(blob: bytes, manifest: dict) -> Base:
 
 def load_base_dir(directory: Path) -> Base:
     """Loads and verifies one base directory."""
-    from inrcodec.model import init_base  # Local import: model imports jax-heavy modules.
+    from inrcodec.core.model import init_base  # Local import: model imports jax-heavy modules.
 
     directory = Path(directory)
     manifest = json.loads((directory / MANIFEST_FILE).read_text())

@@ -38,7 +38,7 @@ def _model(frequencies: np.ndarray):
 
 
 def encode(arrays: dict[str, np.ndarray]) -> bytes:
-    """Serialises named float arrays (e.g. `inrcodec.bases.flat_arrays(net)`), values as float16.
+    """Serialises named float arrays (e.g. `inrcodec.core.bases.flat_arrays(net)`), values as float16.
 
     Args:
       arrays: name -> array of any shape; names are UTF-8, at most 255 bytes.

@@ -9,15 +9,15 @@
 Each module has per-codec encode_*/decode_* functions, a `CODECS` registry, `available()` and
 `match_rate(signal, ..., codec, target)`, which searches the codec's knob for the highest rate not
 above the target and returns a `BaselineResult`. `available_codecs`, `encode_pillow`,
-`decode_pillow` and `match_bpp` are the Pillow JPEG/WebP interface used by `inrcodec.evaluate`.
+`decode_pillow` and `match_bpp` are the Pillow JPEG/WebP interface used by `inrcodec.evaluation.evaluate`.
 Nothing here prints.
 """
 
 from __future__ import annotations
 
-from inrcodec.baselines import audio, climate, image
-from inrcodec.baselines._common import BaselineResult, Codec
-from inrcodec.baselines.image import available_codecs, decode_pillow, encode_pillow, match_bpp
+from inrcodec.evaluation.baselines import audio, climate, image
+from inrcodec.evaluation.baselines._common import BaselineResult, Codec
+from inrcodec.evaluation.baselines.image import available_codecs, decode_pillow, encode_pillow, match_bpp
 
 MODALITIES = {"image": image, "audio": audio, "climate": climate}
 

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from inrcodec.baselines import _common
-from inrcodec.baselines._common import BaselineResult, Codec, lookup, missing_module
+from inrcodec.evaluation.baselines import _common
+from inrcodec.evaluation.baselines._common import BaselineResult, Codec, lookup, missing_module
 
 # Error bounds searched, relative to the field's scale (its max - min): SZ3 in 1/8-octave steps,
 # ZFP in octaves (its accuracy mode rounds the tolerance down to a power of two anyway), from the

@@ -16,8 +16,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from inrcodec import l0
-from inrcodec.config import ModelConfig
+from inrcodec.training import l0
+from inrcodec.core.config import ModelConfig
 
 PyTree = Any
 

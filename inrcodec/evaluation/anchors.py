@@ -483,7 +483,7 @@ def curves(
 ) -> dict[str, tuple[list[float], list[float]]]:
     """``{name: (rates, psnrs)}`` for the named anchors (all, in table order, if ``names`` is None).
 
-    The result can be passed straight to :func:`inrcodec.plot.plot_rd` as ``anchors``.
+    The result can be passed straight to :func:`inrcodec.evaluation.plot.plot_rd` as ``anchors``.
     """
     entries = _dataset(dataset)
     return {name: curve(entries, name) for name in (entries if names is None else names)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from inrcodec.config import ModelConfig
+from inrcodec.core.config import ModelConfig
 
 Array = jnp.ndarray
 Params = dict

@@ -5,9 +5,9 @@ axis (the usual presentation in the INR-codec papers), and writes the PNG atomic
 to a temporary file in the destination directory and moved into place with ``os.replace``, so a
 reader never sees a half-written file.
 
-``anchors`` may be ``{name: (rates, psnrs)}`` (e.g. ``inrcodec.anchors.curves("kodak", [...])``) or
-a dict of :mod:`inrcodec.anchors` entries (``{name: {"rate": [...], "psnr": [...], ...}}``, e.g.
-``inrcodec.anchors.KODAK``) directly.
+``anchors`` may be ``{name: (rates, psnrs)}`` (e.g. ``inrcodec.evaluation.anchors.curves("kodak", [...])``) or
+a dict of :mod:`inrcodec.evaluation.anchors` entries (``{name: {"rate": [...], "psnr": [...], ...}}``, e.g.
+``inrcodec.evaluation.anchors.KODAK``) directly.
 """
 
 from __future__ import annotations

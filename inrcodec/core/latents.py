@@ -9,7 +9,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from inrcodec.config import ModelConfig
+from inrcodec.core.config import ModelConfig
 
 Array = jnp.ndarray
 Latents = list  # One array per pyramid level, shaped (*grid_shape, channels).

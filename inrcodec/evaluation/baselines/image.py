@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, features
 
-from inrcodec.baselines import _common
-from inrcodec.baselines._common import (
+from inrcodec.evaluation.baselines import _common
+from inrcodec.evaluation.baselines._common import (
     BaselineResult,
     Codec,
     ffmpeg_unavailable,
@@ -24,7 +24,7 @@ from inrcodec.baselines._common import (
     missing_module,
     run_ffmpeg,
 )
-from inrcodec.results import psnr_uint8
+from inrcodec.signals.metrics import psnr_uint8
 
 # JPEG 2000 compression ratios (vs 24-bit RGB), 1/32-octave steps from 2048:1 (0.012 bpp) to 1:1.
 JPEG2000_RATIOS = tuple(2.0 ** (k / 32) for k in range(11 * 32, -1, -1))
@@ -229,7 +229,7 @@ def _match(name: str, codec: Codec, rgb: np.ndarray, target_bpp: float) -> Basel
     )
 
 
-# The Pillow JPEG/WebP interface that inrcodec.evaluate uses.
+# The Pillow JPEG/WebP interface that inrcodec.evaluation.evaluate uses.
 _LEGACY_ENCODERS = {"jpeg": encode_jpeg, "webp": encode_webp}
 
 

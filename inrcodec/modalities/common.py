@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from inrcodec import bases
+from inrcodec.core import bases
 from inrcodec.bitstream import container
 from inrcodec.errors import FormatError, InputError
 

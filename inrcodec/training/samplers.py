@@ -50,7 +50,7 @@ class ImageCrops:
     """Random square crops of RGB images, with flips and transposes; values in [0, 1]."""
 
     def __init__(self, roots: Sequence[Path], crop: int):
-        from inrcodec.modalities import image
+        from inrcodec.signals import image
 
         self.crop = crop
         self.files, self.images = [], []

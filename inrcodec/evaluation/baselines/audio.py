@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from inrcodec.baselines import _common
-from inrcodec.baselines._common import (
+from inrcodec.evaluation.baselines import _common
+from inrcodec.evaluation.baselines._common import (
     BaselineResult,
     Codec,
     ffmpeg_unavailable,
@@ -26,7 +26,7 @@ from inrcodec.baselines._common import (
     missing_module,
     run_ffmpeg,
 )
-from inrcodec.results import psnr
+from inrcodec.signals.metrics import psnr
 
 # CBR bitrates (kbps) of each MPEG audio version, keyed by the sample rates it covers.
 _MP3_BITRATES = {

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inrcodec import entropy, latents, siren
-from inrcodec.config import ModelConfig
-from inrcodec.fit import fit, per_leaf_sgd
+from inrcodec.core import rate, latents, siren
+from inrcodec.core.config import ModelConfig
+from inrcodec.core.fit import fit, per_leaf_sgd
 
 Array = jnp.ndarray
 
@@ -88,7 +88,7 @@ def rd_loss(
     Args:
       net: SIREN params (of the base).
       mods: modulations {"latents", "log_scale"}, optionally with "log_gain" (levels,): then the rate is
-        that of local scales, with floors exp(log_scale) (entropy.local_laplace_bits); optionally with per-signal weight updates
+        that of local scales, with floors exp(log_scale) (rate.local_laplace_bits); optionally with per-signal weight updates
         {"delta": pytree like `net`, "delta_log_scale": (number of tensors,)}: the network used
         is net + weight_step * quantized(delta), and the deltas' bits count in the rate.
       signal: {"values", optional "inputs", optional "weights"} (see the module docstring).
@@ -107,7 +107,7 @@ def rd_loss(
     keys = jax.random.split(key, len(mods["latents"]) + 1)
     quantized = [quantize(y, mode, k) for y, k in zip(mods["latents"], keys[1:])]
     if "log_gain" in mods:  # Local scales (entropy model 3).
-        scales = [entropy.local_log_scales(q, mods["log_gain"][i], mods["log_scale"][i]) for i, q in enumerate(quantized)]
+        scales = [rate.local_log_scales(q, mods["log_gain"][i], mods["log_scale"][i]) for i, q in enumerate(quantized)]
     else:
         scales = [mods["log_scale"][i] for i in range(len(quantized))]
     coded = list(quantized)  # Everything whose bits count, with its log-scales.
@@ -118,7 +118,7 @@ def rd_loss(
         coded += dq
         scales += [mods["delta_log_scale"][i] for i in range(len(dq))]
         net = apply_delta(net, jax.tree_util.tree_unflatten(treedef, dq), weight_step)
-    bits = entropy.total_laplace_bits(coded, scales)
+    bits = rate.total_laplace_bits(coded, scales)
     flat = {k: v.reshape(total, -1) for k, v in signal.items()}
     if num_samples is None or num_samples >= total:
         positions = jnp.asarray(latents.all_positions(signal_shape))

@@ -4,8 +4,8 @@
 encoded, its file bytes counted (the rate: bpp, kbps or bits per 2-D field), the file decoded from
 bytes (which must give exactly the encoder's reconstruction) and the metrics computed from the
 decoded signal; then each classical baseline codec is run per item at the rate inrcodec reached on
-that item (`inrcodec.baselines.<modality>.match_rate`). Everything is written in the CompressAI
-results schema (`inrcodec.results`): out/inrcodec.json and one out/<codec>.json per baseline.
+that item (`inrcodec.evaluation.baselines.<modality>.match_rate`). Everything is written in the CompressAI
+results schema (`inrcodec.evaluation.results`): out/inrcodec.json and one out/<codec>.json per baseline.
 
 `report` reads such a folder and writes out/bd.json (BD-rate and BD-PSNR of inrcodec against each
 baseline and each published anchor curve of the modality's benchmark dataset), out/report.md and the
@@ -32,12 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from inrcodec import anchors, api, baselines, formats, results
+from inrcodec.evaluation import anchors, baselines, results
+from inrcodec import api, modalities
 from inrcodec._io import atomic_write
-from inrcodec.bdrate import MIN_POINTS, bd_psnr_with_overlap, bd_rate_with_overlap
-from inrcodec.config import FitConfig
+from inrcodec.evaluation.bdrate import MIN_POINTS, bd_psnr_with_overlap, bd_rate_with_overlap
+from inrcodec.core.config import FitConfig
 from inrcodec.errors import InputError
-from inrcodec.modalities import climate as climate_io
+from inrcodec.signals import climate as climate_io
+from inrcodec.signals import metrics
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int, str], None]  # (done, total, what is running now)
@@ -53,7 +55,7 @@ class Benchmark:
     metrics: tuple[str, ...]  # Metric keys besides the rate, "psnr" first.
     psnr_convention: str
     baselines: tuple[str, ...]  # Default baseline codecs.
-    dataset: str  # Key of inrcodec.anchors.DATASETS.
+    dataset: str  # Key of inrcodec.evaluation.anchors.DATASETS.
     dataset_label: str
     plot_anchors: tuple[str, ...] | None  # Anchors drawn on rd.png (None: all); BD uses all of them.
     log_rate: bool
@@ -109,7 +111,7 @@ class Item:
 
 def _modality_of_suffix(path: Path) -> str | None:
     suffix = path.suffix.lower()
-    return next((name for name, fmt in formats.FORMATS.items() if suffix in fmt.SUFFIXES), None)
+    return next((name for name, fmt in modalities.FORMATS.items() if suffix in fmt.SUFFIXES), None)
 
 
 def find_items(data: Sequence[str | Path], modality: str | None = None) -> tuple[str, list[Path]]:
@@ -122,7 +124,7 @@ def find_items(data: Sequence[str | Path], modality: str | None = None) -> tuple
       InputError: a missing path, no usable files, or files of several modalities without `modality`.
     """
     if modality is not None:
-        formats.by_name(modality)
+        modalities.by_name(modality)
     files: list[Path] = []
     for root in map(Path, data):
         if root.is_file():
@@ -156,7 +158,7 @@ def _item_names(files: list[Path]) -> list[str]:
 
 def load_item(path: Path, name: str, modality: str, var: str | None = None, seconds: float | None = None) -> Item:
     """Reads one input: an image array, the first `seconds` of a sound, or a climate field."""
-    fmt = formats.by_name(modality)
+    fmt = modalities.by_name(modality)
     native = fmt.read(path, var=var) if modality == "climate" else fmt.read(path)
     if modality == "image":
         return Item(name, native, native.shape[0] * native.shape[1], tuple(native.shape))
@@ -211,7 +213,7 @@ def _same(decoded: Any, reconstruction: Any, modality: str) -> bool:
 
 def _metrics(modality: str, item: Item, decoded: Any, header: Any, base) -> dict[str, float]:
     """The modality's metrics of the decoded signal against the item."""
-    fmt = formats.by_name(modality)
+    fmt = modalities.by_name(modality)
     if modality == "image":
         p = fmt.psnr(item.native, decoded)
         return {"psnr": p, "psnr-rgb": p}
@@ -223,7 +225,7 @@ def _metrics(modality: str, item: Item, decoded: Any, header: Any, base) -> dict
 
 def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig, seed: int = 0) -> dict:
     """Encodes one item, decodes the bytes, checks the decode and measures it: one per-item record."""
-    fmt = formats.by_name(modality)
+    fmt = modalities.by_name(modality)
     enc = fmt.encode(item.native, base, quality, fit, seed)
     t = time.perf_counter()
     dec = fmt.decode(enc.data, base)
@@ -249,17 +251,17 @@ def _rgb8(arr: np.ndarray) -> np.ndarray:
 def _masked_climate_match(field: climate_io.Field, codec: str, target: float, value_range) -> baselines.BaselineResult:
     """`climate.match_rate` on a field with missing values: they are filled with the mean of the valid
     ones for the codec (the mask itself is not charged) and the metrics cover the valid points only."""
-    from inrcodec.baselines import _common
-    from inrcodec.baselines import climate as bclimate
+    from inrcodec.evaluation.baselines import _common
+    from inrcodec.evaluation.baselines import climate as bclimate
 
     data = field.values[field.valid]
     filled = np.where(field.valid, field.values, np.mean(data))
     lo, hi = value_range if value_range is not None else (float(data.min()), float(data.max()))
 
     def metrics_of(rec: np.ndarray) -> dict[str, float]:
-        return {"psnr": climate_io.psnr_range(field.values, rec, lo, hi, field.valid),
-                "rmse": climate_io.rmse(field.values, rec, field.valid),
-                "max_abs_error": climate_io.max_abs_error(field.values, rec, field.valid)}
+        return {"psnr": metrics.psnr_range(field.values, rec, lo, hi, field.valid),
+                "rmse": metrics.rmse(field.values, rec, field.valid),
+                "max_abs_error": metrics.max_abs_error(field.values, rec, field.valid)}
 
     return _common.match_rate(codec, bclimate.lookup(bclimate.CODECS, codec, "climate"), filled, target,
                               rate_of=lambda n: bclimate.bits_per_field(n, filled.shape),
@@ -334,7 +336,7 @@ def run(
       data: files and/or folders (searched recursively) of one modality.
       qualities: inrcodec quality levels, one R-D point each.
       out_dir: where inrcodec.json and <baseline>.json are written (created if needed).
-      baseline_names: codecs of `inrcodec.baselines.<modality>` (None: the modality's default list);
+      baseline_names: codecs of `inrcodec.evaluation.baselines.<modality>` (None: the modality's default list);
         unavailable ones are skipped with a notice through `log`.
       modality: "image", "audio" or "climate" (None: told by the files' suffixes).
       limit: only the first `limit` items (sorted by path).
@@ -399,7 +401,7 @@ def run(
         "machine": _machine(),
         "modality": modality,
         "rate_key": bench.rate_key,
-        "rate_unit": formats.by_name(modality).RATE_UNIT,
+        "rate_unit": modalities.by_name(modality).RATE_UNIT,
         "bpp": bench.bpp_meaning,
         "psnr": bench.psnr_convention,
         "data": [str(d) for d in data],
@@ -624,7 +626,7 @@ def _plot_limits(ours: list[tuple[list[float], list[float]]], anchor_curves: Ite
 
 def plot_folder(folder: str | Path, out_path: str | Path | None = None, title: str | None = None) -> Path:
     """The R-D plot of an eval folder (inrcodec, its baselines, the published anchors) as a PNG."""
-    from inrcodec.plot import plot_rd
+    from inrcodec.evaluation.plot import plot_rd
 
     folder = Path(folder)
     ours, others = load_folder(folder)
@@ -689,7 +691,7 @@ def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> st
         lines += ["", "Baselines that could not get down to inrcodec's rate on some runs (their lowest setting was "
                   "used, so their points lie to the right): " + ", ".join(f"{n} {k} of {runs}" for n, k in over) + "."]
     lines += ["", f"Published anchors: {bd['anchor_note'] or 'comparability not recorded'}.",
-              "Their sources (inrcodec.anchors):", ""]
+              "Their sources (inrcodec.evaluation.anchors):", ""]
     lines += [f"- {row['anchor']}: {row['source']}" for row in bd["comparisons"] if row["kind"] == "published"]
     lines += ["", "![rate-distortion](rd.png)" if bd.get("plot") else "(no plot: matplotlib is not installed)", ""]
     return "\n".join(lines)

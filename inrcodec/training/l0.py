@@ -11,7 +11,7 @@ constrained formulation of Gallego-Posada et al. 2022, "L0onie").
 Two gate granularities are supported:
   * unstructured: one gate per weight, gates have the weight's shape;
   * structured: one gate per hidden unit (per output column of an (in, out) matrix), shape (out,).
-For the SIREN base (see `inrcodec.siren`) structured unit gates multiply each sine layer's output;
+For the SIREN base (see `inrcodec.core.siren`) structured unit gates multiply each sine layer's output;
 `prune_structured` then removes the switched-off units physically.
 
 Everything here is a pure function of arrays / pytrees with explicit PRNG keys.
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inrcodec import siren
+from inrcodec.core import siren
 
 Array = jnp.ndarray
 PyTree = Any
@@ -344,7 +344,7 @@ def prune_structured(params: siren.Params, unit_masks: Sequence[Array]) -> siren
 
 
 def gated_weights(params: siren.Params) -> dict:
-    """The tensors that unstructured gates (and the pruning masks of `inrcodec.pruning`) cover.
+    """The tensors that unstructured gates (and the pruning masks of `inrcodec.training.pruning`) cover.
 
     Every weight matrix of the SIREN: {"first": first.w (in_dim, w_0), "hidden": [{"w":
     (w_{l-1}, w_l), "shift": (in_dim, w_l)}], "out": out.w (w_last, out_channels)}. Biases and

@@ -1,13 +1,14 @@
-"""Entropy model of the latents: a zero-mean Laplace per pyramid level, and its range coder.
+"""The range coder of the latents: quantized zero-mean Laplace models, one scale byte per level.
 
-During fitting, `laplace_bits` gives a differentiable rate. In the file, each level carries one
-byte: the index of its quantized scale (0 means "every latent of this level is zero; nothing coded").
-The coder only ever sees integers and scales decoded from that byte, never device floats.
-A stack of signals (climate fields over time) may code a level as its differences along the stack
-(`stack_differences`): consecutive fields have similar latents. A level may instead use *local
-scales* (`local_scale_indices`): blocks of CONTEXT_BLOCK positions, each with a scale set by the
-magnitudes of the CONTEXT_WINDOW latents before it, so loud and quiet stretches of a sound get
-their own scales without any side information. The context is integer arithmetic only.
+In the file, each level carries one byte: the index of its quantized scale (0 means "every latent
+of this level is zero; nothing coded"). The coder only ever sees integers and scales decoded from
+that byte, never device floats, so decoding is the same on every CPU. A stack of signals (climate
+fields over time) may code a level as its differences along the stack (`stack_differences`):
+consecutive fields have similar latents. A level may instead use *local scales*
+(`local_scale_indices`): blocks of CONTEXT_BLOCK positions, each with a scale set by the magnitudes
+of the CONTEXT_WINDOW latents before it, so loud and quiet stretches of a sound get their own
+scales without any side information. The context is integer arithmetic only. numpy and
+constriction only (no JAX): see SPEC.md.
 """
 
 from __future__ import annotations
@@ -16,16 +17,11 @@ import bisect
 import functools
 
 import constriction
-import jax
-import jax.numpy as jnp
 import numpy as np
-
-Array = jnp.ndarray
 
 SYMBOL_MAX = 1023  # Quantized latents are clipped to [-SYMBOL_MAX, SYMBOL_MAX].
 SCALE_STEPS_PER_OCTAVE = 16  # Scale index i (1..255) means b = 2 ** ((i - SCALE_INDEX_ONE) / 16).
 SCALE_INDEX_ONE = 96  # Index of b = 1.0; index 1 is b = 2**-5.9, index 255 is b = 2**9.9.
-MAX_BITS_PER_LATENT = 32.0  # Rate proxy guard: no value may cost more than 32 bits.
 CODER_PRECISION = 24  # constriction's models give every symbol a probability of at least 2^-24.
 CONTEXT_BLOCK = 16  # Positions of a local-scale level that share one scale.
 CONTEXT_WINDOW = 64  # Previous positions (same channel) whose magnitudes set a block's scale.
@@ -35,74 +31,28 @@ _LOG_STEPS = (68438, 71468, 74632, 77936, 81386, 84990, 88752, 92682, 96785, 101
               120194, 125515)
 
 
-def laplace_bits(y: Array, log_scale: Array) -> Array:
-    """Bits of each value of `y` under a unit-bin quantized zero-mean Laplace(exp(log_scale)).
-
-    Differentiable in both arguments; `y` may be continuous (noisy or straight-through rounded).
-    """
-    b = jnp.exp(jnp.clip(log_scale, -6.0, 10.0))  # The range of storable scales (see scale_from_index).
-    a = jnp.abs(y)
-    # P(a) = F(a + 1/2) - F(a - 1/2) for the Laplace CDF F, written without cancellation. Each
-    # branch only sees the values it is used for, so the unused one cannot put NaNs in gradients.
-    a_tail, a_centre = jnp.maximum(a, 0.5), jnp.minimum(a, 0.5)
-    tail = 0.5 * jnp.exp(-(a_tail - 0.5) / b) * (-jnp.expm1(-1.0 / b))
-    centre = 1.0 - 0.5 * (jnp.exp(-(0.5 - a_centre) / b) + jnp.exp(-(0.5 + a_centre) / b))
-    p = jnp.where(a >= 0.5, tail, centre)
-    return jnp.minimum(-jnp.log2(jnp.maximum(p, 2.0**-MAX_BITS_PER_LATENT)), MAX_BITS_PER_LATENT)
-
-
-def local_log_scales(y: Array, log_gain: Array, log_floor: Array) -> Array:
-    """Log Laplace scale of every value of a level `y` (*grid, C) under local scales, same shape as `y`.
-
-    Block j's scale is about floor + gain * S_j (S_j: sum of |y| over the CONTEXT_WINDOW positions
-    before it, held constant for the gradient), as the coder's max(floor, gain * S_j) made smooth
-    (cf. `local_scale_indices`).
-    """
-    flat = y.reshape(-1, y.shape[-1])
-    positions, channels = flat.shape
-    blocks = -(-positions // CONTEXT_BLOCK)
-    padded = jnp.pad(flat, ((0, blocks * CONTEXT_BLOCK - positions), (0, 0))).reshape(blocks, CONTEXT_BLOCK, channels)
-    block_sums = jax.lax.stop_gradient(jnp.abs(padded).sum(axis=1))  # (blocks, C)
-    lag = CONTEXT_WINDOW // CONTEXT_BLOCK
-    prefix = jnp.concatenate([jnp.zeros((1, channels), flat.dtype), jnp.cumsum(block_sums, axis=0)])
-    starts = np.arange(blocks)
-    window = prefix[starts] - prefix[np.maximum(starts - lag, 0)]
-    log_b = jnp.logaddexp(log_floor, jnp.log(window + 1e-6) + log_gain)  # (blocks, C)
-    return jnp.repeat(log_b, CONTEXT_BLOCK, axis=0)[:positions].reshape(y.shape)
-
-
-def local_laplace_bits(y: Array, log_gain: Array, log_floor: Array) -> Array:
-    """Differentiable bits of each value of a level `y` (*grid, C) under local scales (`local_log_scales`)."""
-    return laplace_bits(y, local_log_scales(y, log_gain, log_floor))
-
-
-def total_laplace_bits(values: list[Array], log_scales: list[Array]) -> Array:
-    """Sum of `laplace_bits` over several arrays, each with a scalar or same-shape log-scale.
-
-    One `laplace_bits` over everything concatenated: the same bits as one call per array (up to the
-    float summation order), with a far smaller graph (that call is ~60 operations and their
-    gradients), so it compiles faster.
-    """
-    flat_y = jnp.concatenate([jnp.ravel(y) for y in values])
-    flat_s = jnp.concatenate([jnp.ravel(jnp.broadcast_to(s, y.shape)) for y, s in zip(values, log_scales)])
-    return laplace_bits(flat_y, flat_s).sum()
-
-
 def scale_from_index(index: int) -> float:
     """Laplace scale b for a stored scale index in 1..255 (exact, the same on every machine)."""
     return float(2.0 ** ((index - SCALE_INDEX_ONE) / SCALE_STEPS_PER_OCTAVE))
 
 
-def _symbol_bits(a: np.ndarray, b: float | np.ndarray, cap_bits: float) -> np.ndarray:
-    """Bits of magnitudes `a` (float64) under quantized Laplace(b), at most `cap_bits` each (numpy)."""
-    a_tail, a_centre = np.maximum(a, 0.5), np.minimum(a, 0.5)
-    tail = 0.5 * np.exp(-(a_tail - 0.5) / b) * (-np.expm1(-1.0 / b))
-    centre = 1.0 - 0.5 * (np.exp(-(0.5 - a_centre) / b) + np.exp(-(0.5 + a_centre) / b))
-    return -np.log2(np.maximum(np.where(a >= 0.5, tail, centre), 2.0**-cap_bits))
+def symbol_bits(a, b, cap_bits: float, xp=np):
+    """Bits of magnitudes `a` under a unit-bin quantized zero-mean Laplace(b), from 2^-cap_bits of
+    probability (at most `cap_bits` each when capped by the caller).
+
+    The one formula of the Laplace rate: `xp` is numpy here (float64, scale choice) and jax.numpy in
+    the differentiable rate (core.rate). P(a) = F(a + 1/2) - F(a - 1/2) for the Laplace CDF F,
+    written without cancellation; each branch only sees the values it is used for, so the unused
+    one cannot put NaNs in gradients.
+    """
+    a_tail, a_centre = xp.maximum(a, 0.5), xp.minimum(a, 0.5)
+    tail = 0.5 * xp.exp(-(a_tail - 0.5) / b) * (-xp.expm1(-1.0 / b))
+    centre = 1.0 - 0.5 * (xp.exp(-(0.5 - a_centre) / b) + xp.exp(-(0.5 + a_centre) / b))
+    return -xp.log2(xp.maximum(xp.where(a >= 0.5, tail, centre), 2.0**-cap_bits))
 
 
 def _numpy_bits(symbols: np.ndarray, b: float) -> float:
-    return float(_symbol_bits(np.abs(symbols.astype(np.float64)), b, 32).sum())
+    return float(symbol_bits(np.abs(symbols.astype(np.float64)), b, 32).sum())
 
 
 SCALES = np.array([0.0] + [scale_from_index(i) for i in range(1, 256)])  # SCALES[i] = scale_from_index(i).
@@ -215,7 +165,7 @@ def _bits_table() -> np.ndarray:
     Capped at CODER_PRECISION bits, as the range coder gives every symbol at least that probability:
     the first latents of a loud stretch after a quiet one cost that much under their small scale.
     """
-    bits = _symbol_bits(np.arange(SYMBOL_MAX + 1, dtype=np.float64)[None, :], SCALES[1:, None], CODER_PRECISION)
+    bits = symbol_bits(np.arange(SYMBOL_MAX + 1, dtype=np.float64)[None, :], SCALES[1:, None], CODER_PRECISION)
     return np.concatenate([np.zeros((1, SYMBOL_MAX + 1)), bits])
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from inrcodec.bitstream.coding import quant_step  # noqa: F401  (the ladders below are in its units)
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -59,7 +61,7 @@ class ModelConfig:
         return z * w[0] + sum(a * b + z * b for a, b in zip(w, w[1:])) + w[-1] * self.out_channels + skip
 
     def num_params(self) -> int:
-        """Number of SIREN parameters (weights, biases, shifts, skip): see `inrcodec.siren.init`."""
+        """Number of SIREN parameters (weights, biases, shifts, skip): see `inrcodec.core.siren.init`."""
         return self.macs_per_sample() + sum(self.layer_widths) + self.out_channels
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,8 +116,3 @@ DEFAULT_QUALITY = 4
 # 2 ** (-index / 2) (index 0: unit step, the step the base is meta-trained with). Finer steps pay
 # off at high rates (meta/README.md).
 QUALITY_STEP_INDEX: dict[int, int] = {1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 1, 7: 2, 8: 2}
-
-
-def quant_step(index: int) -> float:
-    """Quantization step of a stored step index (exact power of sqrt(2))."""
-    return float(2.0 ** (-index / 2))

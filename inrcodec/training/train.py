@@ -30,10 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inrcodec import bases, l0, model, pruning, training_data
-from inrcodec.fit import fit
-from inrcodec.codec import MAX_STEP_INDEX
-from inrcodec.config import ModelConfig, quant_step
+from inrcodec.core import bases, model
+from inrcodec.training import l0, pruning, samplers
+from inrcodec.core.fit import fit
+from inrcodec.bitstream.coding import MAX_STEP_INDEX, quant_step
+from inrcodec.core.config import ModelConfig
 
 
 L0_METHODS = ("l0-unstructured", "l0-structured")
@@ -112,11 +113,11 @@ class TrainConfig:
         return d
 
 
-def sample_batch(sampler: training_data.Sampler, cfg: TrainConfig, step: int) -> tuple[dict, np.ndarray, np.ndarray]:
+def sample_batch(sampler: samplers.Sampler, cfg: TrainConfig, step: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """Deterministic batch for `step`: stacked task signals, their rate weights and quantization steps."""
     rng = np.random.default_rng([cfg.seed, step])
     batch = sampler.sample(rng, cfg.batch)
-    lams = training_data.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
+    lams = samplers.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
     indices = rng.choice(cfg.step_indices, cfg.batch) if len(cfg.step_indices) > 1 else np.full(cfg.batch, cfg.step_indices[0])
     return batch, lams, np.array([quant_step(int(i)) for i in indices], np.float32)
 
@@ -279,7 +280,7 @@ def train(
     data: Sequence[Path],
     out_dir: Path,
     progress: Callable[[int, dict], None] | None = None,
-    sampler: training_data.Sampler | None = None,
+    sampler: samplers.Sampler | None = None,
 ) -> bases.Base:
     """Meta-trains a base and exports it to `out_dir` (resumes from out_dir/checkpoint.npz).
 
@@ -288,11 +289,11 @@ def train(
       data: files or directories of training data of the recipe's modality.
       out_dir: receives params.npz, manifest.json, record.json and the checkpoint.
       progress: called after every step with (step, metrics); the CLI draws a progress bar.
-      sampler: tasks from elsewhere than `data` (e.g. training_data.SignalPool over signals in memory).
+      sampler: tasks from elsewhere than `data` (e.g. samplers.SignalPool over signals in memory).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sampler = sampler or training_data.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
+    sampler = sampler or samplers.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
                                                        cfg.model.input_scale, cfg.lon_roll)
     files = sampler.files
     optimizer = make_optimizer(cfg)

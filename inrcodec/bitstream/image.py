@@ -1,0 +1,45 @@
+"""The image header (modality 1): height u16, width u16, channels u8, bit depth u8, coding fields.
+
+Byte layout: SPEC.md, "Image header". Grey images are coded as RGB and averaged back on decoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+from inrcodec.bitstream.coding import CodingHeader
+from inrcodec.errors import FormatError
+
+MAX_DECODE_PIXELS = 1 << 26  # 64 Mpixel: larger headers are refused before decoding.
+DIMENSIONS = struct.Struct("<HHBB")  # height, width, channels, bit depth.
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageHeader:
+    height: int
+    width: int
+    channels: int  # 1 (grey) or 3 (RGB) in the decoded output.
+    bit_depth: int  # 8 or 16.
+    coding: CodingHeader
+
+    def pack(self) -> bytes:
+        return DIMENSIONS.pack(self.height, self.width, self.channels, self.bit_depth) + self.coding.pack()
+
+    @classmethod
+    def unpack(cls, meta: bytes) -> "ImageHeader":
+        if len(meta) < DIMENSIONS.size:
+            raise FormatError("image header truncated")
+        h, w, c, depth = DIMENSIONS.unpack_from(meta)
+        coding, end = CodingHeader.unpack_from(meta, DIMENSIONS.size)
+        if len(meta) != end:
+            raise FormatError(f"image header has {len(meta)} bytes, expected {end}")
+        if h == 0 or w == 0:
+            raise FormatError(f"image dimensions {w}x{h} are empty")
+        if h * w > MAX_DECODE_PIXELS:
+            raise FormatError(f"image dimensions {w}x{h} exceed the decoder limit of {MAX_DECODE_PIXELS} pixels")
+        if c not in (1, 3):
+            raise FormatError(f"unsupported channel count {c}")
+        if depth not in (8, 16):
+            raise FormatError(f"unsupported bit depth {depth}")
+        return cls(h, w, c, depth, coding)

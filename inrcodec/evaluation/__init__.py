@@ -1,0 +1,1 @@
+"""Rate-distortion evaluation: eval runs, classical baselines, published anchors, results schema, BD-rate, plots."""

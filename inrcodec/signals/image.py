@@ -1,0 +1,73 @@
+"""Images: 8- and 16-bit PNG, JPEG, BMP, TIFF (via Pillow) <-> arrays (H, W, C) with C in {1, 3}."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from inrcodec.errors import InputError
+
+MAX_PIXELS = 1 << 26  # 64 Mpixel: larger inputs are refused before decoding.
+
+
+def read_array(path: str | Path) -> np.ndarray:
+    """Reads an image as uint8 (H, W, C) or, for 16-bit grayscale/RGB PNG, uint16 (H, W, C).
+
+    Raises:
+      InputError: unreadable, not an image, or an unsupported pixel format.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise InputError(f"{path}: {im.width}x{im.height} image is larger than {MAX_PIXELS} pixels")
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.uint16 if mode.startswith("I;16") else np.int64)
+                if mode == "I":
+                    arr = np.clip(arr, 0, 65535).astype(np.uint16)
+                return arr[:, :, None]
+            if mode in ("L", "1", "P", "LA") and not _palette_is_color(im):
+                return np.asarray(im.convert("L"), dtype=np.uint8)[:, :, None]
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InputError(f"{path}: cannot read image ({e})") from None
+
+
+def _palette_is_color(im: Image.Image) -> bool:
+    if im.mode != "P":
+        return False
+    rgb = np.asarray(im.convert("RGB"))
+    return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
+def to_unit(arr: np.ndarray) -> np.ndarray:
+    """Integer image -> float32 in [0, 1]."""
+    return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+
+
+def from_unit(x: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Float image in [0, 1] -> uint8 or uint16 with rounding."""
+    top = (1 << bit_depth) - 1
+    return np.clip(np.round(np.asarray(x, np.float64) * top), 0, top).astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    """uint8/uint16 (H, W, C) -> PNG bytes."""
+    if arr.dtype == np.uint16 and arr.shape[2] != 1:
+        arr = (arr >> 8).astype(np.uint8)  # Pillow cannot write 16-bit RGB PNG: store 8-bit colour.
+    # Pillow infers the mode from the dtype and shape: L, I;16 or RGB.
+    im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
