@@ -1,27 +1,29 @@
-"""The public file-level API: encode, encode_file, decode, decode_file, info (orchestration only).
+"""The public Python API (orchestration only): encode, encode_file, decode, decode_file, info, the
+base networks and their quality levels, and meta-training and evaluation runs.
 
-The modality comes from the input (array/Audio/Field type, or file suffix) unless given; each
-modality's format plug-in (inrcodec.modalities) does the work.
+The modality comes from the input (in-memory signal type, or file suffix) unless given; each
+modality's plug-in (inrcodec.modalities) does the work. Training and evaluation are imported only
+by the functions that run them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from types import ModuleType
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from inrcodec.core import bases
 from inrcodec import modalities
 from inrcodec._io import atomic_write, check_writable
-from inrcodec.bitstream import container
-from inrcodec.core.config import DEFAULT_QUALITY, FitConfig
+from inrcodec.bitstream import container, files
+from inrcodec.core.config import DEFAULT_QUALITY, QUALITY_LAMBDAS, FitConfig, ModelConfig
 from inrcodec.errors import InputError
+from inrcodec.modalities import Modality
 from inrcodec.modalities.common import Decoded, EncodeResult, Progress
-from inrcodec.signals import audio as audio_io
-from inrcodec.signals import climate as climate_io
+
+if TYPE_CHECKING:
+    from inrcodec.dataset import Archive
+    from inrcodec.training.train import TrainConfig
 
 
 def load_default_base(ref: str | None = None, modality: str = "image") -> bases.Base:
@@ -30,31 +32,26 @@ def load_default_base(ref: str | None = None, modality: str = "image") -> bases.
 
 
 def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
-    """The encoder schedule a base asks for in its manifest ("fit"), else the default one; with `steps`,
-    that many refinement steps instead, split 3:1 between the noise and rounding phases."""
-    fit = FitConfig(**base.manifest.get("fit", {}))
-    if steps is None:
-        return fit
-    if steps < 0:
-        raise InputError(f"the number of fit steps (--fit-steps) must be >= 0, got {steps}")
-    return dataclasses.replace(fit, noise_steps=steps - steps // 4, ste_steps=steps // 4)
+    """The encoder schedule of a base (codec.default_fit): its manifest's "fit", with `steps` steps if given."""
+    from inrcodec import codec
+
+    return codec.default_fit(base, steps)
 
 
-def modality_of(signal: Any) -> str:
-    """The modality of an in-memory signal: image array, Audio, or Field / xarray.DataArray."""
-    if isinstance(signal, audio_io.Audio):
-        return "audio"
-    if isinstance(signal, climate_io.Field) or type(signal).__name__ == "DataArray":
-        return "climate"
-    if isinstance(signal, np.ndarray):
-        return "image"
-    raise InputError(f"cannot tell the modality of a {type(signal).__name__}; pass modality=")
+def qualities(base: bases.Base) -> list[int]:
+    """The quality levels of a base: its manifest's ladder ("quality_lambdas"), else the default 1..8."""
+    return sorted(int(q) for q in base.manifest.get("quality_lambdas", QUALITY_LAMBDAS))
 
 
-def _native(signal: Any, fmt: ModuleType) -> Any:
-    if fmt.NAME == "climate" and type(signal).__name__ == "DataArray":
-        return climate_io.from_dataarray(signal)
-    return signal
+def _check_quality(base: bases.Base, quality: int) -> None:
+    if quality not in qualities(base):
+        raise InputError(f"quality {quality} is not one of the levels {qualities(base)} of base network {base.name!r}")
+
+
+def list_bases() -> list[dict]:
+    """The installed base networks: their manifests, with "path" and "macs_per_sample" (multiply-adds
+    per decoded sample)."""
+    return [{**m, "macs_per_sample": ModelConfig.from_dict(m["model"]).macs_per_sample()} for m in bases.list_bases()]
 
 
 def encode(
@@ -70,32 +67,34 @@ def encode(
     fit_steps: int | None = None,
     progress: Progress | None = None,
 ) -> EncodeResult:
-    """Encodes a signal at a quality level (1..8) or at the best level within a rate target.
+    """Encodes a signal at a quality level of the base (`qualities`; default DEFAULT_QUALITY) or at the
+    best level within a rate target.
 
     Args:
-      signal: image array (H, W, C) uint8/uint16, modalities.audio.Audio, modalities.climate.Field or
-        an xarray.DataArray.
-      rate: target in the format's unit (bpp, kbps or bits per field); `bpp` is its image alias.
+      signal: image array (H, W, C) uint8/uint16, signals.audio.Audio, signals.climate.Field or an
+        xarray.DataArray.
+      rate: target in the modality's unit (bpp, kbps or bits per field); `bpp` is its image alias.
       fit: the encoder's schedule (default: the base's, `default_fit`, with `fit_steps` steps if given).
     """
-    fmt = modalities.by_name(modality or modality_of(signal))
+    fmt = modalities.by_name(modality) if modality else modalities.for_signal(signal)
     base = base if isinstance(base, bases.Base) else load_default_base(base, fmt.NAME)
-    if base.modality != fmt.NAME:
-        raise InputError(f"base network {base.name!r} is for {base.modality}, not {fmt.NAME}")
-    native = _native(signal, fmt)
+    modalities.check_base(base, fmt.NAME)
+    native = fmt.native(signal)
     fit = fit or default_fit(base, fit_steps)
     target = rate if rate is not None else bpp
     if target is not None:
         if not target > 0:
             raise InputError(f"the rate target must be positive, got {target}")
         return _encode_to_rate(native, fmt, base, target, fit, seed, progress)
-    return fmt.encode(native, base, DEFAULT_QUALITY if quality is None else quality, fit, seed, progress)
+    quality = DEFAULT_QUALITY if quality is None else quality
+    _check_quality(base, quality)
+    return fmt.encode(native, base, quality, fit, seed, progress)
 
 
-def _encode_to_rate(native, fmt: ModuleType, base: bases.Base, target: float, fit: FitConfig, seed: int,
+def _encode_to_rate(native, fmt: Modality, base: bases.Base, target: float, fit: FitConfig, seed: int,
                     progress: Progress | None) -> EncodeResult:
     """Highest quality level within `target` (bisection: ~3 encodes); the lowest level if none fits."""
-    levels = sorted(int(q) for q in base.manifest.get("quality_lambdas", range(1, 9)))
+    levels = qualities(base)
     lo, hi, best = 0, len(levels) - 1, None
     while lo <= hi:
         mid = (lo + hi) // 2
@@ -137,8 +136,8 @@ def encode_file(
         base = load_default_base(base)  # A named base also names the modality.
         modality = base.modality
     fmt = modalities.for_path(src, modality)
-    if isinstance(base, bases.Base) and base.modality != fmt.NAME:
-        raise InputError(f"{src}: base network {base.name!r} is for {base.modality}, the file is {fmt.NAME}")
+    if isinstance(base, bases.Base):
+        modalities.check_base(base, fmt.NAME, source=str(src), subject="the file")
     native = fmt.read(src, var=var)
     result = encode(native, quality=quality, rate=rate, bpp=bpp, base=base, modality=fmt.NAME, seed=seed, fit=fit,
                     fit_steps=fit_steps, progress=progress)
@@ -157,8 +156,8 @@ def read_inr(src: str | Path) -> bytes:
         raise InputError(f"{src}: cannot read ({e.strerror})") from None
 
 
-def format_of(data: bytes) -> ModuleType:
-    """The format plug-in of .inr bytes (from the container's modality byte)."""
+def format_of(data: bytes) -> Modality:
+    """The modality plug-in of .inr bytes (from the container's modality byte)."""
     return modalities.by_code(container.unpack(data).modality)
 
 
@@ -186,23 +185,28 @@ def decode_file(src: str | Path, dst: str | Path | None = None, *, force: bool =
     return dst, decoded
 
 
+def summary(decoded: Decoded) -> str:
+    """One line describing a decoded signal (e.g. "768x512, 3 channel(s), 8-bit")."""
+    return modalities.by_name(decoded.base.modality).summary(decoded)
+
+
 def info(src: str | Path) -> dict:
-    """Header fields of a .inr file, the base network it needs (and whether it is installed), the rate."""
+    """Header fields of a .inr file, the base network it needs (and whether it is installed), the rate.
+
+    Reads the bitstream and the base manifests only: no network is loaded and JAX is not imported.
+    """
     data = read_inr(src)
-    fmt = format_of(data)
-    box, header = fmt.read_header(data)
-    try:
-        base_name = bases.load_base(box.base_id).name
-    except bases.MissingBaseError:
-        base_name = "(not installed)"
+    box, header = files.read_header(data)
+    kind = files.HEADERS[box.modality]
+    base_name = bases.installed_name(box.base_id) or "(not installed)"
     coding = getattr(header, "coding", None) or header.codings[0]
     return {
         "file": str(src),
         "bytes": len(data),
         "format": f"{container.FORMAT_MAJOR}.{box.minor}",
-        "modality": fmt.NAME,
-        **fmt.describe(header),
-        fmt.RATE_UNIT.replace(" ", "_"): round(fmt.rate(data, header), 5),
+        "modality": kind.NAME,
+        **header.describe(),
+        kind.RATE_UNIT.replace(" ", "_"): round(header.rate(len(data)), 5),
         "base_id": box.base_id.hex(),
         "base": base_name,
         "latent_levels": len(coding.scale_indices),
@@ -214,3 +218,117 @@ def info(src: str | Path) -> dict:
         if coding.weight_step_index else "none",
         "payload_bytes": len(box.payload),
     }
+
+
+def cache_compiled_programs(directory: str | Path) -> None:
+    """Keeps JAX's compiled programs in `directory` across runs (those that took >= 1 s to compile)."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def compress_dataset(items: Any, out: str | Path, *, train: "TrainConfig | None" = None,
+                     train_dir: str | Path | None = None, **options) -> "Archive":
+    """Compresses many same-shaped signals into one .inrpack archive (dataset.compress_dataset, whose
+    keyword `options` this takes) and returns it opened.
+
+    With `train` (a recipe), a base network is first meta-trained on the first `chunk` items and
+    embedded in the archive, so the archive's rate includes its bytes; `base` is then ignored. The
+    base, its record and checkpoint are kept in `train_dir` (default: a temporary folder, removed
+    afterwards); training resumes from a checkpoint there.
+    """
+    from inrcodec import dataset
+
+    make_base = None
+    if train is not None:
+        from inrcodec.training.from_items import base_from_items
+
+        def make_base(items, modality, hints):
+            return base_from_items(items, modality, hints, train, train_dir)
+
+    return dataset.compress_dataset(items, out, make_base=make_base, **options)
+
+
+# --- meta-training and evaluation runs (their packages are imported here only) --------------------
+
+
+def train_config(recipe: str | Path, *, minutes: float | None = None, steps: int | None = None,
+                 density: float | None = None, sparsity: str | None = None) -> "TrainConfig":
+    """A recipe file's TrainConfig with the given overrides. A density below 1 without a sparsity
+    method (and none in the recipe) means L0 gates on single weights ("l0-unstructured").
+
+    Raises:
+      InputError: no such recipe, a bad recipe, or a density outside (0, 1].
+    """
+    from inrcodec.training import train as training
+
+    try:
+        cfg = training.load_recipe(recipe)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    if density is not None and not 0.0 < density <= 1.0:
+        raise InputError(f"--density must lie in (0, 1], got {density}")
+    if sparsity is None and density is not None and density < 1.0 and cfg.sparsity == "none":
+        sparsity = "l0-unstructured"
+    overrides = {"max_minutes": minutes, "steps": steps, "density": density, "sparsity": sparsity}
+    try:
+        return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def train(cfg: "TrainConfig", data: Sequence[str | Path], out: str | Path,
+          progress: Callable[[int, dict], None] | None = None) -> bases.Base:
+    """Meta-trains a base network on the files under `data` and exports it to `out` (resuming from
+    out/checkpoint.npz); `progress(step, metrics)` after every step."""
+    from inrcodec.training import train as training
+
+    try:
+        return training.train(cfg, [Path(d) for d in data], Path(out), progress)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def evaluate(
+    data: Sequence[str | Path],
+    levels: Sequence[int],
+    out: str | Path,
+    baselines: Sequence[str] | None = None,
+    *,
+    modality: str | None = None,
+    limit: int | None = None,
+    base: str | None = None,
+    fit_steps: int | None = None,
+    var: str | None = None,
+    seconds: float | None = None,
+    command: str | None = None,
+    log: Callable[[str], None] = lambda s: None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[dict, dict]:
+    """Rate-distortion run at the quality `levels` and its report into `out` (the arguments of
+    inrcodec.evaluation.evaluate.run, then .report: results JSON, bd.json, report.md, rd.png).
+
+    Returns ({"inrcodec": results, <baseline>: results, ...}, the BD comparison written to out/bd.json).
+    """
+    from inrcodec.evaluation import evaluate as evaluation
+
+    written = evaluation.run([Path(d) for d in data], levels, Path(out), baselines, modality=modality, limit=limit,
+                             base=base, fit_steps=fit_steps, var=var, seconds=seconds, command=command, log=log,
+                             progress=progress)
+    return written, evaluation.report(out, log=log)
+
+
+def evaluation_summary(written: dict, bd: dict) -> list[str]:
+    """Lines summing up an `evaluate` run: each codec's R-D points, each BD comparison, the anchors' note."""
+    from inrcodec.evaluation import evaluate as evaluation
+
+    rate_key = bd["rate_key"]
+    lines = []
+    for name, res in written.items():
+        rates, psnrs = evaluation.curve(res, rate_key)
+        lines.append(f"{name}: " + ", ".join(evaluation.format_point(r, p, rate_key) for r, p in zip(rates, psnrs)))
+    lines += [evaluation.bd_line(row) for row in bd["comparisons"]]
+    if not bd["anchors_comparable"]:
+        lines.append(f"note: {bd['anchor_note']}")
+    return lines

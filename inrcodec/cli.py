@@ -1,7 +1,8 @@
 """The `inrcodec` command: encode, decode, info, bases, train, eval.
 
-Results go to stdout (one line, or JSON with --json); progress and errors go to stderr.
-Exit codes: 0 ok, 1 bad input or file (one-line error), 2 usage error (argparse).
+A thin layer over inrcodec.api (imported by the commands, so --help stays quick): arguments in,
+printing and progress bars out. Results go to stdout (one line, or JSON with --json); progress and
+errors go to stderr. Exit codes: 0 ok, 1 bad input or file (one-line error), 2 usage error (argparse).
 """
 
 from __future__ import annotations
@@ -81,12 +82,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from inrcodec import api
 
-    from inrcodec import modalities
-
     started = time.perf_counter()
     out, decoded = api.decode_file(Path(args.input), Path(args.output) if args.output else None, force=args.force)
-    summary = modalities.by_name(decoded.base.modality).summary(decoded)
-    print(f"{out}: {summary}, {time.perf_counter() - started:.2f} s")
+    print(f"{out}: {api.summary(decoded)}, {time.perf_counter() - started:.2f} s")
     return 0
 
 
@@ -103,39 +101,21 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bases(args: argparse.Namespace) -> int:
-    from inrcodec.core import bases
+    from inrcodec import api
 
-    from inrcodec.core.config import ModelConfig
-
-    for m in bases.list_bases():
-        macs = ModelConfig.from_dict(m["model"]).macs_per_sample()
+    for m in api.list_bases():
         sparsity = m.get("sparsity")
         density = f"  {sparsity['method']} density {sparsity['density']:.3f}" if sparsity else ""
         print(f"{m['name']:<20} {m['modality']:<8} id {m['base_id']}  {m['params_bytes']} bytes  "
-              f"{macs} MAC/sample{density}  {m['path']}")
+              f"{m['macs_per_sample']} MAC/sample{density}  {m['path']}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from inrcodec.training import train
+    from inrcodec import api
 
-    try:
-        cfg = train.load_recipe(args.recipe)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    if args.density is not None and not 0.0 < args.density <= 1.0:
-        raise InputError(f"--density must lie in (0, 1], got {args.density}")
-    sparsity = args.sparsity
-    if sparsity is None and args.density is not None and args.density < 1.0 and cfg.sparsity == "none":
-        sparsity = "l0-unstructured"
-    overrides = {"max_minutes": args.minutes, "steps": args.steps, "density": args.density, "sparsity": sparsity}
-    if any(v is not None for v in overrides.values()):
-        import dataclasses
-
-        try:
-            cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-        except ValueError as e:
-            raise InputError(str(e)) from None
+    cfg = api.train_config(args.recipe, minutes=args.minutes, steps=args.steps, density=args.density,
+                           sparsity=args.sparsity)
     from tqdm import tqdm
 
     state: dict = {}
@@ -150,9 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        base = train.train(cfg, [Path(d) for d in args.data], Path(args.out), progress)
-    except ValueError as e:
-        raise InputError(str(e)) from None
+        base = api.train(cfg, args.data, args.out, progress)
     finally:
         if "bar" in state:
             state["bar"].close()
@@ -168,7 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from inrcodec.evaluation import evaluate
+    from inrcodec import api
 
     try:
         qualities = [int(q) for q in args.quality.split(",") if q.strip()]
@@ -200,21 +178,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     command = shlex.join(["inrcodec", "eval", *args.data, *(x for k, v in options.items() if v is not None
                                                             for x in (f"--{k}", str(v)))])
     try:
-        written = evaluate.run(data, qualities, out, names, modality=args.modality, limit=args.limit, base=args.base,
-                               fit_steps=args.fit_steps, var=args.var, seconds=args.seconds, command=command,
-                               log=log, progress=progress)
+        written, bd = api.evaluate(data, qualities, out, names, modality=args.modality, limit=args.limit,
+                                   base=args.base, fit_steps=args.fit_steps, var=args.var, seconds=args.seconds,
+                                   command=command, log=log, progress=progress)
     finally:
         if "bar" in state:
             state["bar"].close()
-    bd = evaluate.report(out, log=log)
-    rate_key = bd["rate_key"]
-    for name, res in written.items():
-        rates, psnrs = evaluate.curve(res, rate_key)
-        print(f"{name}: " + ", ".join(evaluate.format_point(r, p, rate_key) for r, p in zip(rates, psnrs)))
-    for row in bd["comparisons"]:
-        print(evaluate.bd_line(row))
-    if not bd["anchors_comparable"]:
-        print(f"note: {bd['anchor_note']}")
+    for line in api.evaluation_summary(written, bd):
+        print(line)
     print(f"{out}: inrcodec.json, {len(written) - 1} baseline file(s), bd.json, report.md" + (", rd.png" if bd["plot"] else ""))
     return 0
 
@@ -228,8 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("input", help="image (PNG, JPEG, ...), audio (WAV, FLAC) or climate (netCDF, GRIB, .npy, .npz) file")
     e.add_argument("-o", "--output", help="output .inr file (default: input with .inr suffix)")
     rate = e.add_mutually_exclusive_group()
-    rate.add_argument("-q", "--quality", type=int, default=None, choices=range(1, 9), metavar="N",
-                      help="quality level 1 (smallest) .. 8 (best); default 4")
+    rate.add_argument("-q", "--quality", type=int, default=None, metavar="N",
+                      help="quality level of the base network, 1 (smallest) .. 8 (best) for the shipped bases; "
+                      "default 4")
     rate.add_argument("--bpp", type=float, help="images: target bits per pixel (the best quality level that fits)")
     rate.add_argument("--kbps", type=float, help="audio: target kilobits per second")
     rate.add_argument("--bits-per-field", type=float, help="climate: target bits per 2-D field")
@@ -308,19 +280,15 @@ def use_compilation_cache() -> None:
         return
     if not os.access(path, os.W_OK):
         return
-    import jax
+    from inrcodec import api
 
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # Only programs worth keeping.
+    api.cache_compiled_programs(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) in COMPILING_COMMANDS:
         use_compilation_cache()
-    if getattr(args, "command", None) == "encode" and args.quality is None and args.bpp is None \
-            and args.kbps is None and args.bits_per_field is None:
-        args.quality = 4
     try:
         return args.func(args)
     except (InputError, FormatError) as e:

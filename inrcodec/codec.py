@@ -10,21 +10,17 @@ with their own header fields and file readers and writers.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import struct
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from inrcodec.bitstream import range_coder
 from inrcodec.bitstream.coding import CodingHeader, quant_step
-from inrcodec.core import bases, latents, model, siren
-from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, ModelConfig
+from inrcodec.core import bases, encoder, latents, model
+from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.core.fit import fit
 
 LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
 FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
@@ -40,82 +36,26 @@ class Coded:
     values: np.ndarray  # (*signal_shape, out_channels) in [0, 1], exactly what decode_signal gives.
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "steps"))
-def _adapt(base, signal, lam, key, cfg: ModelConfig, steps: int):
-    return model.adapt(base, signal, lam, key, cfg, steps)
+def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
+    """The encoder schedule a base asks for in its manifest ("fit"), else the default one; with `steps`,
+    that many refinement steps instead, split 3:1 between the noise and rounding phases."""
+    fit = FitConfig(**base.manifest.get("fit", {}))
+    if steps is None:
+        return fit
+    if steps < 0:
+        raise InputError(f"the number of fit steps (--fit-steps) must be >= 0, got {steps}")
+    return dataclasses.replace(fit, noise_steps=steps - steps // 4, ste_steps=steps // 4)
 
 
-def _optimizer(lr: jax.Array, weight_lr: jax.Array, total: int, lr_final: float) -> optax.GradientTransformation:
-    """Adam with cosine decay; the weight deltas get their own learning rate."""
-
-    def adam(rate):
-        return optax.adam(optax.cosine_decay_schedule(rate, max(total, 1), lr_final))
-
-    def labels(params):
-        return {k: jax.tree_util.tree_map(lambda _: "delta" if k == "delta" else "latent", v) for k, v in params.items()}
-
-    return optax.multi_transform({"latent": adam(lr), "delta": adam(weight_lr)}, labels)
-
-
-@functools.partial(jax.jit, static_argnames=("cfg", "mode", "steps", "num_samples", "total", "lr_final"))
-def _refine(net, mods, opt_state, signal, lam, key, lr, weight_lr, step, weight_step, cfg: ModelConfig, mode: str,
-            steps: int, num_samples: int, total: int, lr_final: float):
-    def loss(m, k):
-        return model.rd_loss(net, m, signal, lam, k, cfg, mode, num_samples, step, weight_step)[0]
-
-    return fit(loss, mods, _optimizer(lr, weight_lr, total, lr_final), steps, key, opt_state)
-
-
-def fit_modulations(
-    base: bases.Base,
-    signal: dict,
-    lam: float,
-    key: jax.Array,
-    fit_cfg: FitConfig,
-    step: float = 1.0,
-    weight_step: float | None = None,
-    progress: Progress | None = None,
-    local_scales: bool = False,
-) -> dict:
-    """Fits the modulations of one signal (a model.make_signal dict).
-
-    Starts with the meta-learned steps, then runs Adam on the latents (in units of the quantization
-    step `step`) and, if `weight_step` is given, on per-signal weight deltas (in units of
-    `weight_step`), under the rate-distortion loss: uniform noise first, then straight-through rounding.
-    With `local_scales` the rate is that of local scales (rate.local_laplace_bits).
-    """
-    cfg = base.cfg
-    k_adapt, k_fit = jax.random.split(key)
-    inner_steps = int(base.manifest.get("inner_steps", 3))
-    mods = _adapt(base.params, signal, jnp.float32(lam), k_adapt, cfg, inner_steps)
-    # The meta-learned steps work at unit step; express their result in units of `step`.
-    mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - np.log(step)}
-    if local_scales:  # The rate of local scales: a gain per level, "log_scale" becomes the floor.
-        mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / range_coder.CONTEXT_WINDOW))
-        mods["log_scale"] = mods["log_scale"] - 1.0
-    if weight_step is not None:
-        mods["delta"] = jax.tree_util.tree_map(jnp.zeros_like, base.params["net"])
-        mods["delta_log_scale"] = jnp.zeros((len(jax.tree_util.tree_leaves(mods["delta"])),), jnp.float32)
-    total = fit_cfg.noise_steps + fit_cfg.ste_steps
-    samples = int(np.prod(signal["values"].shape[:-1]))
-    num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)))
-    lr = jnp.float32(fit_cfg.lr / step)
-    weight_lr = jnp.float32(fit_cfg.weight_lr / (weight_step or 1.0))
-    opt_state = _optimizer(lr, weight_lr, total, fit_cfg.lr_final).init(mods)
-    done = 0
-    for mode, steps in (("noise", fit_cfg.noise_steps), ("ste", fit_cfg.ste_steps)):
-        while steps > 0:
-            n = min(FIT_CHUNK, steps)
-            mods, opt_state, _ = _refine(
-                base.params["net"], mods, opt_state, signal, jnp.float32(lam), jax.random.fold_in(k_fit, done),
-                lr, weight_lr, jnp.float32(step), jnp.float32(weight_step or 1.0), cfg, mode, n, num_samples, total,
-                fit_cfg.lr_final,
-            )
-            steps -= n
-            done += n
-            if progress:
-                progress(done, total)
-    return mods
+def problem(base: bases.Base, quality: int, weight_deltas: bool, fit_cfg: FitConfig,
+            local_scales: bool = False) -> tuple[encoder.Problem, int, int]:
+    """The fit problem of a quality level, with its latent and weight step indices (0: no deltas)."""
+    step_index = quality_step_index(base, quality)
+    weight_index = fit_cfg.weight_step_index if weight_deltas and base.manifest.get("weight_deltas", True) else 0
+    return encoder.Problem(
+        base.params, base.cfg, quality_lambda(base, quality), quant_step(step_index),
+        quant_step(weight_index) if weight_index else None, local_scales, int(base.manifest.get("inner_steps", 3)),
+    ), step_index, weight_index
 
 
 def to_ints(values) -> np.ndarray:
@@ -157,12 +97,11 @@ def encode_signal(
 
     With `local_scales`, levels are coded with local scales (entropy model 3) where that saves bits.
     """
-    lam = quality_lambda(base, quality)
-    step_index = quality_step_index(base, quality)
-    weight_index = fit_cfg.weight_step_index if base.manifest.get("weight_deltas", True) else 0
-    step, weight_step = quant_step(step_index), (quant_step(weight_index) if weight_index else None)
-    mods = fit_modulations(base, signal, lam, jax.random.PRNGKey(seed), fit_cfg, step, weight_step, progress,
-                           local_scales)
+    fit_problem, step_index, weight_index = problem(base, quality, True, fit_cfg, local_scales)
+    step, weight_step = fit_problem.step, fit_problem.weight_step
+    batch = {k: jnp.asarray(v)[None] for k, v in signal.items()}  # One signal: a batch of one.
+    mods = encoder.fit_signals(fit_problem, batch, jax.random.PRNGKey(seed)[None], fit_cfg, progress)
+    mods = jax.tree_util.tree_map(lambda x: x[0], mods)
     ints = [to_ints(y) for y in mods["latents"]]
     deltas = [to_ints(d) for d in jax.tree_util.tree_leaves(mods["delta"])] if weight_step else []
     scale_indices = [range_coder.best_scale_index(q) for q in ints]
@@ -254,53 +193,10 @@ def _coded_symbols(levels: list[np.ndarray], predicted: tuple[bool, ...]) -> lis
     return [range_coder.stack_differences(q) if p else q for q, p in zip(levels, predicted)]
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "inner_steps", "noise_steps", "ste_steps", "num_samples", "lr_final"))
-def _fit_batch(params, signals, lam, keys, lr, step, cfg: ModelConfig, inner_steps: int, noise_steps: int,
-               ste_steps: int, num_samples: int, lr_final: float):
-    """The encoder's fit (meta-learned steps, noise phase, rounding phase) of a batch of signals, vmapped."""
-
-    def one(signal, key):
-        k_adapt, k_noise, k_ste = jax.random.split(key, 3)
-        mods = model.adapt(params, signal, lam, k_adapt, cfg, inner_steps)
-        mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - jnp.log(step)}
-        optimizer = optax.adam(optax.cosine_decay_schedule(lr, max(noise_steps + ste_steps, 1), lr_final))
-        state = optimizer.init(mods)
-        for mode, steps, k in (("noise", noise_steps, k_noise), ("ste", ste_steps, k_ste)):
-            def loss(m, kk, mode=mode):
-                return model.rd_loss(params["net"], m, signal, lam, kk, cfg, mode, num_samples, step)[0]
-
-            mods, state, _ = fit(loss, mods, optimizer, steps, k, state)
-        return mods["latents"]
-
-    return jax.vmap(one)(signals, keys)
-
-
-@functools.partial(jax.jit, static_argnames=("w0",))
-def _synthesize_batch(net, grids, positions, inputs, w0: float):
-    """Values (N, samples, C) of N signals' latent grids at shared positions; `inputs` (N, samples, F)."""
-
-    def one(g, x):
-        return siren.apply(net, jnp.concatenate([latents.sample(g, positions), x], axis=-1), w0)
-
-    return jax.vmap(one)(grids, inputs)
-
-
 def reconstruct_batch(base: bases.Base, ints: list[np.ndarray], signal_shape: Sequence[int], step: float,
-                      inputs: np.ndarray | None = None, chunk: int = 64) -> np.ndarray:
+                      inputs: np.ndarray | None = None) -> np.ndarray:
     """Decodes N signals' integer latents (per level (N, *grid, c)) to (N, *signal_shape, C) in [0, 1]."""
-    n = ints[0].shape[0]
-    chunk = min(chunk, n)
-    positions = jnp.asarray(latents.all_positions(signal_shape))
-    samples = positions.shape[0]
-    extra = np.zeros((n, samples, 0), np.float32) if inputs is None else np.asarray(inputs, np.float32).reshape(n, samples, -1)
-    out = []
-    for start in range(0, n, chunk):
-        idx = _padded_range(start, min(start + chunk, n), chunk)
-        grids = [jnp.asarray(q[idx], jnp.float32) * jnp.float32(step) for q in ints]
-        values = _synthesize_batch(base.params["net"], grids, positions, jnp.asarray(extra[idx]), base.cfg.w0)
-        out.append(np.asarray(values)[: min(chunk, n - start)])
-    values = np.concatenate(out, axis=0)
-    return np.clip(values, 0.0, 1.0).reshape(n, *signal_shape, -1)
+    return model.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs)
 
 
 def _padded_range(start: int, stop: int, size: int) -> np.ndarray:
@@ -326,27 +222,27 @@ def encode_batch(
     on the chunking. One scale index per latent level is chosen for the whole batch. With
     `stack_prediction` (an ordered stack, e.g. fields over time), each level is coded as its
     differences along the stack where that is smaller (entropy model 2, whole payloads only).
+    Batch-coded signals carry no weight deltas (one coding header serves the whole batch).
     """
-    lam = jnp.float32(quality_lambda(base, quality))
-    step_index = quality_step_index(base, quality)
-    step = quant_step(step_index)
+    fit_problem, step_index, _ = problem(base, quality, False, fit_cfg)
+    step = fit_problem.step
     n = signals["values"].shape[0]
     signal_shape = signals["values"].shape[1:-1]
-    samples = int(np.prod(signal_shape))
-    num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)))
     root = jax.random.PRNGKey(seed)
-    chunk = min(chunk, n)
+    size = min(chunk, 1 << (n - 1).bit_length())  # A power of two: few batch shapes, so few compilations.
+    chunks = -(-n // size)
     fitted = []
-    for start in range(0, n, chunk):
-        idx = _padded_range(start, min(start + chunk, n), chunk)
+    for c, start in enumerate(range(0, n, size)):
+        idx = _padded_range(start, min(start + size, n), size)
         part = {k: jnp.asarray(v[idx]) for k, v in signals.items()}
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.asarray(first_index + idx))
-        lat = _fit_batch(base.params, part, lam, keys, jnp.float32(fit_cfg.lr / step), jnp.float32(step), base.cfg,
-                         int(base.manifest.get("inner_steps", 3)), fit_cfg.noise_steps, fit_cfg.ste_steps,
-                         num_samples, fit_cfg.lr_final)
-        fitted.append([to_ints(y)[: min(chunk, n - start)] for y in lat])
-        if progress:
-            progress(min(start + chunk, n), n)
+
+        def chunk_progress(done, total, c=c):
+            if progress:
+                progress(c * total + done, chunks * total)
+
+        mods = encoder.fit_signals(fit_problem, part, keys, fit_cfg, chunk_progress)
+        fitted.append([to_ints(y)[: min(size, n - start)] for y in mods["latents"]])
     ints = [np.concatenate([f[k] for f in fitted], axis=0) for k in range(base.cfg.levels)]
     predicted = tuple(range_coder.predict_along_stack(q) for q in ints) if stack_prediction else ()
     predicted = predicted if any(predicted) else ()  # Entropy model 1 when no level gains.

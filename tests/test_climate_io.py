@@ -1,4 +1,4 @@
-"""Climate I/O: netCDF/GRIB/.npy/.npz fields, lossless templates, masks, errors, metrics, real archives."""
+"""Climate I/O: netCDF/GRIB/.npy/.npz fields, lossless templates and their bytes, masks, errors, metrics, real archives."""
 
 import os
 import shutil
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from inrcodec.bitstream import climate_template
 from inrcodec.errors import FormatError, InputError
 from inrcodec.signals import climate, metrics
 
@@ -44,8 +45,13 @@ def assert_same_variable(back: xr.Dataset, orig: xr.Dataset, name: str) -> None:
     np.testing.assert_array_equal(v.values, o.values)
 
 
+def stored(template: climate.Template) -> climate_template.Description:
+    """The template as a decoder gets it: through its bytes."""
+    return climate_template.unpack(climate_template.pack(template))
+
+
 def decode_to_file(field: climate.Field, path: Path, values: np.ndarray | None = None) -> Path:
-    da = climate.to_dataarray(field.values if values is None else values, field.template)
+    da = climate.to_dataarray(field.values if values is None else values, stored(field.template))
     path.write_bytes(climate.netcdf_bytes(da))
     return path
 
@@ -105,7 +111,7 @@ def test_grid_dims_moved_last_and_restored(tmp_path, dims):
     reference = climate.read_field(synthetic_netcdf(tmp_path / "ref.nc"))
     np.testing.assert_array_equal(f.values, reference.values)
     np.testing.assert_array_equal(f.latlon, reference.latlon)
-    assert climate.template_from_bytes(f.template).field_dims == ("time", "lat", "lon")
+    assert f.template.field_dims == stored(f.template).field_dims == ("time", "lat", "lon")
     out = decode_to_file(f, tmp_path / "out.nc")
     with open_raw(src) as orig, open_raw(out) as back:
         assert back["t2m"].dims == dims
@@ -208,9 +214,10 @@ def test_from_dataarray_with_datetimes_strings_and_scalars(tmp_path):
     f = climate.from_dataarray(da)
     assert f.values.shape == (48, 2, 3, 4) and f.latlon.shape == (3, 4, 2)
     # Regular axes (hourly times, the 0.25 degree grid) are stored as (start, step, n): a small template.
-    assert len(f.template) < 700
-    back = climate.to_dataarray(f.values, f.template)
+    assert len(climate_template.pack(f.template)) < 700
+    back = climate.to_dataarray(f.values, stored(f.template))
     xr.testing.assert_identical(back, da)
+    xr.testing.assert_identical(climate.to_dataarray(f.values, f.template), da)
     assert back.encoding["global_attrs"]["history"] == "made here"
     assert back["time"].dtype == np.dtype("datetime64[ns]") and back["step"].dtype.kind == "m"
     out = tmp_path / "out.nc"
@@ -225,7 +232,7 @@ def test_cftime_coordinates_are_stored_as_cf_numbers(tmp_path):
     time = [cftime.DatetimeNoLeap(2000, m, 1) for m in (1, 2, 3)]
     da = xr.DataArray(np.ones((3, 2, 2)), dims=("time", "y", "x"), coords={"time": time}, name="tas")
     f = climate.from_dataarray(da)
-    back = climate.to_dataarray(f.values, f.template)
+    back = climate.to_dataarray(f.values, stored(f.template))
     assert back["time"].values.tolist() == [0, 31, 59] and back["time"].attrs["calendar"] == "noleap"
     out = tmp_path / "out.nc"
     out.write_bytes(climate.netcdf_bytes(back))
@@ -236,7 +243,7 @@ def test_cftime_coordinates_are_stored_as_cf_numbers(tmp_path):
 def test_unnamed_dataarray_without_coordinates(tmp_path):
     f = climate.from_dataarray(xr.DataArray(np.arange(6.0).reshape(2, 3)))
     assert f.name == "values" and f.latlon is None and f.units == ""
-    back = climate.to_dataarray(f.values, f.template)
+    back = climate.to_dataarray(f.values, stored(f.template))
     assert back.dims == ("dim_0", "dim_1") and back.name == "values"
     out = tmp_path / "out.nc"
     out.write_bytes(climate.netcdf_bytes(back))
@@ -248,7 +255,8 @@ def test_field_template_matches_read_field(tmp_path):
     src = synthetic_netcdf(tmp_path / "t.nc")
     with open_raw(src) as ds:
         da = ds["t2m"].load()
-    t = climate.template_from_bytes(climate.field_template(da))
+    t = climate.field_template(da)
+    assert stored(t).field_shape == t.field_shape and stored(t).encoding == t.encoding
     assert t.name == "t2m" and t.dims == ("time", "lat", "lon") and t.grid == ("lat", "lon")
     assert t.field_shape == (5, 7, 10) and t.attrs["units"] == "K"
     assert t.encoding["_FillValue"] == np.float32(-9999.0)
@@ -258,18 +266,29 @@ def test_wrong_values_shape_is_refused(tmp_path):
     f = climate.read_field(synthetic_netcdf(tmp_path / "t.nc"))
     with pytest.raises(FormatError, match="do not match"):
         climate.to_dataarray(f.values[:, :, :-1], f.template)
+    with pytest.raises(FormatError, match="do not match"):
+        climate.to_dataarray(f.values[:, :, :-1], stored(f.template))
+
+
+def test_decoded_arrays_do_not_share_the_template():
+    f = climate.from_dataarray(xr.DataArray(np.ones((2, 3)), dims=("y", "x"), name="t",
+                                            coords={"depth": ("y", [1.0, 2.0])}, attrs={"flags": [1, 2]}))
+    da = climate.to_dataarray(f.values, f.template)
+    da.attrs["flags"].append(3)
+    da.coords["depth"].values[0] = 9.0  # Not an index: a plain array that a shared template would see.
+    assert f.template.attrs["flags"] == [1, 2] and f.template.coords["depth"].values[0] == 1.0
 
 
 @pytest.mark.parametrize("data", [b"", b"junk", zlib.compress(b"\x01\x00"), zlib.compress(b"\x05\x00\x00\x00{}xyz"),
                                   zlib.compress(b"\x02\x00\x00\x00[]")])
 def test_corrupt_template(data):
     with pytest.raises(FormatError):
-        climate.template_from_bytes(data)
+        climate_template.unpack(data)
 
 
-def _edited_template(template: bytes, edit) -> bytes:
+def _edited_template(template: climate.Template, edit) -> bytes:
     """The template with its JSON edited, deflated without the preset dictionary (format 1.0)."""
-    raw = zlib.decompressobj(zdict=climate.TEMPLATE_DICTIONARY).decompress(template)
+    raw = zlib.decompressobj(zdict=climate_template.TEMPLATE_DICTIONARY).decompress(climate_template.pack(template))
     n = int.from_bytes(raw[:4], "little")
     import json
 
@@ -290,26 +309,28 @@ def _edited_template(template: bytes, edit) -> bytes:
 def test_template_sizes_are_checked_before_allocating(tmp_path, edit, message):
     f = climate.read_field(synthetic_netcdf(tmp_path / "t.nc"))
     with pytest.raises(FormatError, match=message):
-        climate.template_from_bytes(_edited_template(f.template, edit))
+        climate_template.unpack(_edited_template(f.template, edit))
 
 
 def test_templates_use_the_preset_dictionary_and_1_0_templates_still_parse(tmp_path):
     f = climate.read_field(synthetic_netcdf(tmp_path / "t.nc"))
-    assert climate.uses_dictionary(f.template)
-    raw = zlib.decompressobj(zdict=climate.TEMPLATE_DICTIONARY).decompress(f.template)
+    template = climate_template.pack(f.template)
+    assert climate_template.uses_dictionary(template)
+    raw = zlib.decompressobj(zdict=climate_template.TEMPLATE_DICTIONARY).decompress(template)
     plain = zlib.compress(raw, 9)
-    assert not climate.uses_dictionary(plain) and len(f.template) < len(plain)
-    xr.testing.assert_identical(climate.to_dataarray(f.values, plain), climate.to_dataarray(f.values, f.template))
+    assert not climate_template.uses_dictionary(plain) and len(template) < len(plain)
+    xr.testing.assert_identical(climate.to_dataarray(f.values, climate_template.unpack(plain)),
+                                climate.to_dataarray(f.values, climate_template.unpack(template)))
 
 
 def test_template_with_another_preset_dictionary_is_refused(tmp_path):
     f = climate.read_field(synthetic_netcdf(tmp_path / "t.nc"))
-    raw = zlib.decompressobj(zdict=climate.TEMPLATE_DICTIONARY).decompress(f.template)
+    raw = zlib.decompressobj(zdict=climate_template.TEMPLATE_DICTIONARY).decompress(climate_template.pack(f.template))
     other = zlib.compressobj(zdict=b'{"v":1,"name":"other dictionary"}')
     data = other.compress(raw) + other.flush()
-    assert climate.uses_dictionary(data)
+    assert climate_template.uses_dictionary(data)
     with pytest.raises(FormatError, match="corrupt"):
-        climate.template_from_bytes(data)
+        climate_template.unpack(data)
 
 
 # --- .npy, .npz ------------------------------------------------------------------------------------
@@ -319,7 +340,7 @@ def test_npy_2d_and_nd(tmp_path):
     np.save(tmp_path / "a.npy", np.arange(12, dtype=np.int16).reshape(3, 4))
     f = climate.read_field(tmp_path / "a.npy")
     assert f.values.dtype == np.float64 and f.values.shape == (3, 4) and f.latlon is None and f.name == "values"
-    assert climate.template_from_bytes(f.template).encoding == {}
+    assert f.template.encoding == stored(f.template).encoding == {}
     np.save(tmp_path / "b.npy", np.ones((2, 3, 4, 5), np.float32))
     assert climate.read_field(tmp_path / "b.npy").values.shape == (2, 3, 4, 5)
 
@@ -395,28 +416,28 @@ def test_too_many_values_refused_before_loading(tmp_path, monkeypatch):
 def test_mask_round_trip(shape):
     rng = np.random.default_rng(2)
     for valid in (np.ones(shape, bool), np.zeros(shape, bool), rng.random(shape) < 0.7):
-        data = climate.pack_mask(valid)
-        np.testing.assert_array_equal(climate.unpack_mask(data, shape), valid)
-    assert climate.pack_mask(np.ones(shape, bool)) == b""
-    assert len(climate.pack_mask(np.zeros(shape, bool))) < 200
+        data = climate_template.pack_mask(valid)
+        np.testing.assert_array_equal(climate_template.unpack_mask(data, shape), valid)
+    assert climate_template.pack_mask(np.ones(shape, bool)) == b""
+    assert len(climate_template.pack_mask(np.zeros(shape, bool))) < 200
 
 
 def test_land_mask_is_compact():
     valid = np.ones((12, 91, 181), bool)
     valid[:, 20:50, 30:90] = False  # the same "continent" in every month
-    assert len(climate.pack_mask(valid)) < 200
+    assert len(climate_template.pack_mask(valid)) < 200
 
 
 def test_corrupt_mask():
-    data = climate.pack_mask(np.eye(4, dtype=bool))
+    data = climate_template.pack_mask(np.eye(4, dtype=bool))
     with pytest.raises(FormatError):
-        climate.unpack_mask(data, (5, 5))
+        climate_template.unpack_mask(data, (5, 5))
     with pytest.raises(FormatError):
-        climate.unpack_mask(data[:-3], (4, 4))
+        climate_template.unpack_mask(data[:-3], (4, 4))
     with pytest.raises(FormatError):
-        climate.unpack_mask(b"junk", (4, 4))
+        climate_template.unpack_mask(b"junk", (4, 4))
     with pytest.raises(FormatError, match="more than"):
-        climate.unpack_mask(data, (1 << 20, 1 << 20))
+        climate_template.unpack_mask(data, (1 << 20, 1 << 20))
 
 
 def test_metrics_use_valid_points_only():
@@ -448,7 +469,7 @@ def test_grib_in_read_only_directory_writes_no_index(tmp_path, caplog):
     assert os.listdir(ro) == ["t2m.grib"]
     assert not [r for r in caplog.records if "idx" in r.getMessage()]  # not even a failed attempt
     assert (f.name, f.units, f.values.shape) == ("t2m", "K", (121, 201))
-    t = climate.template_from_bytes(f.template)
+    t = stored(f.template)
     assert {"time", "step", "number", "surface", "valid_time"} <= set(t.coords)
 
 
@@ -458,11 +479,11 @@ def test_real_era5_uk_grib(tmp_path):
     f = climate.read_field(src)
     assert sorted(os.listdir(src.parent)) == before
     assert (f.name, f.units, f.values.shape) == ("t2m", "K", (744, 33, 49))
-    assert f.valid.all() and climate.pack_mask(f.valid) == b""
+    assert f.valid.all() and climate_template.pack_mask(f.valid) == b""
     assert f.latlon[0, 0].tolist() == [58.0, -10.0] and f.latlon[-1, -1].tolist() == [50.0, 2.0]
-    assert len(f.template) < 2000
+    assert len(climate_template.pack(f.template)) < 2000
     assert 230 < np.nanmin(f.values) < np.nanmax(f.values) < 300
-    t = climate.template_from_bytes(f.template)
+    t = f.template
     assert t.coords["time"].dtype == np.dtype("datetime64[ns]") and t.coords["step"].dtype.kind == "m"
     out = decode_to_file(f, tmp_path / "uk.nc")
     with xr.open_dataset(out) as back, xr.open_dataset(src, engine="cfgrib",
@@ -476,7 +497,7 @@ def test_grib_template_is_the_same_at_every_read():
     """cfgrib stamps its `history` with the minute of reading and the path: the template drops it,
     so encoding one GRIB file twice gives the same bytes."""
     src = need(ARCHIVES / "era5-single-level-scalar-time.grib")
-    t = climate.template_from_bytes(climate.read_field(src).template)
+    t = stored(climate.read_field(src).template)
     assert "history" not in t.global_attrs and t.global_attrs["Conventions"] == "CF-1.7"
 
 

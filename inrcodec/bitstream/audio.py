@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+from inrcodec.bitstream import container
 from inrcodec.bitstream.coding import CodingHeader
 from inrcodec.errors import FormatError
 
@@ -24,6 +25,8 @@ SUBTYPE_CODES: dict[str, int] = {"PCM_16": 0, "PCM_24": 1, "PCM_32": 2, "PCM_U8"
 SUBTYPE_NAMES: dict[int, str] = {code: name for name, code in SUBTYPE_CODES.items()}
 CONTAINER_CODES: dict[str, int] = {"WAV": 0, "FLAC": 1}
 CONTAINER_NAMES: dict[int, str] = {code: name for name, code in CONTAINER_CODES.items()}
+NAME = "audio"  # The modality's name in base manifests, archive settings and results.
+RATE_UNIT = "kbps"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,3 +71,24 @@ class AudioHeader:
         if offset != len(meta):
             raise FormatError(f"audio header has {len(meta)} bytes, expected {offset}")
         return cls(rate, frames, channels, subtypes[subtype_code], containers[container_code], tuple(codings), tuple(sizes))
+
+    def rate(self, file_bytes: int) -> float:
+        """Kilobits per second of audio of a file of `file_bytes` bytes."""
+        return 8 * file_bytes / (self.frames / self.sample_rate) / 1000
+
+    def describe(self) -> dict:
+        """The fields `inrcodec info` shows."""
+        return {"sample_rate": self.sample_rate, "frames": self.frames, "channels": self.channels,
+                "seconds": round(self.frames / self.sample_rate, 3), "sample_format": self.subtype,
+                "container": self.container}
+
+
+def read(data: bytes) -> tuple[container.Container, AudioHeader]:
+    """Parses and checks the container and the audio header of .inr bytes (no network needed)."""
+    box = container.unpack(data)
+    if box.modality != container.MODALITY_AUDIO:
+        raise FormatError(f"file holds modality {box.modality}, not audio ({container.MODALITY_AUDIO})")
+    header = AudioHeader.unpack(box.meta)
+    if sum(header.payload_sizes) != len(box.payload):
+        raise FormatError(f"channel payloads add up to {sum(header.payload_sizes)} bytes, the file has {len(box.payload)}")
+    return box, header

@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+from inrcodec.bitstream import container
 from inrcodec.bitstream.coding import CodingHeader
 from inrcodec.errors import FormatError
 
 MAX_DECODE_PIXELS = 1 << 26  # 64 Mpixel: larger headers are refused before decoding.
 DIMENSIONS = struct.Struct("<HHBB")  # height, width, channels, bit depth.
+NAME = "image"  # The modality's name in base manifests, archive settings and results.
+RATE_UNIT = "bpp"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,3 +46,20 @@ class ImageHeader:
         if depth not in (8, 16):
             raise FormatError(f"unsupported bit depth {depth}")
         return cls(h, w, c, depth, coding)
+
+    def rate(self, file_bytes: int) -> float:
+        """Bits per pixel of a file of `file_bytes` bytes."""
+        return 8 * file_bytes / (self.width * self.height)
+
+    def describe(self) -> dict:
+        """The fields `inrcodec info` shows."""
+        return {"width": self.width, "height": self.height, "channels": self.channels, "bit_depth": self.bit_depth}
+
+
+def read(data: bytes) -> tuple[container.Container, ImageHeader]:
+    """Parses and checks the container and the image header of .inr bytes (no network needed)."""
+    box = container.unpack(data)
+    if box.modality != container.MODALITY_IMAGE:
+        raise FormatError(f"file holds modality {box.modality}, not image ({container.MODALITY_IMAGE})")
+    header = ImageHeader.unpack(box.meta)
+    return box, header

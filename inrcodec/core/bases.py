@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import io
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from inrcodec.bitstream import weights
@@ -53,6 +52,8 @@ def _path_key(path) -> str:
 
 def flat_arrays(params: dict) -> dict[str, np.ndarray]:
     """The float32 leaves of a params pytree by pytree path (e.g. "net/hidden/0/w"), sorted by path."""
+    import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
+
     flat = {_path_key(p): np.asarray(v, np.float32) for p, v in jax.tree_util.tree_leaves_with_path(params)}
     return dict(sorted(flat.items()))
 
@@ -73,6 +74,8 @@ def params_from_bytes(data: bytes, template: dict) -> dict:
 
 def _fill(template: dict, stored: dict[str, np.ndarray]) -> dict:
     """`template`'s pytree with its leaves taken from `stored` (keyed by pytree path; shapes checked)."""
+    import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
+    import jax.numpy as jnp
     leaves = []
     for p, v in jax.tree_util.tree_leaves_with_path(template):
         key = _path_key(p)
@@ -125,7 +128,9 @@ def embeddable(base: Base) -> tuple[Base, bytes]:
 def base_from_embedded(blob: bytes, manifest: dict) -> Base:
     """The base of a dataset archive from its embedded blob (`embeddable`) and manifest; decoding only
     needs the SIREN weights (the encoder-only parts keep their initial values)."""
-    from inrcodec.core.model import init_base  # Local import: model imports jax-heavy modules.
+    import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
+
+    from inrcodec.core.model import init_base
 
     try:
         cfg = ModelConfig.from_dict(manifest["model"])
@@ -138,7 +143,9 @@ def base_from_embedded(blob: bytes, manifest: dict) -> Base:
 
 def load_base_dir(directory: Path) -> Base:
     """Loads and verifies one base directory."""
-    from inrcodec.core.model import init_base  # Local import: model imports jax-heavy modules.
+    import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
+
+    from inrcodec.core.model import init_base
 
     directory = Path(directory)
     manifest = json.loads((directory / MANIFEST_FILE).read_text())
@@ -154,13 +161,10 @@ def load_base_dir(directory: Path) -> Base:
 
 def search_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("INRCODEC_BASES", "").split(os.pathsep) if p]
-    try:
-        import inrcodec._bases as installed  # Present when installed from a wheel or editable.
-
-        dirs += [Path(p) for p in installed.__path__]
-    except ImportError:
-        pass
-    dirs.append(Path(__file__).resolve().parent.parent / "meta" / "bases")
+    installed = importlib.util.find_spec("inrcodec._bases")  # Present when installed (wheel or editable).
+    if installed is not None:
+        dirs += [Path(p) for p in installed.submodule_search_locations or ()]
+    dirs.append(Path(__file__).resolve().parents[2] / "meta" / "bases")  # A source checkout.
     seen, out = set(), []
     for d in dirs:
         if d.is_dir() and d.resolve() not in seen:
@@ -187,6 +191,11 @@ def list_bases() -> list[dict]:
             seen.add(manifest.get("base_id"))
             out.append({**manifest, "path": str(path)})
     return out
+
+
+def installed_name(base_id: bytes) -> str | None:
+    """The name of the installed base with this 8-byte id, or None (reads manifests only)."""
+    return next((m.get("name") for _, m in _manifests() if m.get("base_id") == base_id.hex()), None)
 
 
 def load_base(ref: str | bytes | Path) -> Base:

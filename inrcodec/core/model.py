@@ -60,8 +60,15 @@ def init_modulations(base: dict, signal_shape: Sequence[int], cfg: ModelConfig) 
     return {"latents": latents.zeros(signal_shape, cfg), "log_scale": base["log_scale"]}
 
 
-def quantize(y: Array, mode: str, key: jax.Array) -> Array:
-    """Quantization proxy: uniform noise, straight-through rounding, or plain rounding."""
+def quantize(y: Array, mode: str | Array, key: jax.Array) -> Array:
+    """Quantization proxy: uniform noise, straight-through rounding, or plain rounding.
+
+    `mode` is one of QUANT_MODES, or a runtime bool: True = "ste", False = "noise" (one compiled
+    program serves both phases of a fit).
+    """
+    if not isinstance(mode, str):
+        noisy = y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
+        return jnp.where(mode, y + jax.lax.stop_gradient(jnp.round(y) - y), noisy)
     if mode == "noise":
         return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
     if mode == "ste":
@@ -78,7 +85,7 @@ def rd_loss(
     lam: Array,
     key: jax.Array,
     cfg: ModelConfig,
-    mode: str = "noise",
+    mode: str | Array = "noise",
     num_samples: int | None = None,
     step: float = 1.0,
     weight_step: float = 1.0,
@@ -94,7 +101,7 @@ def rd_loss(
       signal: {"values", optional "inputs", optional "weights"} (see the module docstring).
       lam: rate weight (scalar).
       key: PRNG key for the quantization noise and the sample subset.
-      mode: quantization proxy, one of QUANT_MODES.
+      mode: quantization proxy, one of QUANT_MODES, or a runtime bool (True: "ste", False: "noise").
       num_samples: evaluate the distortion on this many random samples (None: all of them).
       step: quantization step; the network sees step * (quantized latents).
       weight_step: quantization step of the weight deltas.
@@ -136,8 +143,8 @@ def rd_loss(
         mse = jnp.sum(w * err) / jnp.maximum(w.sum(), 1.0)
     else:
         mse = jnp.mean(err)
-    rate = bits / signal_size(signal)
-    return mse + lam * rate, (mse, rate)
+    bits_per_sample = bits / signal_size(signal)
+    return mse + lam * bits_per_sample, (mse, bits_per_sample)
 
 
 def apply_delta(net: dict, delta: dict, weight_step: float) -> dict:
@@ -183,28 +190,62 @@ def reconstruct(
     inputs: np.ndarray | None = None,
     chunk: int = 1 << 17,
 ) -> Array:
-    """Decodes integer latents (times `step`) to the signal (*signal_shape, out_channels) in [0, 1].
+    """Decodes one signal's integer latents (times `step`) to (*signal_shape, out_channels) in [0, 1].
 
-    `inputs` (*signal_shape, input_features) are the fixed per-sample inputs, if the base uses any.
-    Deterministic: no noise, no optimisation. Evaluated in chunks of `chunk` samples to bound memory.
+    `reconstruct_batch` of a batch of one. `inputs` (*signal_shape, input_features) are the fixed
+    per-sample inputs, if the base uses any.
     """
+    batch_inputs = None if inputs is None else np.asarray(inputs)[None]
+    return reconstruct_batch(net, [np.asarray(q)[None] for q in quantized], signal_shape, cfg, step, batch_inputs,
+                             chunk)[0]
+
+
+def reconstruct_batch(
+    net: dict,
+    quantized: list,
+    signal_shape: Sequence[int],
+    cfg: ModelConfig,
+    step: float = 1.0,
+    inputs: np.ndarray | None = None,
+    chunk: int = 1 << 17,
+) -> np.ndarray:
+    """Decodes N signals' integer latents (per level (N, *grid, c), times `step`) with one network.
+
+    Returns (N, *signal_shape, out_channels) in [0, 1]. `inputs` (N, *signal_shape, F) are the fixed
+    per-sample inputs, if the base uses any. Deterministic: no noise, no optimisation. Evaluated
+    `chunk` values at a time (a power of two of signals, or a part of one signal), with fixed padded
+    shapes so that one program serves every call, and so that memory is bounded.
+    """
+    n = quantized[0].shape[0]
     positions = latents.all_positions(signal_shape)
-    extra = np.zeros((positions.shape[0], 0), np.float32) if inputs is None else np.asarray(inputs, np.float32).reshape(positions.shape[0], -1)
-    grids = [jnp.asarray(q, jnp.float32) * jnp.float32(step) for q in quantized]
-    outs = []
-    for start in range(0, positions.shape[0], chunk):
-        part, part_extra = positions[start : start + chunk], extra[start : start + chunk]
-        pad = chunk - part.shape[0] if positions.shape[0] > chunk else 0
-        if pad:
-            part = np.concatenate([part, np.zeros((pad, part.shape[1]), np.int32)])
-            part_extra = np.concatenate([part_extra, np.zeros((pad, part_extra.shape[1]), np.float32)])
-        out = _synthesize(net, grids, jnp.asarray(part), jnp.asarray(part_extra), cfg.w0)
-        outs.append(out[: out.shape[0] - pad] if pad else out)
-    values = jnp.concatenate(outs, axis=0)
-    return jnp.clip(values, 0.0, 1.0).reshape(*signal_shape, -1)
+    samples = positions.shape[0]
+    extra = (np.zeros((n, samples, 0), np.float32) if inputs is None
+             else np.asarray(inputs, np.float32).reshape(n, samples, -1))
+    per_call = max(1, chunk // samples)
+    signals = min(1 << (n - 1).bit_length(), 1 << (per_call.bit_length() - 1))  # A power of two.
+    part = min(samples, chunk)
+    out = np.zeros((n, samples, cfg.out_channels), np.float32)
+    for first in range(0, n, signals):
+        idx = np.minimum(np.arange(first, first + signals), n - 1)  # Padded by repeating the last.
+        grids = [jnp.asarray(np.asarray(q)[idx], jnp.float32) * jnp.float32(step) for q in quantized]
+        for start in range(0, samples, part):
+            stop = min(start + part, samples)
+            pos = np.zeros((part, positions.shape[1]), np.int32)
+            pos[: stop - start] = positions[start:stop]
+            x = np.zeros((signals, part, extra.shape[-1]), np.float32)
+            x[:, : stop - start] = extra[idx, start:stop]
+            values = np.asarray(_synthesize(net, grids, jnp.asarray(pos), jnp.asarray(x), cfg.w0))
+            count = min(signals, n - first)
+            out[first : first + count, start:stop] = values[:count, : stop - start]
+    return np.clip(out, 0.0, 1.0).reshape(n, *signal_shape, -1)
 
 
 @jax.jit
 def _synthesize(net: dict, grids: list, positions: Array, inputs: Array, w0: float) -> Array:
-    z = jnp.concatenate([latents.sample(grids, positions), inputs], axis=-1)
-    return siren.apply(net, z, w0)
+    """Values (N, samples, C) of N signals' latent grids at shared `positions` (samples, d), with their
+    fixed `inputs` (N, samples, F)."""
+
+    def one(g, x):
+        return siren.apply(net, jnp.concatenate([latents.sample(g, positions), x], axis=-1), w0)
+
+    return jax.vmap(one)(grids, inputs)

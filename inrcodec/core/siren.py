@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -43,10 +44,46 @@ def init(key: jax.Array, cfg: ModelConfig) -> Params:
     return params
 
 
+class Siren(nn.Module):
+    """The SIREN as a flax module: sine layers whose pre-activations get a FiLM shift from the input z.
+
+    h_0 = sin(w0 (z W_0 + b_0)); h_l = sin(w0 (h_{l-1} W_l + b_l + z S_l)); out = h W + b + 0.5
+    (+ z K with a linear skip). Its variables are `to_variables(params)` of the `init` pytree.
+    """
+
+    widths: tuple[int, ...]  # Width of every sine layer.
+    out_channels: int
+    w0: float
+    linear_skip: bool = False
+
+    @nn.compact
+    def __call__(self, z: Array) -> Array:
+        h = jnp.sin(self.w0 * nn.Dense(self.widths[0], name="first")(z))
+        for l, width in enumerate(self.widths[1:]):
+            pre = nn.Dense(width, name=f"hidden_{l}")(h) + nn.Dense(width, use_bias=False, name=f"shift_{l}")(z)
+            h = jnp.sin(self.w0 * pre)
+        out = nn.Dense(self.out_channels, name="out")(h) + 0.5
+        return out + nn.Dense(self.out_channels, use_bias=False, name="skip")(z) if self.linear_skip else out
+
+
+def to_variables(params: Params) -> dict:
+    """The `init` pytree as the flax variables of `Siren` ({"params": {"first": {"kernel", "bias"}, ...}})."""
+    variables = {"first": {"kernel": params["first"]["w"], "bias": params["first"]["b"]},
+                 "out": {"kernel": params["out"]["w"], "bias": params["out"]["b"]}}
+    for l, layer in enumerate(params["hidden"]):
+        variables[f"hidden_{l}"] = {"kernel": layer["w"], "bias": layer["b"]}
+        variables[f"shift_{l}"] = {"kernel": layer["shift"]}
+    if "skip" in params:
+        variables["skip"] = {"kernel": params["skip"]}
+    return {"params": variables}
+
+
+def module_of(params: Params, w0: float) -> Siren:
+    """The `Siren` whose variables are `to_variables(params)` (its layer widths are read off the params)."""
+    widths = (params["first"]["w"].shape[1], *(layer["w"].shape[1] for layer in params["hidden"]))
+    return Siren(widths, params["out"]["w"].shape[1], w0, "skip" in params)
+
+
 def apply(params: Params, z: Array, w0: float) -> Array:
-    """Maps inputs z (..., in_dim) to values (..., out_channels) around 0.5."""
-    h = jnp.sin(w0 * (z @ params["first"]["w"] + params["first"]["b"]))
-    for layer in params["hidden"]:
-        h = jnp.sin(w0 * (h @ layer["w"] + layer["b"] + z @ layer["shift"]))
-    out = h @ params["out"]["w"] + params["out"]["b"] + 0.5
-    return out + z @ params["skip"] if "skip" in params else out
+    """Maps inputs z (..., in_dim) to values (..., out_channels) around 0.5 (the `Siren` module)."""
+    return module_of(params, w0).apply(to_variables(params), z)

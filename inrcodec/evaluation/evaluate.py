@@ -4,8 +4,10 @@
 encoded, its file bytes counted (the rate: bpp, kbps or bits per 2-D field), the file decoded from
 bytes (which must give exactly the encoder's reconstruction) and the metrics computed from the
 decoded signal; then each classical baseline codec is run per item at the rate inrcodec reached on
-that item (`inrcodec.evaluation.baselines.<modality>.match_rate`). Everything is written in the CompressAI
-results schema (`inrcodec.evaluation.results`): out/inrcodec.json and one out/<codec>.json per baseline.
+that item (`inrcodec.evaluation.baselines.<modality>.match_item`).
+Everything is written in the CompressAI results schema (`inrcodec.evaluation.results`):
+out/inrcodec.json and one out/<codec>.json per baseline. What is modality-specific comes from the
+modality plug-ins (inrcodec.modalities) and from BENCHMARKS (the published benchmark of each modality).
 
 `report` reads such a folder and writes out/bd.json (BD-rate and BD-PSNR of inrcodec against each
 baseline and each published anchor curve of the modality's benchmark dataset), out/report.md and the
@@ -38,8 +40,6 @@ from inrcodec._io import atomic_write
 from inrcodec.evaluation.bdrate import MIN_POINTS, bd_psnr_with_overlap, bd_rate_with_overlap
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import InputError
-from inrcodec.signals import climate as climate_io
-from inrcodec.signals import metrics
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int, str], None]  # (done, total, what is running now)
@@ -59,6 +59,46 @@ class Benchmark:
     dataset_label: str
     plot_anchors: tuple[str, ...] | None  # Anchors drawn on rd.png (None: all); BD uses all of them.
     log_rate: bool
+    psnr_label: str  # PSNR axis label.
+    differences: Callable[[Sequence["Item"], Any, float | None], list[str]]  # (items, base value range,
+    # --seconds) -> how the run differs from the anchors' benchmark ([] = it matches).
+    match_note: str = "the items match the anchors' benchmark ({label})"  # When it matches.
+    baseline_extra: tuple[str, ...] = ()  # Per-item keys of baseline records besides the metrics.
+    # Results written before "anchors_comparable" was recorded: (comparable, note) from the item count.
+    count_comparability: Callable[[int], tuple[bool, str]] | None = None
+
+
+def _kodak_differences(items: Sequence["Item"], value_range: Any, seconds: float | None) -> list[str]:
+    why = []
+    if len(items) != 24:
+        why.append(f"{len(items)} images, not 24")
+    if any(sorted(it.shape[:2]) != [512, 768] for it in items):
+        why.append("not all images are 768x512")
+    return why
+
+
+def _kodak_count(count: int) -> tuple[bool, str]:
+    if count == 24:
+        return True, f"{count} images, as in the anchors' benchmark (image shapes not recorded)"
+    return False, f"{count} images, not 24, so BD figures against them are indicative only"
+
+
+def _librispeech_differences(items: Sequence["Item"], value_range: Any, seconds: float | None) -> list[str]:
+    why = []
+    if any(it.shape[2] != 16000 or it.shape[1] != 1 for it in items):
+        why.append("not all clips are 16 kHz mono")
+    if seconds is None or abs(seconds - 3.0) > 1e-9:
+        why.append("not the first 3 s of each clip (--seconds 3)")
+    return why
+
+
+def _era5_differences(items: Sequence["Item"], value_range: Any, seconds: float | None) -> list[str]:
+    why = []
+    if any(tuple(it.shape[-2:]) != (46, 90) for it in items):
+        why.append("not all fields are on the 46x90 grid")
+    if value_range is None or not np.allclose(value_range, (202.66, 320.93)):
+        why.append("PSNR range is not COIN++'s 202.66-320.93 K")
+    return why
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -72,7 +112,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         plot_anchors=("COIN (Dupont et al. 2021)", "COIN++ (Dupont et al. 2022)",
                       "Strümpler et al. 2022, meta-learned (7 bit)", "C3 (Kim et al. 2024)", "Cool-chic 5.0",
                       "BPG444", "VTM", "JPEG (coinpp)"),
-        log_rate=False,
+        log_rate=False, psnr_label="PSNR (dB)", differences=_kodak_differences, count_comparability=_kodak_count,
     ),
     "audio": Benchmark(
         rate_key="kbps", rate_label="kbps", bpp_meaning="bits per sample: 8 * file bytes / (frames * channels)",
@@ -81,7 +121,10 @@ BENCHMARKS: dict[str, Benchmark] = {
         "snr_db = 10 log10(signal energy / error energy) per clip, then averaged",
         baselines=("mp3", "opus"),
         dataset="librispeech", dataset_label="LibriSpeech test-clean, first 3 s, 16 kHz",
-        plot_anchors=None, log_rate=False,
+        plot_anchors=None, log_rate=False, psnr_label="PSNR (dB), waveform in [0, 1]",
+        differences=_librispeech_differences, baseline_extra=("lag_frames",),
+        match_note="the clips are cut like the anchors' benchmark ({label}); the anchors average over their own "
+        "clip sets",
     ),
     "climate": Benchmark(
         rate_key="bits_per_field", rate_label="bits per field",
@@ -91,7 +134,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         "202.66-320.93 K), then averaged; rmse and max_abs_error in the field's units",
         baselines=("sz3", "zfp"),
         dataset="era5", dataset_label="ERA5 2 m temperature, 46x90 grid",
-        plot_anchors=None, log_rate=True,
+        plot_anchors=None, log_rate=True, psnr_label="PSNR (dB), over the value range",
+        differences=_era5_differences,
     ),
 }
 RATE_KEYS = {b.rate_key: m for m, b in BENCHMARKS.items()}
@@ -101,7 +145,7 @@ TIME_KEYS = ("encoding_time", "decoding_time")
 @dataclasses.dataclass(frozen=True)
 class Item:
     name: str
-    native: Any  # Image array, modalities.audio.Audio or modalities.climate.Field.
+    native: Any  # The modality's native signal: image array, signals.audio.Audio or signals.climate.Field.
     positions: int  # Pixels, samples (frames * channels) or grid points: the denominator of "bpp".
     shape: tuple  # Image (h, w, c); audio (frames, channels, sample_rate); climate field shape.
 
@@ -110,8 +154,13 @@ class Item:
 
 
 def _modality_of_suffix(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    return next((name for name, fmt in modalities.FORMATS.items() if suffix in fmt.SUFFIXES), None)
+    fmt = modalities.for_suffix(path)
+    return fmt.NAME if fmt else None
+
+
+def _either(names: Sequence[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
+    return " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
 
 
 def find_items(data: Sequence[str | Path], modality: str | None = None) -> tuple[str, list[Path]]:
@@ -146,7 +195,7 @@ def find_items(data: Sequence[str | Path], modality: str | None = None) -> tuple
             raise InputError(f"the data holds files of several modalities ({found}); pass --modality")
         modality = next(iter(kinds), None)
     if not files:
-        what = f"{modality} files" if modality else "image, audio or climate files"
+        what = f"{modality} files" if modality else f"{_either(list(modalities.FORMATS))} files"
         raise InputError(f"no {what} found in {', '.join(map(str, data))}")
     return modality, files
 
@@ -157,70 +206,24 @@ def _item_names(files: list[Path]) -> list[str]:
 
 
 def load_item(path: Path, name: str, modality: str, var: str | None = None, seconds: float | None = None) -> Item:
-    """Reads one input: an image array, the first `seconds` of a sound, or a climate field."""
+    """Reads one input: an image array, the first `seconds` of a sound, or a climate field (`var`)."""
     fmt = modalities.by_name(modality)
-    native = fmt.read(path, var=var) if modality == "climate" else fmt.read(path)
-    if modality == "image":
-        return Item(name, native, native.shape[0] * native.shape[1], tuple(native.shape))
-    if modality == "audio":
-        if seconds is not None:
-            frames = max(1, round(seconds * native.sample_rate))
-            native = dataclasses.replace(native, samples=np.ascontiguousarray(native.samples[:frames]))
-        frames, channels = native.samples.shape
-        return Item(name, native, frames * channels, (frames, channels, native.sample_rate))
-    return Item(name, native, int(native.values.size), tuple(native.values.shape))
+    native = fmt.read(path, var=var, seconds=seconds)
+    return Item(name, native, fmt.positions(native), fmt.item_shape(native))
 
 
 def anchor_comparability(modality: str, items: Sequence[Item], base_value_range: Any = None,
                          seconds: float | None = None) -> tuple[bool, str]:
     """Whether the items are the set the modality's published anchors were measured on, and why (not)."""
     bench = BENCHMARKS[modality]
-    why = []
-    if modality == "image":
-        if len(items) != 24:
-            why.append(f"{len(items)} images, not 24")
-        if any(sorted(it.shape[:2]) != [512, 768] for it in items):
-            why.append("not all images are 768x512")
-    elif modality == "audio":
-        if any(it.shape[2] != 16000 or it.shape[1] != 1 for it in items):
-            why.append("not all clips are 16 kHz mono")
-        if seconds is None or abs(seconds - 3.0) > 1e-9:
-            why.append("not the first 3 s of each clip (--seconds 3)")
-    else:
-        if any(tuple(it.shape[-2:]) != (46, 90) for it in items):
-            why.append("not all fields are on the 46x90 grid")
-        if base_value_range is None or not np.allclose(base_value_range, (202.66, 320.93)):
-            why.append("PSNR range is not COIN++'s 202.66-320.93 K")
+    why = bench.differences(items, base_value_range, seconds)
     if why:
         return False, (f"the published anchors were measured on {bench.dataset_label}; this run differs ("
                        + "; ".join(why) + "), so BD figures against them are indicative only")
-    if modality == "audio":
-        return True, (f"the clips are cut like the anchors' benchmark ({bench.dataset_label}); the anchors "
-                      "average over their own clip sets")
-    return True, f"the items match the anchors' benchmark ({bench.dataset_label})"
+    return True, bench.match_note.format(label=bench.dataset_label)
 
 
 # --- inrcodec ------------------------------------------------------------------------------------
-
-
-def _same(decoded: Any, reconstruction: Any, modality: str) -> bool:
-    if modality == "image":
-        return np.array_equal(decoded, reconstruction)
-    if modality == "audio":
-        return np.array_equal(decoded.samples, reconstruction.samples)
-    return np.array_equal(np.asarray(decoded.values), np.asarray(reconstruction.values), equal_nan=True)
-
-
-def _metrics(modality: str, item: Item, decoded: Any, header: Any, base) -> dict[str, float]:
-    """The modality's metrics of the decoded signal against the item."""
-    fmt = modalities.by_name(modality)
-    if modality == "image":
-        p = fmt.psnr(item.native, decoded)
-        return {"psnr": p, "psnr-rgb": p}
-    if modality == "audio":
-        return fmt.metrics(item.native.samples, decoded.samples)
-    values = climate_io.from_dataarray(decoded).values
-    return fmt.metrics(item.native, values, header.lo, header.hi, base)
 
 
 def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig, seed: int = 0) -> dict:
@@ -230,12 +233,12 @@ def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig,
     t = time.perf_counter()
     dec = fmt.decode(enc.data, base)
     dec_time = time.perf_counter() - t
-    if not _same(dec.array, enc.reconstruction, modality):
+    if not fmt.same(dec.array, enc.reconstruction):
         raise RuntimeError(f"{item.name}: decoder output differs from the encoder's reconstruction (quality {quality})")
     rate_key = BENCHMARKS[modality].rate_key
     record = {"file": item.name, "bytes": len(enc.data), "bpp": 8 * len(enc.data) / item.positions}
-    record[rate_key] = fmt.rate(enc.data, dec.header)
-    record.update(_metrics(modality, item, dec.array, dec.header, base))
+    record[rate_key] = dec.header.rate(len(enc.data))
+    record.update(fmt.distortion(item.native, dec))
     record.update({"encoding_time": enc.seconds, "decoding_time": dec_time})
     return record
 
@@ -243,46 +246,9 @@ def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig,
 # --- baselines -----------------------------------------------------------------------------------
 
 
-def _rgb8(arr: np.ndarray) -> np.ndarray:
-    rgb = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
-    return (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
-
-
-def _masked_climate_match(field: climate_io.Field, codec: str, target: float, value_range) -> baselines.BaselineResult:
-    """`climate.match_rate` on a field with missing values: they are filled with the mean of the valid
-    ones for the codec (the mask itself is not charged) and the metrics cover the valid points only."""
-    from inrcodec.evaluation.baselines import _common
-    from inrcodec.evaluation.baselines import climate as bclimate
-
-    data = field.values[field.valid]
-    filled = np.where(field.valid, field.values, np.mean(data))
-    lo, hi = value_range if value_range is not None else (float(data.min()), float(data.max()))
-
-    def metrics_of(rec: np.ndarray) -> dict[str, float]:
-        return {"psnr": metrics.psnr_range(field.values, rec, lo, hi, field.valid),
-                "rmse": metrics.rmse(field.values, rec, field.valid),
-                "max_abs_error": metrics.max_abs_error(field.values, rec, field.valid)}
-
-    return _common.match_rate(codec, bclimate.lookup(bclimate.CODECS, codec, "climate"), filled, target,
-                              rate_of=lambda n: bclimate.bits_per_field(n, filled.shape),
-                              rate_unit="bits_per_field", metrics_of=metrics_of)
-
-
 def eval_baseline(item: Item, modality: str, codec: str, target: float, value_range=None) -> dict:
     """Runs one baseline on one item at the highest setting within `target` (inrcodec's rate): a record."""
-    if modality == "image":
-        r = baselines.image.match_rate(_rgb8(item.native), codec, target)
-        metrics = {"psnr": r.metrics["psnr-rgb"], "psnr-rgb": r.metrics["psnr-rgb"]}
-    elif modality == "audio":
-        r = baselines.audio.match_rate(item.native.samples, item.native.sample_rate, codec, target)
-        metrics = {"psnr": r.metrics["psnr"], "snr_db": r.metrics["snr"], "lag_frames": r.metrics["lag_frames"]}
-    else:
-        field = item.native
-        if field.valid.all():
-            r = baselines.climate.match_rate(field.values, codec, target, value_range=value_range)
-        else:
-            r = _masked_climate_match(field, codec, target, value_range)
-        metrics = {k: r.metrics[k] for k in ("psnr", "rmse", "max_abs_error")}
+    r, metrics = baselines.BY_MODALITY[modality].match_item(item.native, codec, target, value_range)
     setting = r.setting if isinstance(r.setting, int) else float(r.setting)
     return {"file": item.name, "bytes": r.bytes, "bpp": 8 * r.bytes / item.positions,
             BENCHMARKS[modality].rate_key: r.rate, "target": target, "setting": setting, **metrics,
@@ -357,20 +323,21 @@ def run(
     """
     data = [data] if isinstance(data, (str, Path)) else list(data)
     modality, files = find_items(data, modality)
+    fmt = modalities.by_name(modality)
     bench = BENCHMARKS[modality]
-    if var is not None and modality != "climate":
-        raise InputError("--var applies to climate fields only")
-    if seconds is not None and (modality != "audio" or not seconds > 0):
-        raise InputError("--seconds applies to audio only and must be positive")
+    for option, value in (("var", var), ("seconds", seconds)):
+        if value is not None and option not in fmt.READ_OPTIONS:
+            raise InputError(f"--{option} applies to {_either(modalities.taking_option(option))} files only")
+    if seconds is not None and not seconds > 0:
+        raise InputError(f"--seconds must be positive, got {seconds}")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be >= 1, got {limit}")
     qualities = [int(q) for q in qualities]
     if not qualities:
         raise InputError("no quality levels given")
     the_base = api.load_default_base(base, modality)
-    if the_base.modality != modality:
-        raise InputError(f"base network {the_base.name!r} is for {the_base.modality}, the data is {modality}")
-    levels = sorted(int(q) for q in the_base.manifest.get("quality_lambdas", range(1, 9)))
+    modalities.check_base(the_base, modality, subject="the data")
+    levels = api.qualities(the_base)
     bad = [q for q in qualities if q not in levels]
     if bad:
         raise InputError(f"quality {bad[0]} is not one of the base's levels {levels}")
@@ -401,7 +368,7 @@ def run(
         "machine": _machine(),
         "modality": modality,
         "rate_key": bench.rate_key,
-        "rate_unit": modalities.by_name(modality).RATE_UNIT,
+        "rate_unit": fmt.RATE_UNIT,
         "bpp": bench.bpp_meaning,
         "psnr": bench.psnr_convention,
         "data": [str(d) for d in data],
@@ -450,9 +417,8 @@ def run(
     written = {"inrcodec": ours}
 
     codecs = baselines.MODALITIES[modality].CODECS
-    extra = ["lag_frames"] if modality == "audio" else []
     bkeys = list(dict.fromkeys(["bpp", rate_key, *bench.metrics, *TIME_KEYS]))
-    bitem_keys = ["file", "bytes", *bkeys, "target", "setting", *extra]
+    bitem_keys = ["file", "bytes", *bkeys, "target", "setting", *bench.baseline_extra]
     for name in runnable:
         bpoints, over = [], 0
         for q, qtargets in zip(qualities, targets):
@@ -571,11 +537,8 @@ def compare(ours: dict, others: dict[str, dict], modality: str | None = None) ->
     meta = ours.get("meta", {})
     comparable = meta.get("anchors_comparable")
     note = meta.get("anchor_note")
-    if comparable is None and modality == "image":
-        count = len(meta.get("items") or meta.get("images") or [])
-        comparable = count == 24
-        note = (f"{count} images, as in the anchors' benchmark (image shapes not recorded)" if comparable else
-                f"{count} images, not 24, so BD figures against them are indicative only")
+    if comparable is None and bench.count_comparability:
+        comparable, note = bench.count_comparability(len(meta.get("items") or meta.get("images") or []))
     return {
         "test": "inrcodec",
         "modality": modality,
@@ -641,10 +604,8 @@ def plot_folder(folder: str | Path, out_path: str | Path | None = None, title: s
     xlim, ylim = _plot_limits(list(curves.values()), anchor_curves.values(), bench.log_rate)
     count = len(ours.get("meta", {}).get("items") or ours.get("meta", {}).get("images") or [])
     title = title or f"{folder.name}: {count} {modality} item(s); anchors: {bench.dataset_label}"
-    psnr_label = "PSNR (dB)" + (", waveform in [0, 1]" if modality == "audio" else
-                                ", over the value range" if modality == "climate" else "")
     return plot_rd(curves, anchor_curves, Path(out_path or folder / "rd.png"), title,
-                   bench.rate_label, psnr_label=psnr_label, log_rate=bench.log_rate, xlim=xlim, ylim=ylim)
+                   bench.rate_label, psnr_label=bench.psnr_label, log_rate=bench.log_rate, xlim=xlim, ylim=ylim)
 
 
 def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> str:

@@ -17,7 +17,6 @@ over the evaluated items. Pure numpy; nothing here prints.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any

@@ -18,27 +18,38 @@ import numpy as np
 from inrcodec.core import bases, model
 from inrcodec import codec
 from inrcodec.bitstream import container
+from inrcodec.bitstream import audio as audio_header
 from inrcodec.bitstream.audio import MINOR_LOCAL_SCALES, AudioHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base, open_container
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base
 from inrcodec.signals import audio as audio_io
-from inrcodec.signals import metrics
+from inrcodec.signals.metrics import snr_db
 
 NAME = "audio"
 CODE = container.MODALITY_AUDIO
 SUFFIXES = (".wav", ".flac")
 OUTPUT_SUFFIX = ".wav"
-RATE_UNIT = "kbps"
+RATE_UNIT = audio_header.RATE_UNIT
+READ_OPTIONS = ("seconds",)  # Only the first `seconds` of the clip.
+TRAIN_CROPS = True  # Meta-training draws random windows.
+FIXED_RANGE = False  # Waveforms in [-1, 1] map to [0, 1].
 
 
-def read(path: str | Path, **options) -> audio_io.Audio:
-    return audio_io.read_audio(path)
+def read(path: str | Path, seconds: float | None = None, **options) -> audio_io.Audio:
+    """Reads a WAV / FLAC file, or only its first `seconds` (at least one frame)."""
+    audio = audio_io.read_audio(path)
+    if seconds is None:
+        return audio
+    if not seconds > 0:
+        raise InputError(f"seconds must be positive, got {seconds}")
+    frames = max(1, round(seconds * audio.sample_rate))
+    return dataclasses.replace(audio, samples=np.ascontiguousarray(audio.samples[:frames]))
 
 
 def metrics(reference: np.ndarray, test: np.ndarray) -> dict:
     """PSNR on [0, 1]-mapped waveforms (COIN++'s convention) and SNR, both in dB."""
-    return {"psnr": audio_io.psnr_unit(reference, test), "snr_db": metrics.snr_db(reference, test)}
+    return {"psnr": audio_io.psnr_unit(reference, test), "snr_db": snr_db(reference, test)}
 
 
 def encode(
@@ -72,15 +83,10 @@ def encode(
     data = container.pack(container.Container(CODE, base.base_id, header.pack(), b"".join(payloads), minor))
     recon = dataclasses.replace(audio, samples=audio_io.from_unit(np.stack(outs, axis=1)))
     m = metrics(audio.samples, recon.samples)
-    return EncodeResult(data, recon, quality, rate(data, header), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
+    return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
 
 
-def read_header(data: bytes) -> tuple[container.Container, AudioHeader]:
-    box = open_container(data, CODE, NAME)
-    header = AudioHeader.unpack(box.meta)
-    if sum(header.payload_sizes) != len(box.payload):
-        raise FormatError(f"channel payloads add up to {sum(header.payload_sizes)} bytes, the file has {len(box.payload)}")
-    return box, header
+read_header = audio_header.read  # (container, AudioHeader) of .inr bytes: the bitstream's reader.
 
 
 def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
@@ -106,17 +112,83 @@ def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
     return audio_io.audio_bytes(decoded.array, kind)
 
 
-def rate(data: bytes, header: AudioHeader) -> float:
-    """Kilobits per second of audio."""
-    return 8 * len(data) / (header.frames / header.sample_rate) / 1000
-
-
-def describe(header: AudioHeader) -> dict:
-    return {"sample_rate": header.sample_rate, "frames": header.frames, "channels": header.channels,
-            "seconds": round(header.frames / header.sample_rate, 3), "sample_format": header.subtype,
-            "container": header.container}
-
-
 def summary(decoded: Decoded) -> str:
     h = decoded.header
     return f"{h.frames / h.sample_rate:.2f} s, {h.sample_rate} Hz, {h.channels} channel(s), {h.subtype}"
+
+
+# --- in-memory signals -------------------------------------------------------------------------
+
+
+def accepts(signal) -> bool:
+    return isinstance(signal, audio_io.Audio)
+
+
+def native(signal: audio_io.Audio) -> audio_io.Audio:
+    return signal
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def positions(audio: audio_io.Audio) -> int:
+    """Samples: frames * channels."""
+    return int(audio.samples.size)
+
+
+def item_shape(audio: audio_io.Audio) -> tuple:
+    """(frames, channels, sample rate)."""
+    frames, channels = audio.samples.shape
+    return frames, channels, audio.sample_rate
+
+
+def same(a: audio_io.Audio, b: audio_io.Audio) -> bool:
+    return np.array_equal(a.samples, b.samples)
+
+
+def distortion(audio: audio_io.Audio, decoded: Decoded) -> dict[str, float]:
+    return metrics(audio.samples, decoded.array.samples)
+
+
+# --- datasets: items are float sample arrays (T,) in [-1, 1], one channel --------------------------------
+
+
+def stack_items(items, dim: str | None) -> None:
+    """Sample arrays are not told apart from fields: a stack of clips needs modality="audio"."""
+    return None
+
+
+def item_array(audio: audio_io.Audio) -> np.ndarray:
+    """The first channel."""
+    return audio.samples[:, 0]
+
+
+def stack_layout(items: np.ndarray, base: bases.Base, hints: dict) -> dict:
+    shape = tuple(items.shape[1:])
+    if len(shape) != 1:
+        raise InputError(f"audio items must be 1-D sample arrays, got shape {shape}")
+    return {}
+
+
+def check_stack(items: np.ndarray, settings, first: int) -> None:
+    pass
+
+
+def stack_signals(items: np.ndarray, settings, base: bases.Base) -> dict:
+    return {"values": ((np.clip(items.astype(np.float32), -1, 1) + 1) / 2)[..., None]}
+
+
+def stack_arrays(values: np.ndarray, settings) -> np.ndarray:
+    return (values[..., 0] * 2 - 1).astype(np.float32)
+
+
+def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape)
+
+
+def stack_inputs(settings, base: bases.Base, n: int) -> None:
+    return None
+
+
+def train_config(cfg, items: np.ndarray):
+    return cfg

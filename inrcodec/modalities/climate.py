@@ -5,15 +5,13 @@ every grid point on the unit sphere (no seam at the date line, single-valued pol
 mapped to [0, 1] by a range stored in the header (the base's own range when the field lies within
 it). Missing values are stored losslessly as a mask and are not fitted. All fields share one
 coding header and one range-coded stream, in which a latent level may be coded as its differences
-from one field to the next (format 1.2) when that is smaller. Header meta (SPEC.md): ny u16, nx u16, fields u32,
-flags u8, reserved u8, lo f32, hi f32, template (u32 length + bytes), mask (u32 length + bytes),
-coding fields.
+from one field to the next (format 1.2) when that is smaller. The header is bitstream.climate's
+ClimateHeader; the field's template and mask go to bytes and back through bitstream.climate_template.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import struct
 import time
 from pathlib import Path
 
@@ -21,82 +19,21 @@ import numpy as np
 
 from inrcodec.core import bases
 from inrcodec import codec
-from inrcodec.training import samplers
-from inrcodec.bitstream import container
+from inrcodec.bitstream import climate as climate_header
+from inrcodec.bitstream import climate_template, container
+from inrcodec.bitstream.climate import MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base, open_container
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base
 from inrcodec.signals import climate as climate_io
-from inrcodec.signals import metrics
+from inrcodec.signals import geometry
+from inrcodec.signals.metrics import max_abs_error, psnr_range, rmse
 
 NAME = "climate"
 CODE = container.MODALITY_CLIMATE
 SUFFIXES = climate_io.NETCDF_SUFFIXES + climate_io.GRIB_SUFFIXES + (".npy", ".npz")
 OUTPUT_SUFFIX = ".nc"
-RATE_UNIT = "bits per field"
-DESCRIPTOR = struct.Struct("<HHIBBff")  # ny, nx, fields, flags, reserved, lo, hi.
-LENGTH = struct.Struct("<I")
-FLAG_MASK = 1  # A mask of missing values follows the template.
-FLAG_TEMPLATE_DICTIONARY = 2  # The template's zlib stream uses climate_io.TEMPLATE_DICTIONARY (format 1.1).
-MINOR_TEMPLATE_DICTIONARY = 1  # Container minor version of files that set FLAG_TEMPLATE_DICTIONARY.
-MINOR_STACK_PREDICTION = 2  # Container minor version of stacks coded with entropy model 2 (codec.ENTROPY_MODEL_STACK).
-MAX_DECODE_VALUES = climate_io.MAX_VALUES
-
-
-@dataclasses.dataclass(frozen=True)
-class ClimateHeader:
-    ny: int
-    nx: int
-    fields: int  # 2-D fields in the stack.
-    lo: float  # Physical value of 0 in the coded [0, 1] range (float32).
-    hi: float  # Physical value of 1.
-    template: bytes  # climate_io.field_template: dims, coordinates, attributes (everything but values).
-    mask: bytes  # climate_io.pack_mask of the valid points; b"" when every value exists.
-    coding: codec.CodingHeader
-
-    @property
-    def dictionary(self) -> bool:
-        """Whether the template is compressed with the preset dictionary (flags bit 1, format 1.1)."""
-        return climate_io.uses_dictionary(self.template)
-
-    def pack(self) -> bytes:
-        flags = (FLAG_MASK if self.mask else 0) | (FLAG_TEMPLATE_DICTIONARY if self.dictionary else 0)
-        return (DESCRIPTOR.pack(self.ny, self.nx, self.fields, flags, 0, self.lo, self.hi)
-                + LENGTH.pack(len(self.template)) + self.template
-                + (LENGTH.pack(len(self.mask)) + self.mask if self.mask else b"") + self.coding.pack())
-
-    @classmethod
-    def unpack(cls, meta: bytes) -> "ClimateHeader":
-        if len(meta) < DESCRIPTOR.size:
-            raise FormatError("climate header truncated")
-        ny, nx, fields, flags, reserved, lo, hi = DESCRIPTOR.unpack_from(meta)
-        if flags & ~(FLAG_MASK | FLAG_TEMPLATE_DICTIONARY) or reserved:
-            raise FormatError("climate header has reserved bits set")
-        if ny == 0 or nx == 0 or fields == 0 or ny * nx * fields > MAX_DECODE_VALUES:
-            raise FormatError(f"climate header has {fields} fields of {ny}x{nx}: empty or beyond the decoder limit")
-        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-            raise FormatError(f"climate value range [{lo}, {hi}] is invalid")
-        offset = DESCRIPTOR.size
-        template, offset = _blob(meta, offset)
-        mask = b""
-        if flags & FLAG_MASK:
-            mask, offset = _blob(meta, offset)
-        if bool(flags & FLAG_TEMPLATE_DICTIONARY) != climate_io.uses_dictionary(template):
-            raise FormatError("climate header flags disagree with the template's preset dictionary bit")
-        coding, offset = codec.CodingHeader.unpack_from(meta, offset, stack=True)
-        if offset != len(meta):
-            raise FormatError(f"climate header has {len(meta)} bytes, expected {offset}")
-        return cls(ny, nx, fields, float(lo), float(hi), template, mask, coding)
-
-
-def _blob(meta: bytes, offset: int) -> tuple[bytes, int]:
-    if len(meta) < offset + LENGTH.size:
-        raise FormatError("climate header truncated")
-    n = LENGTH.unpack_from(meta, offset)[0]
-    start = offset + LENGTH.size
-    if len(meta) < start + n:
-        raise FormatError("climate header truncated")
-    return meta[start : start + n], start + n
+RATE_UNIT = climate_header.RATE_UNIT
 
 
 def read(path: str | Path, var: str | None = None, **options) -> climate_io.Field:
@@ -126,20 +63,20 @@ def grid_inputs(latlon: np.ndarray | None, ny: int, nx: int, base: bases.Base) -
     if base.cfg.input_features == 0:
         return np.zeros((ny, nx, 0), np.float32)
     if latlon is None:
-        lat, lon = samplers.global_grid(ny, nx)
+        lat, lon = geometry.global_grid(ny, nx)
         lat, lon = np.meshgrid(lat, lon, indexing="ij")
     else:
         lat, lon = latlon[..., 0], latlon[..., 1]
-    return base.cfg.input_scale * samplers.sphere_inputs(lat, lon)
+    return base.cfg.input_scale * geometry.sphere_inputs(lat, lon)
 
 
 def metrics(field: climate_io.Field, values: np.ndarray, lo: float, hi: float, base: bases.Base) -> dict:
     """RMSE and max abs error in the field's units; PSNR over the base's range (COIN++'s ERA5 convention)."""
     ref_lo, ref_hi = base.manifest.get("value_range", (lo, hi))
     return {
-        "rmse": metrics.rmse(field.values, values, field.valid),
-        "max_abs_error": metrics.max_abs_error(field.values, values, field.valid),
-        "psnr": metrics.psnr_range(field.values, values, ref_lo, ref_hi, field.valid),
+        "rmse": rmse(field.values, values, field.valid),
+        "max_abs_error": max_abs_error(field.values, values, field.valid),
+        "psnr": psnr_range(field.values, values, ref_lo, ref_hi, field.valid),
     }
 
 
@@ -177,7 +114,8 @@ def encode(
     stacked = signals(field, lo, hi, base)
     coded = codec.encode_batch(stacked, base, quality, fit_cfg, seed, progress, stack_prediction=True)
     n = stacked["values"].shape[0]
-    header = ClimateHeader(ny, nx, n, lo, hi, field.template, climate_io.pack_mask(field.valid), coded.header)
+    template = climate_template.pack(field.template)
+    header = ClimateHeader(ny, nx, n, lo, hi, template, climate_template.pack_mask(field.valid), coded.header)
     meta = header.pack()
     if len(meta) > container.MAX_META_BYTES:
         raise InputError(f"the field's description takes {len(meta)} bytes, more than one .inr file holds; "
@@ -186,14 +124,12 @@ def encode(
              MINOR_TEMPLATE_DICTIONARY if header.dictionary else container.FORMAT_MINOR)
     data = container.pack(container.Container(CODE, base.base_id, meta, coded.payload(), minor))
     values = from_unit(coded.values[..., 0].reshape(field.values.shape), field.valid, lo, hi)
-    recon = climate_io.to_dataarray(values, field.template)
+    recon = climate_io.to_dataarray(values, climate_template.unpack(template))  # Exactly what decoding gives.
     m = metrics(field, values, lo, hi, base)
-    return EncodeResult(data, recon, quality, 8 * len(data) / n, RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
+    return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
 
 
-def read_header(data: bytes) -> tuple[container.Container, ClimateHeader]:
-    box = open_container(data, CODE, NAME)
-    return box, ClimateHeader.unpack(box.meta)
+read_header = climate_header.read  # (container, ClimateHeader) of .inr bytes: the bitstream's reader.
 
 
 def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
@@ -202,17 +138,17 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     base = base or bases.load_base(box.base_id)
     if base.base_id != box.base_id:
         raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
-    template = climate_io.template_from_bytes(header.template)
+    template = climate_template.unpack(header.template)
     shape = template.field_shape
     if int(np.prod(shape[:-2], dtype=np.int64)) != header.fields or tuple(shape[-2:]) != (header.ny, header.nx):
         raise FormatError(f"template shape {shape} does not match {header.fields} fields of {header.ny}x{header.nx}")
-    valid = climate_io.unpack_mask(header.mask, shape) if header.mask else np.ones(shape, bool)
-    latlon = climate_io.from_dataarray(climate_io.to_dataarray(np.zeros(shape), header.template)).latlon
+    valid = climate_template.unpack_mask(header.mask, shape)
+    latlon = climate_io.from_dataarray(climate_io.to_dataarray(np.zeros(shape), template)).latlon
     inputs = grid_inputs(latlon, header.ny, header.nx, base)
     inputs = np.broadcast_to(inputs, (header.fields, *inputs.shape))
     values = codec.decode_batch(header.coding, box.payload, base, header.fields, (header.ny, header.nx), inputs)
     physical = from_unit(values[..., 0].reshape(shape), valid, header.lo, header.hi)
-    return Decoded(climate_io.to_dataarray(physical, header.template), header, base)
+    return Decoded(climate_io.to_dataarray(physical, template), header, base)
 
 
 def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
@@ -222,17 +158,139 @@ def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
     return climate_io.netcdf_bytes(decoded.array)
 
 
-def rate(data: bytes, header: ClimateHeader) -> float:
-    """Bits per 2-D field."""
-    return 8 * len(data) / header.fields
-
-
-def describe(header: ClimateHeader) -> dict:
-    t = climate_io.template_from_bytes(header.template)
-    return {"variable": t.name, "dims": dict(zip(t.dims, t.shape)), "units": str(t.attrs.get("units", "")),
-            "fields": header.fields, "value_range": [header.lo, header.hi], "mask_bytes": len(header.mask)}
-
-
 def summary(decoded: Decoded) -> str:
     h = decoded.header
     return f"{h.fields} field(s) of {h.ny}x{h.nx}, variable {decoded.array.name}"
+
+
+# --- plug-in members besides the codec (modalities.Modality) -------------------------------------------
+
+READ_OPTIONS = ("var",)  # The variable to read from a file holding several.
+TRAIN_CROPS = False  # Meta-training sees whole fields: the inputs are positions on the sphere.
+FIXED_RANGE = True  # Physical values map to [0, 1] by the base's value_range.
+
+
+def _is_dataarray(signal) -> bool:
+    import xarray as xr
+
+    return isinstance(signal, xr.DataArray)
+
+
+def accepts(signal) -> bool:
+    """A Field or an xarray DataArray."""
+    return isinstance(signal, climate_io.Field) or _is_dataarray(signal)
+
+
+def native(signal) -> climate_io.Field:
+    return climate_io.from_dataarray(signal) if _is_dataarray(signal) else signal
+
+
+# Evaluation: decoded fields and reconstructions are DataArrays, the originals Fields.
+
+
+def positions(field: climate_io.Field) -> int:
+    """Grid points of every 2-D field."""
+    return int(field.values.size)
+
+
+def item_shape(field: climate_io.Field) -> tuple:
+    return tuple(field.values.shape)
+
+
+def same(a, b) -> bool:
+    return np.array_equal(np.asarray(a.values), np.asarray(b.values), equal_nan=True)
+
+
+def distortion(field: climate_io.Field, decoded: Decoded) -> dict[str, float]:
+    values = climate_io.from_dataarray(decoded.array).values
+    return metrics(field, values, decoded.header.lo, decoded.header.hi, decoded.base)
+
+
+def _pack_latlon(latlon: np.ndarray | None) -> str:
+    """Base64 of zlib of the (ny, nx, 2) float64 degrees; "" for a regular global grid."""
+    import base64
+    import zlib
+
+    return "" if latlon is None else base64.b64encode(zlib.compress(latlon.astype("<f8").tobytes(), 9)).decode()
+
+
+def _stack_latlon(settings) -> np.ndarray | None:
+    import base64
+    import zlib
+
+    if not settings.latlon:
+        return None
+    size = 8 * 2 * int(np.prod(settings.shape))
+    raw = zlib.decompress(base64.b64decode(settings.latlon), bufsize=size)
+    if len(raw) != size:
+        raise FormatError("archive settings: the grid coordinates do not match the shape")
+    return np.frombuffer(raw, "<f8").reshape(*settings.shape, 2)
+
+
+def _stack_mask(settings) -> np.ndarray:
+    """The valid points (ny, nx) every item shares."""
+    if not settings.mask:
+        return np.ones(settings.shape, bool)
+    return climate_template.unpack_mask(bytes.fromhex(settings.mask), settings.shape)
+
+
+def stack_items(items, dim: str | None):
+    """A DataArray (split along `dim`, default its leading dims, into 2-D fields) or a float array (N, ny, nx)."""
+    if _is_dataarray(items):
+        field = climate_io.from_dataarray(items if dim is None else items.transpose(dim, ...))
+        return field.values.reshape(-1, *field.values.shape[-2:]), {"latlon": _pack_latlon(field.latlon)}
+    if isinstance(items, np.ndarray):
+        return items, {}
+    return None
+
+
+def item_array(field: climate_io.Field) -> np.ndarray:
+    """The first 2-D field."""
+    return field.values.reshape(-1, *field.values.shape[-2:])[0]
+
+
+def stack_layout(items: np.ndarray, base: bases.Base, hints: dict) -> dict:
+    """The value range (the base's when the items lie within it), the first item's mask, the grid."""
+    shape = tuple(items.shape[1:])
+    if len(shape) != 2:
+        raise InputError(f"climate items must be 2-D fields, got shape {shape}")
+    valid = ~np.isnan(items)
+    if not valid.any():
+        raise InputError("the first fields have no values")
+    lo, hi = value_range(climate_io.Field(items.astype(np.float64), valid, None, None, "", ""), base)
+    return {"lo": lo, "hi": hi, "mask": climate_template.pack_mask(valid[0]).hex(), "latlon": hints.get("latlon", "")}
+
+
+def check_stack(items: np.ndarray, settings, first: int) -> None:
+    """Every item has the stack's missing values."""
+    same_mask = (~np.isnan(items) == _stack_mask(settings)).reshape(len(items), -1).all(axis=1)
+    if not same_mask.all():
+        raise InputError(f"item {first + int(np.argmin(same_mask))}: its missing values differ from the first "
+                         "item's (one mask per archive)")
+
+
+def stack_signals(items: np.ndarray, settings, base: bases.Base) -> dict:
+    valid = np.broadcast_to(_stack_mask(settings), items.shape)
+    field = climate_io.Field(items.astype(np.float64), valid, _stack_latlon(settings), None, "", "")
+    return signals(field, settings.lo, settings.hi, base)
+
+
+def stack_arrays(values: np.ndarray, settings) -> np.ndarray:
+    return from_unit(values[..., 0], _stack_mask(settings), settings.lo, settings.hi)
+
+
+def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape)
+
+
+def stack_inputs(settings, base: bases.Base, n: int) -> np.ndarray:
+    grid = grid_inputs(_stack_latlon(settings), *settings.shape, base)
+    return np.broadcast_to(grid, (n, *grid.shape))
+
+
+def train_config(cfg, items: np.ndarray):
+    """The recipe with the items' value range and grid."""
+    if items.ndim != 3 or not np.isfinite(items).any():
+        raise InputError("climate items must be 2-D fields with values to train a base network on")
+    lo, hi = float(np.nanmin(items)), float(np.nanmax(items))
+    return dataclasses.replace(cfg, value_range=(lo, hi if hi > lo else lo + 1.0), grid=items.shape[1:])

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from inrcodec.core import bases
-from inrcodec.bitstream import container
-from inrcodec.errors import FormatError, InputError
+from inrcodec.errors import InputError
 
 Progress = Callable[[int, int], None]
 
@@ -38,13 +37,22 @@ class Decoded:
     base: bases.Base
 
 
-def check_base(base: bases.Base, modality: str) -> None:
+class StackSettings(Protocol):
+    """What a modality reads from a dataset archive's shared settings (inrcodec.dataset.Settings)."""
+
+    shape: tuple[int, ...]  # One item's shape.
+    lo: float  # Climate: the physical values of 0 and 1.
+    hi: float
+    mask: str  # Climate: hex of the packed mask of valid points ("" = all valid).
+    latlon: str  # Climate: the packed grid coordinates ("" = a regular global grid).
+
+
+def check_base(base: bases.Base, modality: str, source: str = "", subject: str = "") -> None:
+    """InputError unless `base` is a base network of `modality`.
+
+    The message reads "[source: ]base network 'b' is for audio, not image", or with a `subject`
+    (e.g. "the file") "..., the file is image".
+    """
     if base.modality != modality:
-        raise InputError(f"base network {base.name!r} is for {base.modality}, not {modality}")
-
-
-def open_container(data: bytes, code: int, name: str) -> container.Container:
-    box = container.unpack(data)
-    if box.modality != code:
-        raise FormatError(f"file holds modality {box.modality}, not {name} ({code})")
-    return box
+        tail = f"{subject} is {modality}" if subject else f"not {modality}"
+        raise InputError(f"{source + ': ' if source else ''}base network {base.name!r} is for {base.modality}, {tail}")

@@ -5,7 +5,6 @@ The header is bitstream.image.ImageHeader. Grey images are coded as RGB and aver
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -15,17 +14,21 @@ from inrcodec.core import bases, model
 from inrcodec import codec
 from inrcodec.signals import metrics
 from inrcodec.bitstream import container
+from inrcodec.bitstream import image as image_header
 from inrcodec.bitstream.image import MAX_DECODE_PIXELS, ImageHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base, open_container
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base
 from inrcodec.signals import image as image_io
 
 NAME = "image"
 CODE = container.MODALITY_IMAGE
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 OUTPUT_SUFFIX = ".png"
-RATE_UNIT = "bpp"
+RATE_UNIT = image_header.RATE_UNIT
+READ_OPTIONS: tuple[str, ...] = ()
+TRAIN_CROPS = True  # Meta-training draws random square crops.
+FIXED_RANGE = False  # Pixel values map to [0, 1] by their bit depth.
 
 
 def read(path: str | Path, **options) -> np.ndarray:
@@ -67,14 +70,10 @@ def encode(
     header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, coded.header)
     data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload))
     recon = _to_output(coded.values, c, header.bit_depth)
-    bpp = 8 * len(data) / (h * w)
-    return EncodeResult(data, recon, quality, bpp, RATE_UNIT, psnr(arr, recon), {}, time.perf_counter() - started)
+    return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, psnr(arr, recon), {}, time.perf_counter() - started)
 
 
-def read_header(data: bytes) -> tuple[container.Container, ImageHeader]:
-    """Parses and validates the container and the image header (no base network needed)."""
-    box = open_container(data, CODE, NAME)
-    return box, ImageHeader.unpack(box.meta)
+read_header = image_header.read  # (container, ImageHeader) of .inr bytes: the bitstream's reader.
 
 
 def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
@@ -94,16 +93,91 @@ def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
     return image_io.encode_png(decoded.array)
 
 
-def rate(data: bytes, header: ImageHeader) -> float:
-    return 8 * len(data) / (header.width * header.height)
-
-
-def describe(header: ImageHeader) -> dict:
-    """Header fields for `inrcodec info`."""
-    return {"width": header.width, "height": header.height, "channels": header.channels,
-            "bit_depth": header.bit_depth}
-
-
 def summary(decoded: Decoded) -> str:
     h = decoded.header
     return f"{h.width}x{h.height}, {h.channels} channel(s), {h.bit_depth}-bit"
+
+
+# --- in-memory signals -------------------------------------------------------------------------
+
+
+def accepts(signal) -> bool:
+    return isinstance(signal, np.ndarray)
+
+
+def native(signal: np.ndarray) -> np.ndarray:
+    return signal
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def positions(arr: np.ndarray) -> int:
+    """Pixels."""
+    return arr.shape[0] * arr.shape[1]
+
+
+def item_shape(arr: np.ndarray) -> tuple:
+    """(h, w, c)."""
+    return tuple(arr.shape)
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return np.array_equal(a, b)
+
+
+def distortion(arr: np.ndarray, decoded: Decoded) -> dict[str, float]:
+    """PSNR on the integer image; "psnr-rgb" is the same value under CompressAI's key."""
+    p = psnr(arr, decoded.array)
+    return {"psnr": p, "psnr-rgb": p}
+
+
+
+
+# --- datasets: items are uint8 (H, W, C) arrays, C in {1, 3} -----------------------------------------
+
+
+def stack_items(items, dim: str | None):
+    """A uint8 array (N, H, W, C) is a stack of images."""
+    if isinstance(items, np.ndarray) and items.dtype == np.uint8:
+        return items, {}
+    return None
+
+
+def item_array(arr: np.ndarray) -> np.ndarray:
+    return arr
+
+
+def stack_layout(items: np.ndarray, base: bases.Base, hints: dict) -> dict:
+    shape = tuple(items.shape[1:])
+    if len(shape) != 3 or shape[2] not in (1, 3) or items.dtype != np.uint8:
+        raise InputError(f"image items must be uint8 (H, W, 1|3) arrays, got {items.dtype} {shape}")
+    return {}
+
+
+def check_stack(items: np.ndarray, settings, first: int) -> None:
+    pass
+
+
+def stack_signals(items: np.ndarray, settings, base: bases.Base) -> dict:
+    """Grey images are coded as RGB, like single images."""
+    values = items.astype(np.float32) / 255.0
+    return {"values": np.repeat(values, 3, axis=-1) if values.shape[-1] == 1 else values}
+
+
+def stack_arrays(values: np.ndarray, settings) -> np.ndarray:
+    if settings.shape[-1] == 1:
+        values = values.mean(axis=-1, keepdims=True)
+    return np.clip(np.round(values * 255), 0, 255).astype(np.uint8)
+
+
+def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape[:2])
+
+
+def stack_inputs(settings, base: bases.Base, n: int) -> None:
+    return None
+
+
+def train_config(cfg, items: np.ndarray):
+    return cfg

@@ -13,6 +13,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from inrcodec.signals import geometry
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".wav", ".flac"}
 
@@ -30,20 +32,6 @@ def find_files(roots: Sequence[Path], suffixes: set[str]) -> list[Path]:
         root = Path(root)
         files += [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
     return files
-
-
-def sphere_inputs(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Grid points on the unit sphere, (*lat.shape, 3), from latitudes and longitudes in degrees.
-
-    Continuous across the date line and single-valued at the poles.
-    """
-    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
-    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1).astype(np.float32)
-
-
-def global_grid(ny: int, nx: int) -> tuple[np.ndarray, np.ndarray]:
-    """Latitudes (north to south, poles included) and longitudes (from 0 deg E) of a regular global grid."""
-    return np.linspace(90.0, -90.0, ny), np.arange(nx) * (360.0 / nx)
 
 
 class ImageCrops:
@@ -109,15 +97,15 @@ class ClimateFields:
     """Near-surface temperature fields regridded to one global grid, normalised to [0, 1] by a fixed range.
 
     The fields are listed in a FIELDS.csv (file, var, index, units, ...) in the data folder; each is
-    bilinearly interpolated (periodic in longitude) to `grid` = (ny, nx) of `global_grid`. Missing
+    bilinearly interpolated (periodic in longitude) to `grid` = (ny, nx) of `geometry.global_grid`. Missing
     values stay missing (weight 0); the inputs are the grid points on the sphere.
     """
 
     def __init__(self, roots: Sequence[Path], grid: tuple[int, int], value_range: tuple[float, float],
                  input_scale: float = 1.0, lon_roll: float = 0.0):
         self.lon_roll = lon_roll
-        lat, lon = global_grid(*grid)
-        self.inputs = input_scale * sphere_inputs(*np.meshgrid(lat, lon, indexing="ij"))
+        lat, lon = geometry.global_grid(*grid)
+        self.inputs = input_scale * geometry.sphere_inputs(*np.meshgrid(lat, lon, indexing="ij"))
         self.files, fields = [], []
         for root in roots:
             index = Path(root) / "FIELDS.csv"
@@ -217,13 +205,14 @@ def dataset_sampler(modality: str, roots: Sequence[Path], crop: int, grid: tuple
                     value_range: tuple[float, float], input_scale: float = 1.0, lon_roll: float = 0.0) -> Sampler:
     """The sampler of a modality: image crops of `crop`, audio windows of `crop` samples, climate fields on
     `grid` (rotated in longitude with probability `lon_roll`)."""
-    if modality == "image":
-        return ImageCrops(roots, crop)
-    if modality == "audio":
-        return AudioWindows(roots, crop)
-    if modality == "climate":
-        return ClimateFields(roots, grid, value_range, input_scale, lon_roll)
-    raise ValueError(f"unknown modality {modality!r}")
+    samplers = {
+        "image": lambda: ImageCrops(roots, crop),
+        "audio": lambda: AudioWindows(roots, crop),
+        "climate": lambda: ClimateFields(roots, grid, value_range, input_scale, lon_roll),
+    }
+    if modality not in samplers:
+        raise ValueError(f"unknown modality {modality!r}")
+    return samplers[modality]()
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from inrcodec import modalities
 from inrcodec.core import bases, model
 from inrcodec.training import l0, pruning, samplers
 from inrcodec.core.fit import fit
@@ -388,7 +389,7 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
         extra["quality_lambdas"] = {str(q): lam for q, lam in enumerate(cfg.quality_lambdas, start=1)}
         steps = cfg.quality_step_index or (0,) * len(cfg.quality_lambdas)
         extra["quality_step_index"] = {str(q): int(s) for q, s in enumerate(steps, start=1)}
-    if cfg.modality == "climate":
+    if modalities.by_name(cfg.modality).FIXED_RANGE:
         extra["value_range"] = list(cfg.value_range)
     base, model_cfg, sparsity = export_sparse(params, cfg)
     if sparsity is not None:

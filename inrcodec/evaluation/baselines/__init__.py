@@ -19,6 +19,9 @@ from inrcodec.evaluation.baselines import audio, climate, image
 from inrcodec.evaluation.baselines._common import BaselineResult, Codec
 from inrcodec.evaluation.baselines.image import available_codecs, decode_pillow, encode_pillow, match_bpp
 
+# The classical codecs of each modality, keyed by its plug-in's NAME.
+BY_MODALITY = {"image": image, "audio": audio, "climate": climate}
+
 MODALITIES = {"image": image, "audio": audio, "climate": climate}
 
 

@@ -262,3 +262,9 @@ def match_rate(samples: np.ndarray, sample_rate: int, codec: str, target_kbps: f
         codec, lookup(CODECS, codec, "audio"), clip, target_kbps,
         rate_of=lambda n: kbps(n, frames, clip.sample_rate), rate_unit="kbps", metrics_of=metrics_of,
     )
+
+
+def match_item(audio, codec: str, target: float, value_range=None) -> tuple[BaselineResult, dict]:
+    """`match_rate` on an Audio item; its metrics under the evaluation's keys ("lag_frames": the alignment)."""
+    r = match_rate(audio.samples, audio.sample_rate, codec, target)
+    return r, {"psnr": r.metrics["psnr"], "snr_db": r.metrics["snr"], "lag_frames": r.metrics["lag_frames"]}

@@ -16,6 +16,7 @@ import numpy as np
 
 from inrcodec.evaluation.baselines import _common
 from inrcodec.evaluation.baselines._common import BaselineResult, Codec, lookup, missing_module
+from inrcodec.signals.metrics import max_abs_error, psnr_range, rmse
 
 # Error bounds searched, relative to the field's scale (its max - min): SZ3 in 1/8-octave steps,
 # ZFP in octaves (its accuracy mode rounds the tolerance down to a power of two anyway), from the
@@ -177,3 +178,25 @@ def match_rate(
         rate_of=lambda n: bits_per_field(n, field.shape), rate_unit="bits_per_field",
         metrics_of=lambda rec: field_metrics(field, rec, value_range),
     )
+
+
+def match_item(field, codec: str, target: float, value_range=None) -> tuple[BaselineResult, dict]:
+    """`match_rate` on a Field item, PSNR over `value_range` (default: the field's). Missing values are
+    filled with the mean of the valid ones for the codec (the mask itself is not charged) and the
+    metrics cover the valid points only."""
+    if field.valid.all():
+        r = match_rate(field.values, codec, target, value_range=value_range)
+    else:
+        data = field.values[field.valid]
+        filled = np.where(field.valid, field.values, np.mean(data))
+        lo, hi = value_range if value_range is not None else (float(data.min()), float(data.max()))
+
+        def metrics_of(rec: np.ndarray) -> dict[str, float]:
+            return {"psnr": psnr_range(field.values, rec, lo, hi, field.valid),
+                    "rmse": rmse(field.values, rec, field.valid),
+                    "max_abs_error": max_abs_error(field.values, rec, field.valid)}
+
+        r = _common.match_rate(codec, lookup(CODECS, codec, "climate"), filled, target,
+                               rate_of=lambda n: bits_per_field(n, filled.shape), rate_unit="bits_per_field",
+                               metrics_of=metrics_of)
+    return r, {k: r.metrics[k] for k in ("psnr", "rmse", "max_abs_error")}

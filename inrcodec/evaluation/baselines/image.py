@@ -274,3 +274,12 @@ def match_bpp(rgb: np.ndarray, codec: str, target_bpp: float) -> dict[str, Any]:
         "encoding_time": result.encode_seconds,
         "decoding_time": result.decode_seconds,
     }
+
+
+def match_item(arr: np.ndarray, codec: str, target: float, value_range=None) -> tuple[BaselineResult, dict]:
+    """`match_rate` on an image item (H, W, 1|3) of any bit depth, as 8-bit RGB; its metrics under
+    the evaluation's keys."""
+    rgb = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+    rgb = (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
+    r = match_rate(rgb, codec, target)
+    return r, {"psnr": r.metrics["psnr-rgb"], "psnr-rgb": r.metrics["psnr-rgb"]}

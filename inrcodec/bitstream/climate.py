@@ -1,0 +1,104 @@
+"""The climate header (modality 3): ny u16, nx u16, fields u32, flags u8, reserved u8, lo f32, hi f32,
+template (u32 length + bytes), mask (u32 length + bytes, only with flags bit 0), coding fields.
+
+Byte layout: SPEC.md, "Climate". The template and mask bytes are those of climate_template. The
+template may use the preset dictionary (flags bit 1, container minor 1); a stack's latent levels may
+be coded as their differences from one field to the next (entropy model 2, container minor 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import struct
+
+from inrcodec.bitstream import climate_template
+from inrcodec.bitstream import container
+from inrcodec.bitstream.coding import CodingHeader
+from inrcodec.errors import FormatError
+
+DESCRIPTOR = struct.Struct("<HHIBBff")  # ny, nx, fields, flags, reserved, lo, hi.
+LENGTH = struct.Struct("<I")  # Bytes of the template, of the mask.
+FLAG_MASK = 1  # A mask of missing values follows the template.
+FLAG_TEMPLATE_DICTIONARY = 2  # The template's zlib stream uses climate_template.TEMPLATE_DICTIONARY (format 1.1).
+MINOR_TEMPLATE_DICTIONARY = 1  # Container minor version of files that set FLAG_TEMPLATE_DICTIONARY.
+MINOR_STACK_PREDICTION = 2  # Container minor version of stacks coded with entropy model 2 (coding.ENTROPY_MODEL_STACK).
+MAX_DECODE_VALUES = 1 << 28  # fields x ny x nx; larger headers are refused before decoding.
+NAME = "climate"  # The modality's name in base manifests, archive settings and results.
+RATE_UNIT = "bits per field"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClimateHeader:
+    ny: int
+    nx: int
+    fields: int  # 2-D fields in the stack.
+    lo: float  # Physical value of 0 in the coded [0, 1] range (float32).
+    hi: float  # Physical value of 1.
+    template: bytes  # climate_template.pack: dims, coordinates, attributes (everything but values).
+    mask: bytes  # climate_template.pack_mask of the valid points; b"" when every value exists.
+    coding: CodingHeader
+
+    @property
+    def dictionary(self) -> bool:
+        """Whether the template is compressed with the preset dictionary (flags bit 1, format 1.1)."""
+        return climate_template.uses_dictionary(self.template)
+
+    def pack(self) -> bytes:
+        flags = (FLAG_MASK if self.mask else 0) | (FLAG_TEMPLATE_DICTIONARY if self.dictionary else 0)
+        return (DESCRIPTOR.pack(self.ny, self.nx, self.fields, flags, 0, self.lo, self.hi)
+                + LENGTH.pack(len(self.template)) + self.template
+                + (LENGTH.pack(len(self.mask)) + self.mask if self.mask else b"") + self.coding.pack())
+
+    @classmethod
+    def unpack(cls, meta: bytes) -> "ClimateHeader":
+        if len(meta) < DESCRIPTOR.size:
+            raise FormatError("climate header truncated")
+        ny, nx, fields, flags, reserved, lo, hi = DESCRIPTOR.unpack_from(meta)
+        if flags & ~(FLAG_MASK | FLAG_TEMPLATE_DICTIONARY) or reserved:
+            raise FormatError("climate header has reserved bits set")
+        if ny == 0 or nx == 0 or fields == 0 or ny * nx * fields > MAX_DECODE_VALUES:
+            raise FormatError(f"climate header has {fields} fields of {ny}x{nx}: empty or beyond the decoder limit")
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+            raise FormatError(f"climate value range [{lo}, {hi}] is invalid")
+        offset = DESCRIPTOR.size
+        template, offset = _blob(meta, offset)
+        mask = b""
+        if flags & FLAG_MASK:
+            mask, offset = _blob(meta, offset)
+        if bool(flags & FLAG_TEMPLATE_DICTIONARY) != climate_template.uses_dictionary(template):
+            raise FormatError("climate header flags disagree with the template's preset dictionary bit")
+        coding, offset = CodingHeader.unpack_from(meta, offset, stack=True)
+        if offset != len(meta):
+            raise FormatError(f"climate header has {len(meta)} bytes, expected {offset}")
+        return cls(ny, nx, fields, float(lo), float(hi), template, mask, coding)
+
+    def rate(self, file_bytes: int) -> float:
+        """Bits per 2-D field of a file of `file_bytes` bytes."""
+        return 8 * file_bytes / self.fields
+
+    def describe(self) -> dict:
+        """The fields `inrcodec info` shows."""
+        t = climate_template.unpack(self.template)
+        return {"variable": t.name, "dims": dict(zip(t.dims, t.shape)), "units": str(t.attrs.get("units", "")),
+                "fields": self.fields, "value_range": [self.lo, self.hi], "mask_bytes": len(self.mask)}
+
+
+def _blob(meta: bytes, offset: int) -> tuple[bytes, int]:
+    """(the u32-length-prefixed bytes at `offset`, the offset after them)."""
+    if len(meta) < offset + LENGTH.size:
+        raise FormatError("climate header truncated")
+    n = LENGTH.unpack_from(meta, offset)[0]
+    start = offset + LENGTH.size
+    if len(meta) < start + n:
+        raise FormatError("climate header truncated")
+    return meta[start : start + n], start + n
+
+
+def read(data: bytes) -> tuple[container.Container, ClimateHeader]:
+    """Parses and checks the container and the climate header of .inr bytes (no network needed)."""
+    box = container.unpack(data)
+    if box.modality != container.MODALITY_CLIMATE:
+        raise FormatError(f"file holds modality {box.modality}, not climate ({container.MODALITY_CLIMATE})")
+    header = ClimateHeader.unpack(box.meta)
+    return box, header

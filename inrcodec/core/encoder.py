@@ -1,0 +1,148 @@
+"""The encoder's fit: the modulations of N same-shaped signals, vmapped (one signal is a batch of one).
+
+Meta-learned adaptation (model.adapt), then Adam on the latents (in units of the quantization step)
+and, optionally, on per-signal weight deltas of the base (in units of their step), under the
+rate-distortion loss: uniform noise first, then straight-through rounding. Step counts, learning
+rates and the phase are runtime values, so a new schedule does not compile new programs: one
+compilation per signal shape, batch size and model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from inrcodec.bitstream.range_coder import CONTEXT_WINDOW
+from inrcodec.core import model
+from inrcodec.core.config import FitConfig, ModelConfig
+
+CHUNK_STEPS = 50  # Adam steps per compiled call (progress is reported between calls).
+LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
+
+Progress = Callable[[int, int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What the fit of a batch needs besides the signals: the base, the rate weight and the steps."""
+
+    params: dict  # The base: {"net", "inner_log_lr", "log_scale"} (model.init_base).
+    cfg: ModelConfig
+    lam: float  # Rate weight.
+    step: float  # Latent quantization step.
+    weight_step: float | None = None  # Step of per-signal weight deltas; None: no deltas.
+    local_scales: bool = False  # The rate of local scales (rate.local_log_scales) instead of one scale per level.
+    inner_steps: int = 3  # Meta-learned adaptation steps.
+
+
+def _schedule(lr: jax.Array, total: jax.Array, one_minus_final: jax.Array, final: jax.Array):
+    """Cosine decay of `lr` to lr * final over `total` steps (optax.cosine_decay_schedule with
+    runtime values; 1 - final is given, rounded once, as optax rounds its Python float)."""
+
+    def schedule(count):
+        count = jnp.minimum(count, total)
+        cosine = 0.5 * (1 + jnp.cos(jnp.pi * count / total))
+        return lr * (one_minus_final * cosine**1.0 + final)
+
+    return schedule
+
+
+def _optimizer(hyper: dict) -> optax.GradientTransformation:
+    """Adam with cosine decay; the weight deltas get their own learning rate."""
+
+    def adam(rate):
+        return optax.adam(_schedule(rate, hyper["total"], hyper["one_minus_final"], hyper["final"]))
+
+    def labels(params):
+        return {k: jax.tree_util.tree_map(lambda _: "delta" if k == "delta" else "latent", v) for k, v in params.items()}
+
+    return optax.multi_transform({"latent": adam(hyper["lr"]), "delta": adam(hyper["weight_lr"])}, labels)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "inner_steps", "local_scales", "deltas"))
+def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, inner_steps: int,
+           local_scales: bool, deltas: bool):
+    """Per signal: the meta-learned steps, in units of `step`, with the fit's extra modulations and
+    the optimizer state. Returns (mods, opt_state), each with a leading batch axis."""
+
+    def one(signal, key):
+        mods = model.adapt(params, signal, lam, key, cfg, inner_steps)
+        mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - log_step}
+        if local_scales:  # A gain per level; "log_scale" becomes the floor.
+            mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / CONTEXT_WINDOW))
+            mods["log_scale"] = mods["log_scale"] - 1.0
+        if deltas:
+            mods["delta"] = jax.tree_util.tree_map(jnp.zeros_like, params["net"])
+            mods["delta_log_scale"] = jnp.zeros((len(jax.tree_util.tree_leaves(mods["delta"])),), jnp.float32)
+        return mods, _optimizer(hyper).init(mods)
+
+    return jax.vmap(one)(signals, keys)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "num_samples"))
+def _run(net, mods, opt_state, signals, lam, keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
+         num_samples: int):
+    """`steps` (<= CHUNK_STEPS, runtime) Adam steps per signal; step i uses split(key, CHUNK_STEPS)[i]."""
+    optimizer = _optimizer(hyper)
+
+    def one(m, state, signal, key):
+        step_keys = jax.random.split(key, CHUNK_STEPS)
+
+        def body(i, carry):
+            p, s = carry
+            grads = jax.grad(lambda q: model.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
+                                                     weight_step)[0])(p)
+            updates, s = optimizer.update(grads, s, p)
+            return optax.apply_updates(p, updates), s
+
+        return jax.lax.fori_loop(0, steps, body, (m, state))
+
+    return jax.vmap(one)(mods, opt_state, signals, keys)
+
+
+def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitConfig,
+                progress: Progress | None = None) -> dict:
+    """Fits the modulations of N same-shaped signals together.
+
+    Args:
+      problem: the base, rate weight and quantization steps (Problem).
+      signals: stacked model signals {"values": (N, *shape, C), optional "inputs", "weights"}.
+      keys: (N,) PRNG keys, one per signal: signal i's fit depends only on its signal and keys[i].
+      fit_cfg: the schedule (steps, learning rates, sample fraction).
+      progress: called with (steps done, total steps) between compiled calls.
+
+    Returns:
+      The modulations with a leading axis N, latents in units of `problem.step`: {"latents",
+      "log_scale", optional "log_gain", "delta", "delta_log_scale"}.
+    """
+    k_adapt, k_fit = jax.vmap(jax.random.split, out_axes=1)(keys)
+    total = fit_cfg.noise_steps + fit_cfg.ste_steps
+    weight_step = problem.weight_step
+    hyper = {"lr": jnp.float32(fit_cfg.lr / problem.step), "weight_lr": jnp.float32(fit_cfg.weight_lr / (weight_step or 1.0)),
+             "total": jnp.float32(max(total, 1)), "one_minus_final": jnp.float32(1 - fit_cfg.lr_final),
+             "final": jnp.float32(fit_cfg.lr_final)}
+    lam = jnp.float32(problem.lam)
+    mods, state = _start(problem.params, signals, lam, k_adapt, jnp.float32(problem.step),
+                         jnp.float32(np.log(problem.step)), hyper, problem.cfg, problem.inner_steps,
+                         problem.local_scales, weight_step is not None)
+    samples = int(np.prod(signals["values"].shape[1:-1]))
+    num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)))
+    done = 0
+    for ste, steps in ((False, fit_cfg.noise_steps), (True, fit_cfg.ste_steps)):
+        while steps > 0:
+            n = min(CHUNK_STEPS, steps)
+            chunk_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(k_fit, done)
+            mods, state = _run(problem.params["net"], mods, state, signals, lam, chunk_keys, n, ste,
+                               jnp.float32(problem.step), jnp.float32(weight_step or 1.0), hyper, problem.cfg,
+                               num_samples)
+            steps -= n
+            done += n
+            if progress:
+                progress(done, total)
+    return mods
