@@ -220,12 +220,13 @@ def info(src: str | Path) -> dict:
     }
 
 
-def cache_compiled_programs(directory: str | Path) -> None:
-    """Keeps JAX's compiled programs in `directory` across runs (those that took >= 1 s to compile)."""
-    import jax
+def use_compilation_cache(directory: str | Path | None = None) -> Path | None:
+    """Keeps JAX's compiled programs across runs (opt-in; the CLI turns it on): in `directory`, else
+    $INRCODEC_CACHE, else ~/.cache/inrcodec/jax; INRCODEC_CACHE=off turns it off. Returns the
+    directory in use, or None (off, or not writable: programs are then compiled each run)."""
+    from inrcodec.core import compilation
 
-    jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return compilation.use_cache(directory)
 
 
 def compress_dataset(items: Any, out: str | Path, *, train: "TrainConfig | None" = None,

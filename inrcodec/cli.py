@@ -264,31 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def use_compilation_cache() -> None:
-    """Keeps JAX's compiled programs across runs, so a second encode of a same-sized input skips
-    the compilation (measured: kodim01 85 -> 61 s, README). Where: $INRCODEC_CACHE, else
-    $XDG_CACHE_HOME/inrcodec/jax (~/.cache/...); INRCODEC_CACHE=off disables it. An unwritable
-    location just means no cache."""
-    where = os.environ.get("INRCODEC_CACHE", "")
-    if where.lower() == "off":
-        return
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = Path(where) if where else root / "inrcodec" / "jax"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    if not os.access(path, os.W_OK):
-        return
-    from inrcodec import api
-
-    api.cache_compiled_programs(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) in COMPILING_COMMANDS:
-        use_compilation_cache()
+        from inrcodec import api
+
+        api.use_compilation_cache()
     try:
         return args.func(args)
     except (InputError, FormatError) as e:
