@@ -80,28 +80,52 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
         if deltas:
             mods["delta"] = jax.tree_util.tree_map(jnp.zeros_like, params["net"])
             mods["delta_log_scale"] = jnp.zeros((len(jax.tree_util.tree_leaves(mods["delta"])),), jnp.float32)
-        return mods, _optimizer(hyper).init(mods)
+        return mods, init_state(mods, hyper)
 
     return jax.vmap(one)(signals, keys)
+
+
+def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
+           num_samples: int | None):
+    """`steps` (runtime) Adam steps on one signal's modulations (in units of `step`) under the RD loss;
+    step i uses step_keys[i]; `ste` (runtime bool) picks straight-through rounding over noise.
+
+    Pure and jit-able: the encoder runs it vmapped over signals (`fit_signals`), meta-training inside
+    its tasks (training.train.fit_tasks). Returns (mods, opt_state).
+    """
+    optimizer = _optimizer(hyper)
+
+    def body(i, carry):
+        p, s = carry
+        grads = jax.grad(lambda q: model.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
+                                                 weight_step)[0])(p)
+        updates, s = optimizer.update(grads, s, p)
+        return optax.apply_updates(p, updates), s
+
+    return jax.lax.fori_loop(0, steps, body, (mods, opt_state))
+
+
+def schedule_values(fit_cfg: FitConfig, step: float, weight_step: float | None) -> dict:
+    """The runtime hyperparameters of `refine` for a schedule (learning rates in units of the steps)."""
+    total = fit_cfg.noise_steps + fit_cfg.ste_steps
+    return {"lr": jnp.float32(fit_cfg.lr / step), "weight_lr": jnp.float32(fit_cfg.weight_lr / (weight_step or 1.0)),
+            "total": jnp.float32(max(total, 1)), "one_minus_final": jnp.float32(1 - fit_cfg.lr_final),
+            "final": jnp.float32(fit_cfg.lr_final)}
+
+
+def init_state(mods: dict, hyper: dict):
+    """The optimizer state of `refine` for fresh modulations."""
+    return _optimizer(hyper).init(mods)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "num_samples"))
 def _run(net, mods, opt_state, signals, lam, keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
          num_samples: int):
-    """`steps` (<= CHUNK_STEPS, runtime) Adam steps per signal; step i uses split(key, CHUNK_STEPS)[i]."""
-    optimizer = _optimizer(hyper)
+    """`refine` of every signal for `steps` <= CHUNK_STEPS; signal n's step i uses split(keys[n], CHUNK_STEPS)[i]."""
 
     def one(m, state, signal, key):
-        step_keys = jax.random.split(key, CHUNK_STEPS)
-
-        def body(i, carry):
-            p, s = carry
-            grads = jax.grad(lambda q: model.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
-                                                     weight_step)[0])(p)
-            updates, s = optimizer.update(grads, s, p)
-            return optax.apply_updates(p, updates), s
-
-        return jax.lax.fori_loop(0, steps, body, (m, state))
+        return refine(net, m, state, signal, lam, jax.random.split(key, CHUNK_STEPS), steps, ste, step, weight_step,
+                      hyper, cfg, num_samples)
 
     return jax.vmap(one)(mods, opt_state, signals, keys)
 
@@ -124,9 +148,7 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
     k_adapt, k_fit = jax.vmap(jax.random.split, out_axes=1)(keys)
     total = fit_cfg.noise_steps + fit_cfg.ste_steps
     weight_step = problem.weight_step
-    hyper = {"lr": jnp.float32(fit_cfg.lr / problem.step), "weight_lr": jnp.float32(fit_cfg.weight_lr / (weight_step or 1.0)),
-             "total": jnp.float32(max(total, 1)), "one_minus_final": jnp.float32(1 - fit_cfg.lr_final),
-             "final": jnp.float32(fit_cfg.lr_final)}
+    hyper = schedule_values(fit_cfg, problem.step, weight_step)
     lam = jnp.float32(problem.lam)
     mods, state = _start(problem.params, signals, lam, k_adapt, jnp.float32(problem.step),
                          jnp.float32(np.log(problem.step)), hyper, problem.cfg, problem.inner_steps,

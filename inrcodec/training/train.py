@@ -31,11 +31,10 @@ import numpy as np
 import optax
 
 from inrcodec import modalities
-from inrcodec.core import bases, model
+from inrcodec.core import bases, encoder, model
 from inrcodec.training import l0, pruning, samplers
-from inrcodec.core.fit import fit
 from inrcodec.bitstream.coding import MAX_STEP_INDEX, quant_step
-from inrcodec.core.config import ModelConfig
+from inrcodec.core.config import FitConfig, ModelConfig
 
 
 L0_METHODS = ("l0-unstructured", "l0-structured")
@@ -139,7 +138,8 @@ def expected_density(params: dict, cfg: TrainConfig) -> jnp.ndarray:
 
 def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig,
               gate_key: jax.Array | None = None, steps: jnp.ndarray | None = None) -> dict:
-    """Per task: the meta-learned steps, then `fit_steps` Adam steps (no gradient flows back).
+    """Per task: the meta-learned steps, then `fit_steps` Adam steps of the encoder's refinement
+    (core.encoder.refine; no gradient flows back).
 
     `steps` (tasks,) are the tasks' quantization steps (None: 1); the fitted latents are in value units.
 
@@ -151,13 +151,15 @@ def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg:
     def task(signal, lam, step, k, gk):
         base = task_base(params, gk, cfg)
         k_inner, k_fit = jax.random.split(k)
-        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step)
+        mods = model.in_step_units(model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step), step)
+        hyper = encoder.schedule_values(schedule, step, None)
+        keys = jax.random.split(k_fit, max(cfg.fit_steps, 1))
+        mods, _ = encoder.refine(base["net"], mods, encoder.init_state(mods, hyper), signal, lam, keys, cfg.fit_steps,
+                                 False, step, 1.0, hyper, cfg.model, None)
+        return {**mods, "latents": [y * step for y in mods["latents"]], "log_scale": mods["log_scale"] + jnp.log(step)}
 
-        def loss(m, kk):
-            return model.rd_loss(base["net"], model.in_step_units(m, step), signal, lam, kk, cfg.model, "noise",
-                                 step=step)[0]
-
-        return fit(loss, mods, optax.adam(cfg.fit_lr), cfg.fit_steps, k_fit)[0]
+    # The encoder's refinement at a constant learning rate, noise phase only.
+    schedule = FitConfig(noise_steps=cfg.fit_steps, ste_steps=0, lr=cfg.fit_lr, lr_final=1.0)
 
     n = lams.shape[0]
     steps = jnp.ones_like(lams) if steps is None else steps
