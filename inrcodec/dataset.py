@@ -13,61 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from inrcodec.bitstream import archive
-from inrcodec.bitstream import range_coder
+from inrcodec.bitstream.dataset_settings import DEFAULT_BLOCK, MAX_BLOCK, Settings, pack_block, unpack_block
 from inrcodec.core import bases, latents
 from inrcodec import codec, modalities
 from inrcodec.core.config import FitConfig, quant_step
 from inrcodec.errors import FormatError, InputError
 
 
-SETTINGS_VERSION = 1
-DEFAULT_BLOCK = 16  # Signals per archive item.
 DECODE_BATCH = 256  # Signals synthesized per call when iterating.
-MAX_BLOCK = 255
 
 Progress = Callable[[int, int], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """What every signal of an archive shares (stored once, as JSON, in the archive header)."""
-
-    modality: str
-    shape: tuple[int, ...]  # Shape of one signal as the user gives it (image (H, W, C), audio (T,), climate (ny, nx)).
-    quality: int
-    step_index: int
-    scale_indices: tuple[int, ...]
-    block: int
-    lo: float = 0.0  # Climate: physical value of 0 (float32), and of 1.
-    hi: float = 1.0
-    mask: str = ""  # Climate: hex of climate_template.pack_mask of the valid points shared by every field ("" = all).
-    latlon: str = ""  # Climate: base64 of zlib of the (ny, nx, 2) float64 degrees; "" for a regular global grid.
-    base_manifest: dict | None = None  # When the base network is embedded in the archive.
-
-    def to_bytes(self) -> bytes:
-        return json.dumps({"version": SETTINGS_VERSION, **dataclasses.asdict(self)}, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "Settings":
-        try:
-            d = json.loads(data.decode())
-            if d.pop("version") != SETTINGS_VERSION:
-                raise ValueError("unknown settings version")
-            d["shape"], d["scale_indices"] = tuple(d["shape"]), tuple(d["scale_indices"])
-            return cls(**d)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise FormatError(f"archive settings are invalid ({e})") from None
-
-
-def _block_payload(ints: list[np.ndarray], settings: Settings) -> bytes:
-    return bytes([ints[0].shape[0]]) + range_coder.encode(ints, list(settings.scale_indices))
 
 
 def _as_arrays(items: Any, dim: str | None) -> tuple[Iterable[np.ndarray], int, dict, str]:
@@ -184,7 +145,7 @@ def compress_dataset(
             coded = coded or codec.encode_batch(fmt.stack_signals(arrs, settings, the_base), the_base, quality, fit,
                                                 seed, chunk=chunk, first_index=done)
             for start in range(0, arrs.shape[0], settings.block):
-                writer.append(_block_payload([q[start : start + settings.block] for q in coded.ints], settings))
+                writer.append(pack_block([q[start : start + settings.block] for q in coded.ints], settings.scale_indices))
             done += arrs.shape[0]
             if progress:
                 progress(done, total or done)
@@ -236,11 +197,10 @@ class Archive:
             payload = self._reader[b]
             if not payload:
                 raise FormatError(f"{self.path}: block {b} is empty")
-            n = payload[0]
-            shapes = [(n, *s) for s in latents.grid_shapes(self._signal_shape, self._cfg)]
+            grids = latents.grid_shapes(self._signal_shape, self._cfg)
             try:
-                ints = range_coder.decode(payload[1:], shapes, list(self.settings.scale_indices))
-            except (ValueError, RuntimeError, KeyError, AssertionError) as e:
+                ints = unpack_block(payload, grids, self.settings.scale_indices)
+            except FormatError as e:
                 raise FormatError(f"{self.path}: block {b} is invalid ({e})") from None
             self._cache = (b, ints)
         return self._cache[1]

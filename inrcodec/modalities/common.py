@@ -38,7 +38,7 @@ class Decoded:
 
 
 class StackSettings(Protocol):
-    """What a modality reads from a dataset archive's shared settings (inrcodec.dataset.Settings)."""
+    """What a modality reads from a dataset archive's shared settings (inrcodec.bitstream.dataset_settings.Settings)."""
 
     shape: tuple[int, ...]  # One item's shape.
     lo: float  # Climate: the physical values of 0 and 1.

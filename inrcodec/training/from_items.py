@@ -10,7 +10,7 @@ import numpy as np
 
 from inrcodec import modalities
 from inrcodec.core import bases
-from inrcodec.dataset import Settings
+from inrcodec.bitstream.dataset_settings import Settings
 from inrcodec.errors import InputError
 from inrcodec.training import samplers
 from inrcodec.training import train as training

@@ -1,0 +1,65 @@
+"""What a dataset archive (.inrpack) stores besides the archive framing: its JSON settings and the
+layout of one item, a block of signals (ARCHIVE.md, "Settings" and "Items")."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Sequence
+
+import numpy as np
+
+from inrcodec.bitstream import range_coder
+from inrcodec.errors import FormatError
+
+SETTINGS_VERSION = 1
+DEFAULT_BLOCK = 16  # Signals per archive item.
+MAX_BLOCK = 255  # Its count is one byte.
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What every signal of an archive shares (stored once, as JSON, in the archive header)."""
+
+    modality: str
+    shape: tuple[int, ...]  # Shape of one signal as the user gives it (image (H, W, C), audio (T,), climate (ny, nx)).
+    quality: int
+    step_index: int
+    scale_indices: tuple[int, ...]
+    block: int
+    lo: float = 0.0  # Climate: physical value of 0 (float32), and of 1.
+    hi: float = 1.0
+    mask: str = ""  # Climate: hex of climate_template.pack_mask of the valid points shared by every field ("" = all).
+    latlon: str = ""  # Climate: base64 of zlib of the (ny, nx, 2) float64 degrees; "" for a regular global grid.
+    base_manifest: dict | None = None  # When the base network is embedded in the archive.
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"version": SETTINGS_VERSION, **dataclasses.asdict(self)}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Settings":
+        try:
+            d = json.loads(data.decode())
+            if d.pop("version") != SETTINGS_VERSION:
+                raise ValueError("unknown settings version")
+            d["shape"], d["scale_indices"] = tuple(d["shape"]), tuple(d["scale_indices"])
+            return cls(**d)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise FormatError(f"archive settings are invalid ({e})") from None
+
+
+def pack_block(ints: list[np.ndarray], scale_indices: Sequence[int]) -> bytes:
+    """One archive item: the count n of its signals (u8), then their latents, per level (n, *grid, c),
+    range-coded with the archive's per-level scale indices."""
+    return bytes([ints[0].shape[0]]) + range_coder.encode(ints, list(scale_indices))
+
+
+def unpack_block(item: bytes, grids: Sequence[tuple[int, ...]], scale_indices: Sequence[int]) -> list[np.ndarray]:
+    """Inverse of `pack_block`, given each level's grid shape (*grid, c) of one signal: int32 (n, *grid, c)."""
+    if not item:
+        raise FormatError("empty item")
+    shapes = [(item[0], *g) for g in grids]
+    try:
+        return range_coder.decode(item[1:], shapes, list(scale_indices))
+    except (ValueError, RuntimeError, KeyError, AssertionError) as e:  # constriction asserts on invalid data.
+        raise FormatError(str(e)) from None
