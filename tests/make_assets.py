@@ -2,17 +2,27 @@
 
 tiny-base, tiny-audio-base, tiny-climate-base: small random (not meta-learned) bases, so unit tests
 never need the shipped ones. golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
-encoded with them; tests/expected/golden*.json keep their hashes. Regenerate only for a deliberate
-format change. golden-audio-1.0.inr and golden-climate-1.0/1.1.inr are files of older format versions
-(kept, never regenerated), which must keep decoding.
+encoded with them; tests/expected/golden*.json keep their hashes, golden*.npy their decoded values,
+exact.json their header fields and decoded integer symbols, machine.json the float fingerprint of the
+machine that made them. Regenerate only for a deliberate format change. golden-audio-1.0.inr and
+golden-climate-1.0/1.1.inr are files of older format versions (kept, never regenerated), which must
+keep decoding.
+
+What is exact on every CPU: the file bytes, the header fields and the integer symbols the range
+decoder gives (numpy and constriction, no floats). What is not: everything XLA computes in float32
+(sin, matmuls, sums round differently in the last bit on other CPUs), i.e. the decoded values
+(compared within a tolerance) and the encoder's fit (the re-encoded bytes equal the golden ones only
+on a machine of the same float rounding, `float_fingerprint`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import sys
 from pathlib import Path
+from unittest import mock
 
 import jax
 import numpy as np
@@ -97,8 +107,88 @@ def decoded_bytes(reconstruction) -> bytes:
 
 
 def decoded_values(reconstruction) -> np.ndarray:
-    """The decoded float values a golden file is compared with (audio samples or field values)."""
-    return np.frombuffer(decoded_bytes(reconstruction), np.float32)
+    """The decoded values a golden file is compared with, in their own dtype and shape: image pixels
+    (uint8/uint16), audio samples (float32 in [-1, 1]) or field values (float64, NaN where missing)."""
+    if isinstance(reconstruction, audio_io.Audio):
+        return np.asarray(reconstruction.samples)
+    if hasattr(reconstruction, "values") and not isinstance(reconstruction, np.ndarray):
+        return np.asarray(reconstruction.values)
+    return np.asarray(reconstruction)
+
+
+def decode_with_symbols(data: bytes):
+    """api.decode(data), and the integer symbols the range decoder gave on the way, in stream order
+    (every channel's latent levels and weight deltas; stack differences where a level is predicted)."""
+    from inrcodec import api
+    from inrcodec.bitstream import range_coder
+
+    symbols: list[np.ndarray] = []
+    real = range_coder.decode
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        symbols.extend(np.asarray(q) for q in out)
+        return out
+
+    with mock.patch.object(range_coder, "decode", spy):
+        decoded = api.decode(data)
+    if not symbols:
+        raise AssertionError("the decoder no longer calls inrcodec.bitstream.range_coder.decode: update decode_with_symbols")
+    return decoded, symbols
+
+
+def symbols_digest(symbols: list[np.ndarray]) -> dict:
+    """Shapes and sha256 (over int32 little-endian) of decoded integer symbols: exact on every machine."""
+    h = hashlib.sha256()
+    for q in symbols:
+        if q.dtype.kind not in "iu":
+            raise AssertionError(f"range decoder gave {q.dtype} symbols, not integers")
+        h.update(np.ascontiguousarray(q, "<i4").tobytes())
+    return {"shapes": ["x".join(map(str, q.shape)) for q in symbols],
+            "nonzero": int(sum(np.count_nonzero(q) for q in symbols)),
+            "sha256": h.hexdigest()}
+
+
+def header_fields(path: Path) -> dict:
+    """`inrcodec info` of a file without its path: exact on every machine (no floats computed)."""
+    from inrcodec import api
+
+    return {k: v for k, v in api.info(path).items() if k != "file"}
+
+
+def float_fingerprint() -> str:
+    """sha256 of a fixed float32 computation with the operations of the encoder's fit (sin, exp, log,
+    log1p, sqrt, small matmuls, sums, their gradients), compiled by XLA on this machine.
+
+    Two machines with the same fingerprint round these operations identically (same CPU features, same
+    XLA), so the encoder gives them the same bytes; a machine with another fingerprint may differ in the
+    last bits of every float, which can move a latent across a rounding boundary.
+    """
+    import jax.numpy as jnp
+
+    x = jnp.linspace(-3.0, 3.0, 4096, dtype=jnp.float32).reshape(1024, 4)
+    w1 = 0.8 * jnp.cos(jnp.arange(32, dtype=jnp.float32)).reshape(4, 8)
+    w2 = 0.3 * jnp.sin(0.7 * jnp.arange(24, dtype=jnp.float32)).reshape(8, 3)
+
+    def loss(params, x):
+        a, b = params
+        h = jnp.sin(2.0 * (x @ a) + 0.1)
+        y = h @ b + 0.5
+        bits = -jnp.log2(jnp.exp(-jnp.abs(y) / 0.7) * (1.0 - jnp.exp(-1.0 / 0.7)) + 1e-9)
+        return jnp.mean((y - jnp.tanh(x[:, :3])) ** 2) + 1e-3 * jnp.sum(jnp.log1p(bits))
+
+    value, grads = jax.jit(jax.value_and_grad(loss))((w1, w2), x)
+    adam = [g / (jnp.sqrt(g * g) + 1e-8) for g in grads]
+    outs = [value, *grads, *adam, jax.jit(lambda v: jnp.cos(jnp.pi * v) ** 2 + jnp.exp(-v * v))(x)]
+    return hashlib.sha256(b"".join(np.asarray(o, np.float32).tobytes() for o in outs)).hexdigest()
+
+
+def machine_record() -> dict:
+    """What tests/expected/machine.json keeps of the machine that made the golden files."""
+    import jaxlib
+
+    return {"float_fingerprint": float_fingerprint(), "machine": platform.machine(), "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__}
 
 
 def golden_inputs() -> dict:
@@ -110,9 +200,36 @@ GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-c
 FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format}
 
 
+OLDER_FILES = ("golden-audio-1.0", "golden-climate-1.0", "golden-climate-1.1", "golden-climate-1.2")  # Never regenerated.
+EXACT_JSON = HERE / "expected" / "exact.json"
+MACHINE_JSON = HERE / "expected" / "machine.json"
+
+
+def write_exact(stems: list[str]) -> None:
+    """Records the header fields and decoded symbols of tests/assets/<stem>.inr in exact.json."""
+    import os
+
+    os.environ["INRCODEC_BASES"] = str(HERE / "assets")
+    exact = json.loads(EXACT_JSON.read_text()) if EXACT_JSON.is_file() else {}
+    for stem in stems:
+        path = HERE / "assets" / f"{stem}.inr"
+        data = path.read_bytes()
+        exact[stem] = {"inr_sha256": hashlib.sha256(data).hexdigest(), "header": header_fields(path),
+                       "symbols": symbols_digest(decode_with_symbols(data)[1])}
+    EXACT_JSON.write_text(json.dumps(dict(sorted(exact.items())), indent=1) + "\n")
+
+
 def main(modalities: list[str]) -> None:
-    """Regenerates the tiny bases and the golden files of `modalities` (all of them when empty)."""
+    """Regenerates the tiny bases and the golden files of `modalities` (all of them when empty).
+
+    `python tests/make_assets.py exact` only rewrites exact.json from the files as they are (after a
+    deliberate change of what `inrcodec info` shows; the symbols must come out the same).
+    """
+    if modalities == ["exact"]:
+        write_exact([*GOLDEN_FILES.values(), *OLDER_FILES])
+        return
     made = tiny_bases()
+    stems = [s for s in OLDER_FILES if not EXACT_JSON.is_file() or s not in json.loads(EXACT_JSON.read_text())]
     for modality, signal in golden_inputs().items():
         if modalities and modality not in modalities:
             continue
@@ -126,9 +243,12 @@ def main(modalities: list[str]) -> None:
             "psnr": result.psnr,
         }
         (HERE / "expected" / f"{stem}.json").write_text(json.dumps(expected, indent=1) + "\n")
-        if modality != "image":  # Float outputs: the test compares values (XLA's float rounding varies by CPU).
-            np.save(HERE / "expected" / f"{stem}.npy", decoded_values(result.reconstruction))
+        # Decoded values: the tests compare them within a tolerance (XLA's float rounding varies by CPU).
+        np.save(HERE / "expected" / f"{stem}.npy", decoded_values(result.reconstruction))
+        stems.append(stem)
         print(stem, json.dumps(expected))
+    write_exact(stems)
+    MACHINE_JSON.write_text(json.dumps(machine_record(), indent=1) + "\n")
 
 
 if __name__ == "__main__":

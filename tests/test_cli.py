@@ -1,8 +1,9 @@
 """End-to-end tests of the `inrcodec` command (inrcodec.cli.main, run in-process).
 
 Exit codes: 0 ok, 1 bad input or file (exactly one stderr line "inrcodec: error: ..."), argparse
-exits for --help. Every encode uses the tiny test base and `--fit-steps 8` on a 32x48 image, so JAX
-compiles once (in the session fixture `small_inr`) and each later encode takes milliseconds.
+exits for --help. Every encode uses the tiny test base and `--fit-steps 8` (conftest.DEBUG_FIT) on
+the SMALL_SHAPE image, so JAX compiles once (in the session fixture `small_inr`) and each later
+encode takes milliseconds.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import pytest
 from PIL import Image
 
 from inrcodec.bitstream import HEADER_FIXED_BYTES, MAGIC
+from conftest import DEBUG_FIT, DEBUG_FIT_STEPS, FAST_FIT_STEPS, SMALL_SHAPE, TINY_BASE_NAME
 from inrcodec.cli import main
 from make_assets import synthetic_image
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
 
-# Must match conftest.py (small_png is 32x48, small_inr was encoded with these options).
-HEIGHT, WIDTH = 32, 48
-TINY_BASE_NAME = "tiny-test-base"
-ENCODE_OPTS = ["--base", TINY_BASE_NAME, "--fit-steps", "8", "--quiet"]
+# As conftest.py's small_png and small_inr (encoded with these options).
+HEIGHT, WIDTH = SMALL_SHAPE
+ENCODE_OPTS = ["--base", TINY_BASE_NAME, "--fit-steps", FAST_FIT_STEPS, "--quiet"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,31 +435,34 @@ def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
     base = dataclasses.replace(base, manifest={**base.manifest, "fit": {"lr": 0.03, "sample_fraction": 0.5}})
     fit = api.default_fit(base, 8)
     assert (fit.noise_steps, fit.ste_steps, fit.lr, fit.sample_fraction) == (6, 2, 0.03, 0.5)
+    # The CLI tests' --fit-steps and the API tests' DEBUG_FIT are one schedule (one set of compiled programs).
+    assert api.default_fit(bases.load_base(TINY_BASE_NAME), DEBUG_FIT_STEPS) == DEBUG_FIT
     assert api.default_fit(base) == dataclasses.replace(fit, noise_steps=300, ste_steps=100)
     with pytest.raises(InputError, match=">= 0"):
         api.default_fit(base, -1)
 
 
+@pytest.mark.slow  # Compiles the encoder for a shape of its own (~20 s of CPU).
 def test_compiled_programs_are_kept_in_the_cache_unless_turned_off(tmp_path, monkeypatch, inr_bases):
     """The session's cache is $INRCODEC_CACHE (conftest); the JAX cache is set once per process."""
     import jax
 
-    from inrcodec import cli
+    from inrcodec import api
 
     cache = Path(os.environ["INRCODEC_CACHE"])
     png = tmp_path / "odd.png"  # A size no other test uses, so this encode compiles its fit.
     Image.fromarray(synthetic_image(19, 23)).save(png)
     before = set(cache.iterdir())
-    assert main(["encode", str(png), "--base", "tiny-test-base", "--fit-steps", "8", "--quiet"]) == 0
+    assert main(["encode", str(png), "--base", TINY_BASE_NAME, "--fit-steps", FAST_FIT_STEPS, "--quiet"]) == 0
     assert jax.config.jax_compilation_cache_dir == str(cache)
     assert set(cache.iterdir()) > before  # The fit's programs were kept.
     jax.config.update("jax_compilation_cache_dir", None)
     try:
         monkeypatch.setenv("INRCODEC_CACHE", "off")
-        cli.use_compilation_cache()
+        assert api.use_compilation_cache() is None
         (tmp_path / "file").write_text("")
         monkeypatch.setenv("INRCODEC_CACHE", str(tmp_path / "file" / "cache"))  # Cannot be a directory.
-        cli.use_compilation_cache()
+        assert api.use_compilation_cache() is None
         assert jax.config.jax_compilation_cache_dir is None
     finally:
         jax.config.update("jax_compilation_cache_dir", str(cache))

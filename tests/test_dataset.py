@@ -1,5 +1,6 @@
 """The dataset API: compress_dataset / open_archive on tiny test bases (random access, append,
-resume after a crash, corrupted blocks, embedded base, bad items)."""
+resume after a crash, corrupted blocks, embedded base, bad items). Fields are fitted CLIMATE_FIELDS
+at a time (chunk), so the encoder's programs are those of the other climate tests."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import numpy as np
 import pytest
 
 import inrcodec
-from inrcodec.core.config import FitConfig
+from conftest import CLIMATE_FIELDS, DEBUG_FIT
 from inrcodec.errors import FormatError, InputError
 from make_assets import synthetic_audio, synthetic_field, synthetic_image
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
 
-FAST = FitConfig(noise_steps=4, ste_steps=2)
-CLIMATE = dict(base="tiny-climate-test-base", fit=FAST, chunk=8, block=4)
+FAST = DEBUG_FIT
+CLIMATE = dict(base="tiny-climate-test-base", fit=FAST, chunk=CLIMATE_FIELDS, block=4)
+IMAGES = 3  # Image archives: 3 items of 16x16 (one compilation of the batched fit).
 
 
 @pytest.fixture(scope="module")
@@ -89,25 +91,35 @@ def test_a_corrupted_block_is_detected_and_the_others_still_read(whole, tmp_path
             archive[bad[0]]
 
 
-def test_embedded_base_counts_in_the_rate_and_decodes_without_install(tmp_path, monkeypatch):
-    images = np.stack([synthetic_image(16, 16)] * 3)
-    path = tmp_path / "img.inrpack"
-    inrcodec.compress_dataset(images, path, base="tiny-test-base", fit=FAST, embed_base=True).close()
+# Images need a batched fit of their own (~20 s of CPU): the fast tier embeds the climate base.
+@pytest.mark.parametrize("modality", ["climate", pytest.param("image", marks=pytest.mark.slow)])
+def test_embedded_base_counts_in_the_rate_and_decodes_without_install(fields, tmp_path, monkeypatch, modality):
+    path = tmp_path / "embedded.inrpack"
+    if modality == "image":
+        items = np.stack([synthetic_image(16, 16)] * IMAGES)
+        inrcodec.compress_dataset(items, path, base="tiny-test-base", fit=FAST, embed_base=True).close()
+    else:
+        items = fields.values[:3]
+        inrcodec.compress_dataset(fields[:3], path, embed_base=True, **CLIMATE).close()
     monkeypatch.setenv("INRCODEC_BASES", str(tmp_path))  # The tiny bases are no longer found.
     with inrcodec.open_archive(path) as archive:
         rate = archive.rate()
         assert rate["embedded_base_bytes"] > 0
         assert rate["bits_per_item"] > rate["bits_per_item_without_base"]
-        assert archive[2].shape == (16, 16, 3) and archive[2].dtype == np.uint8
+        assert archive[2].shape == items.shape[1:]
+        if modality == "image":
+            assert archive[2].dtype == np.uint8
+        else:
+            np.testing.assert_array_equal(np.isnan(archive[2]), np.isnan(items[2]))
 
 
 def test_audio_clips_and_bad_items(tmp_path):
     clips = [synthetic_audio(512, 1).samples[:, 0] * s for s in (1.0, 0.5, 0.25)]
     with inrcodec.compress_dataset(clips, tmp_path / "a.inrpack", base="tiny-audio-test-base", fit=FAST) as archive:
         assert len(archive) == 3 and archive[1].shape == (512,)
-    with pytest.raises(InputError, match="shape"):
-        inrcodec.compress_dataset([clips[0], clips[0][:100]], tmp_path / "b.inrpack", base="tiny-audio-test-base",
-                                  fit=FAST, chunk=1)
+    with pytest.raises(InputError, match="shape"):  # In the second chunk (the first is fitted as above).
+        inrcodec.compress_dataset([*clips, clips[0][:100]], tmp_path / "b.inrpack", base="tiny-audio-test-base",
+                                  fit=FAST, chunk=3)
     with pytest.raises(InputError, match="block"):
         inrcodec.compress_dataset(clips, tmp_path / "c.inrpack", base="tiny-audio-test-base", block=0)
 
@@ -129,6 +141,7 @@ def test_torch_adapter_yields_signals_and_modulations(whole):
         ArchiveDataset(whole[0], kind="pixels")
 
 
+@pytest.mark.slow  # Meta-trains a base network (compiles the training step).
 def test_a_base_trained_on_the_dataset_is_embedded_and_counted(fields, tmp_path, monkeypatch):
     from inrcodec.core.config import ModelConfig
     from inrcodec.training.train import TrainConfig
@@ -140,7 +153,7 @@ def test_a_base_trained_on_the_dataset_is_embedded_and_counted(fields, tmp_path,
                          quality_lambdas=(0.1, 0.03, 0.01, 0.003), weight_deltas=False)
     path = tmp_path / "trained.inrpack"
     inrcodec.compress_dataset(fields, path, train=recipe, train_dir=tmp_path / "base", fit=FAST, chunk=8, block=4,
-                              quality=2).close()
+                              quality=2).close()  # The base is trained on the first chunk of 8 fields.
     assert (tmp_path / "base" / "params.npz").is_file()  # Kept, with its record, where asked.
     monkeypatch.setenv("INRCODEC_BASES", str(tmp_path / "nowhere"))  # Decodes without any installed base.
     with inrcodec.open_archive(path) as archive:
@@ -157,7 +170,7 @@ def test_a_base_trained_on_the_dataset_is_embedded_and_counted(fields, tmp_path,
         inrcodec.compress_dataset(fields, path, train=recipe, resume=True, fit=FAST)
 
 
-def test_embedded_sparse_base_costs_less_than_dense(tmp_path):
+def test_embedded_sparse_base_costs_less_than_dense(fields, tmp_path):
     import dataclasses
 
     from conftest import ASSETS_DIR
@@ -165,13 +178,13 @@ def test_embedded_sparse_base_costs_less_than_dense(tmp_path):
     from inrcodec.core import bases
     from inrcodec.training import l0, pruning
 
-    dense = bases.load_base_dir(ASSETS_DIR / "tiny-base")
+    dense = bases.load_base_dir(ASSETS_DIR / "tiny-climate-base")
     net = l0.gate_weights(dense.params["net"], pruning.magnitude_prune(dense.params["net"], 0.25))
     sparse = dataclasses.replace(dense, params={**dense.params, "net": net})
-    images = np.stack([synthetic_image(16, 16)] * 2)
     sizes = {}
     for name, base in (("dense", dense), ("sparse", sparse)):
-        with inrcodec.compress_dataset(images, tmp_path / f"{name}.inrpack", base=base, fit=FAST, embed_base=True) as a:
+        with inrcodec.compress_dataset(fields[:CLIMATE_FIELDS], tmp_path / f"{name}.inrpack", base=base, fit=FAST,
+                                       embed_base=True, chunk=CLIMATE_FIELDS) as a:
             sizes[name] = a.rate()["embedded_base_bytes"]
-            assert a[1].shape == (16, 16, 3)
+            assert a[1].shape == (9, 16)
     assert sizes["sparse"] < 0.6 * sizes["dense"]

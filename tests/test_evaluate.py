@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from conftest import AUDIO_FRAMES, CLIMATE_FIELDS, FAST_FIT_STEPS, SMALL_SHAPE
 from inrcodec.evaluation import baselines, evaluate
 from inrcodec.cli import main
 from inrcodec.evaluation.results import read_results
@@ -62,12 +63,12 @@ def _without_times(res: dict) -> dict:
 def test_eval_writes_results_for_inrcodec_and_baselines(tmp_path, inr_bases, capsys):
     data = tmp_path / "imgs"
     data.mkdir()
-    # One shape (one JIT compilation of the fit); the second image is the first mirrored.
-    Image.fromarray(synthetic_image(24, 40)).save(data / "im0.png")
-    Image.fromarray(synthetic_image(24, 40)[:, ::-1]).save(data / "im1.png")
+    # The tests' image shape (one JIT compilation of the fit); the second image is the first mirrored.
+    Image.fromarray(synthetic_image(*SMALL_SHAPE)).save(data / "im0.png")
+    Image.fromarray(synthetic_image(*SMALL_SHAPE)[:, ::-1]).save(data / "im1.png")
     out = tmp_path / "res"
-    rc = main(["eval", str(data), "--quality", "2,6", "--out", str(out), "--base", "tiny-test-base", "--fit-steps", "8",
-               "--quiet"])
+    rc = main(["eval", str(data), "--quality", "2,6", "--out", str(out), "--base", "tiny-test-base", "--fit-steps",
+               FAST_FIT_STEPS, "--quiet"])
     assert rc == 0
     ours = read_results(out / "inrcodec.json")
     assert ours["name"] == "inrcodec" and len(ours["results"]["bpp"]) == 2
@@ -75,7 +76,7 @@ def test_eval_writes_results_for_inrcodec_and_baselines(tmp_path, inr_bases, cap
     assert ours["results"]["psnr"] == ours["results"]["psnr-rgb"]  # Old readers use psnr-rgb.
     # bpp is measured from the files: per-item values are 8 * bytes / pixels, > 0.
     assert all(b > 0 for b in ours["per_item"][0]["bpp"])
-    assert ours["per_item"][0]["bpp"] == [8 * n / (24 * 40) for n in ours["per_item"][0]["bytes"]]
+    assert ours["per_item"][0]["bpp"] == [8 * n / (SMALL_SHAPE[0] * SMALL_SHAPE[1]) for n in ours["per_item"][0]["bytes"]]
     ran = [n for n, why in baselines.available("image").items() if why is None]
     assert {"jpeg", "webp"} <= set(ran)
     for name in ran:
@@ -100,27 +101,28 @@ def _write_clips(folder: Path, seconds: float, rate: int = 24000) -> None:
 
 
 def test_eval_audio(tmp_path, inr_bases, capsys):
-    """Two clips cut to their first 0.5 s; MP3 at inrcodec's per-clip kbps (24 kHz so the tiny base's rates
-    are above MP3's lowest bitrate)."""
+    """Two clips cut to their first 0.25 s (AUDIO_FRAMES frames: the other audio tests' compiled fit); MP3 at
+    inrcodec's per-clip kbps (24 kHz so the tiny base's rates are above MP3's lowest bitrate)."""
     if baselines.available("audio")["mp3"] is not None:
         pytest.skip(baselines.available("audio")["mp3"])
+    seconds = AUDIO_FRAMES / 24000
     data = tmp_path / "wavs"
-    _write_clips(data, 0.75)
+    _write_clips(data, 0.4)
     out = tmp_path / "res"
     rc = main(["eval", str(data), "--quality", "1,4,8", "--out", str(out), "--base", "tiny-audio-test-base",
-               "--fit-steps", "4", "--seconds", "0.5", "--baselines", "mp3", "--quiet"])
+               "--fit-steps", FAST_FIT_STEPS, "--seconds", str(seconds), "--baselines", "mp3", "--quiet"])
     assert rc == 0
     ours, bd = _check_outputs(out, "kbps", ["mp3"])
-    assert ours["meta"]["modality"] == "audio" and ours["meta"]["seconds"] == 0.5
+    assert ours["meta"]["modality"] == "audio" and ours["meta"]["seconds"] == seconds
     mp3 = read_results(out / "mp3.json")
     for ours_point, their_point in zip(ours["per_item"], mp3["per_item"]):
         for a, b, setting in zip(ours_point["kbps"], their_point["kbps"], their_point["setting"]):
             assert b <= a or setting == 8  # Above inrcodec's rate only at LAME's lowest CBR (8 kbps).
     assert {"psnr", "snr_db", "bpp"} <= set(ours["results"])
     point = ours["per_item"][0]
-    assert point["kbps"] == pytest.approx([8 * n / 0.5 / 1000 for n in point["bytes"]])
-    assert point["bpp"] == pytest.approx([8 * n / 12000 for n in point["bytes"]])  # Bits per sample.
-    assert ours["meta"]["item_shapes"] == [[12000, 1, 24000]] * 2
+    assert point["kbps"] == pytest.approx([8 * n / seconds / 1000 for n in point["bytes"]])
+    assert point["bpp"] == pytest.approx([8 * n / AUDIO_FRAMES for n in point["bytes"]])  # Bits per sample.
+    assert ours["meta"]["item_shapes"] == [[AUDIO_FRAMES, 1, 24000]] * 2
     assert "not the first 3 s" in bd["anchor_note"]
     assert {row["anchor"] for row in bd["comparisons"]} >= {"mp3", "COIN++ (Dupont et al. 2022)", "MP3 (coinpp)"}
     stdout = capsys.readouterr().out
@@ -133,15 +135,15 @@ def test_eval_climate(tmp_path, inr_bases, capsys):
         pytest.skip(baselines.available("climate")["sz3"])
     data = tmp_path / "fields"
     data.mkdir()
-    synthetic_field(2, 9, 16, missing=True).to_netcdf(data / "a.nc")
-    (synthetic_field(2, 9, 16, missing=True) + 1.5).rename("t2m").to_netcdf(data / "b.nc")
-    args = ["eval", str(data), "--quality", "1,4,8", "--base", "tiny-climate-test-base", "--fit-steps", "4",
+    synthetic_field(CLIMATE_FIELDS, 9, 16, missing=True).to_netcdf(data / "a.nc")
+    (synthetic_field(CLIMATE_FIELDS, 9, 16, missing=True) + 1.5).rename("t2m").to_netcdf(data / "b.nc")
+    args = ["eval", str(data), "--quality", "1,4,8", "--base", "tiny-climate-test-base", "--fit-steps", FAST_FIT_STEPS,
             "--var", "t2m", "--baselines", "sz3", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "res")]) == 0
     ours, bd = _check_outputs(tmp_path / "res", "bits_per_field", ["sz3"])
     assert {"psnr", "rmse", "max_abs_error", "bpp"} <= set(ours["results"])
     point = ours["per_item"][0]
-    assert point["bits_per_field"] == [8 * n / 2 for n in point["bytes"]]
+    assert point["bits_per_field"] == [8 * n / CLIMATE_FIELDS for n in point["bytes"]]
     assert ours["meta"]["var"] == "t2m" and "46x90" in bd["anchor_note"]
     sz3 = read_results(tmp_path / "res" / "sz3.json")
     assert all(np.isfinite(sz3["results"]["psnr"]))  # Metrics over the valid points only.

@@ -1,23 +1,26 @@
 """Audio and climate through the same commands as images: round trips that keep what users need,
-and the bad inputs of each (tiny random test bases; see make_assets.py)."""
+and the bad inputs of each (tiny random test bases; see make_assets.py). Clips have AUDIO_FRAMES
+frames and stacks CLIMATE_FIELDS (or one) fields, encoded with DEBUG_FIT (conftest): one compilation each."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import soundfile as sf
 import xarray as xr
 
+from conftest import AUDIO_FRAMES, CLIMATE_FIELDS, DEBUG_FIT, FAST_FIT_STEPS
 from inrcodec import api
 from inrcodec.cli import main
 from inrcodec.signals import climate as climate_io
-from make_assets import synthetic_audio, synthetic_field
+from make_assets import GOLDEN_FIT, synthetic_audio, synthetic_field
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
 
-FAST = ["--fit-steps", "8", "--quiet"]
+FAST = ["--fit-steps", FAST_FIT_STEPS, "--quiet"]
 AUDIO_BASE = ["--base", "tiny-audio-test-base"]
 CLIMATE_BASE = ["--base", "tiny-climate-test-base"]
 
@@ -30,39 +33,37 @@ def write_wav(path, audio, subtype="PCM_16"):
 @pytest.mark.parametrize("suffix, subtype, rate, channels", [(".wav", "PCM_16", 16000, 2), (".flac", "PCM_24", 48000, 1),
                                                               (".wav", "FLOAT", 8000, 1)])
 def test_audio_round_trip_keeps_rate_channels_length_and_format(tmp_path, capsys, suffix, subtype, rate, channels):
-    src = write_wav(tmp_path / f"in{suffix}", synthetic_audio(1500, channels, rate), subtype)
+    src = write_wav(tmp_path / f"in{suffix}", synthetic_audio(AUDIO_FRAMES, channels, rate), subtype)
     assert main(["encode", str(src), "-o", str(tmp_path / "a.inr"), *AUDIO_BASE, *FAST, "--json"]) == 0
     line = json.loads(capsys.readouterr().out)
-    assert line["kbps"] == pytest.approx(8 * line["bytes"] / (1500 / rate) / 1000, abs=1e-3)
+    assert line["kbps"] == pytest.approx(8 * line["bytes"] / (AUDIO_FRAMES / rate) / 1000, abs=1e-3)
     assert "snr_db" in line and line["psnr"] > 0
     assert main(["decode", str(tmp_path / "a.inr"), "-o", str(tmp_path / f"out{suffix}")]) == 0
     info = sf.info(str(tmp_path / f"out{suffix}"))
-    assert (info.samplerate, info.channels, info.frames) == (rate, channels, 1500)
+    assert (info.samplerate, info.channels, info.frames) == (rate, channels, AUDIO_FRAMES)
     assert info.subtype == subtype
     meta = api.info(tmp_path / "a.inr")
-    assert meta["modality"] == "audio" and meta["frames"] == 1500 and meta["sample_rate"] == rate
+    assert meta["modality"] == "audio" and meta["frames"] == AUDIO_FRAMES and meta["sample_rate"] == rate
 
 
 def test_audio_encoding_is_deterministic_and_decoding_matches_the_encoder(tmp_path):
     from inrcodec.core import bases
-    from inrcodec.core.config import FitConfig
     from inrcodec.modalities import audio as audio_format
 
     base = bases.load_base("tiny-audio-test-base")
-    audio = synthetic_audio(1200, 1)
-    a = audio_format.encode(audio, base, 5, FitConfig(noise_steps=6, ste_steps=2))
-    b = audio_format.encode(audio, base, 5, FitConfig(noise_steps=6, ste_steps=2))
+    audio = synthetic_audio(AUDIO_FRAMES, 1)
+    a = audio_format.encode(audio, base, 5, DEBUG_FIT)
+    b = audio_format.encode(audio, base, 5, DEBUG_FIT)
     assert a.data == b.data
     np.testing.assert_array_equal(audio_format.decode(a.data).array.samples, a.reconstruction.samples)
 
 
-def test_climate_round_trip_keeps_dims_coords_attrs_and_missing_values(tmp_path, capsys):
-    src = tmp_path / "t2m.nc"
-    synthetic_field(times=3).to_dataset().to_netcdf(src)
-    assert main(["encode", str(src), "-o", str(tmp_path / "t.inr"), *CLIMATE_BASE, *FAST, "--json"]) == 0
-    line = json.loads(capsys.readouterr().out)
-    assert line["bits_per_field"] == pytest.approx(8 * line["bytes"] / 3)
+def test_climate_round_trip_keeps_dims_coords_attrs_and_missing_values(tmp_path, small_climate):
+    src, line = small_climate.src, small_climate.line  # Encoded by the CLI with --json (conftest).
+    assert line["bits_per_field"] == pytest.approx(8 * line["bytes"] / CLIMATE_FIELDS)
+    assert line["bytes"] == small_climate.inr.stat().st_size
     assert {"rmse", "max_abs_error"} <= set(line)
+    shutil.copyfile(small_climate.inr, tmp_path / "t.inr")
     assert main(["decode", str(tmp_path / "t.inr")]) == 0
     with xr.open_dataset(src) as a, xr.open_dataset(tmp_path / "t.inr.nc") as b:
         assert a["t2m"].dims == b["t2m"].dims and a["t2m"].shape == b["t2m"].shape
@@ -85,10 +86,8 @@ def test_climate_from_npz_with_var_and_rate_in_bits_per_field(tmp_path, capsys):
 
 
 def test_the_python_api_takes_a_dataarray_and_returns_one():
-    from inrcodec.core.config import FitConfig
-
-    da = synthetic_field(2)
-    result = api.encode(da, base="tiny-climate-test-base", fit=FitConfig(noise_steps=4, ste_steps=2))
+    da = synthetic_field(CLIMATE_FIELDS)
+    result = api.encode(da, base="tiny-climate-test-base", fit=DEBUG_FIT)
     assert result.rate_unit == "bits per field"
     out = api.decode(result.data).array
     assert isinstance(out, xr.DataArray) and out.dims == da.dims and out.name == "t2m"
@@ -98,20 +97,17 @@ def test_the_python_api_takes_a_dataarray_and_returns_one():
 def test_a_slowly_changing_stack_is_coded_as_differences_and_decodes_to_the_encoders_values():
     """Format 1.2: levels whose field-to-field differences cost fewer bits are stack-predicted."""
     from inrcodec.core import bases
-    from inrcodec import codec
-    from inrcodec.bitstream import coding
-    from inrcodec.core.config import FitConfig
     from inrcodec.modalities import climate as climate_format
 
     base = bases.load_base("tiny-climate-test-base")
-    da = synthetic_field(times=12)
-    da.values[:] = da.values[:1] + 0.05 * np.arange(12)[:, None, None]  # 0.05 K per step.
+    da = synthetic_field(times=CLIMATE_FIELDS)
+    da.values[:] = da.values[:1] + 0.05 * np.arange(CLIMATE_FIELDS)[:, None, None]  # 0.05 K per step.
     field = climate_io.from_dataarray(da)
-    result = climate_format.encode(field, base, 6, FitConfig(noise_steps=6, ste_steps=2))
+    result = climate_format.encode(field, base, 6, DEBUG_FIT)
     box, header = climate_format.read_header(result.data)
     assert box.minor == climate_format.MINOR_STACK_PREDICTION and any(header.coding.predicted)
     np.testing.assert_array_equal(climate_format.decode(result.data).array.values, result.reconstruction.values)
-    one = climate_format.encode(climate_io.from_dataarray(da[:1]), base, 6, FitConfig(noise_steps=6, ste_steps=2))
+    one = climate_format.encode(climate_io.from_dataarray(da[:1]), base, 6, DEBUG_FIT)
     assert climate_format.read_header(one.data)[1].coding.predicted == ()  # A single field: format 1.1 bytes.
 
 
@@ -182,10 +178,8 @@ def test_modality_of_the_file_must_match_the_base(tmp_path, capsys, small_png):
           tmp_path / "p.inr")
 
 
-def test_decode_refuses_a_suffix_the_modality_cannot_write(tmp_path, capsys):
-    src = write_wav(tmp_path / "a.wav", synthetic_audio(800, 1))
-    assert main(["encode", str(src), *AUDIO_BASE, *FAST]) == 0
-    fails(capsys, ["decode", str(tmp_path / "a.inr"), "-o", str(tmp_path / "a.png")], ".wav or .flac", tmp_path / "a.png")
+def test_decode_refuses_a_suffix_the_modality_cannot_write(tmp_path, capsys, small_audio):
+    fails(capsys, ["decode", str(small_audio.inr), "-o", str(tmp_path / "a.png")], ".wav or .flac", tmp_path / "a.png")
 
 
 @pytest.mark.parametrize("flip", [2, 4])
@@ -224,12 +218,11 @@ def test_local_scale_coding_fields_round_trip_and_are_checked():
 
 def test_audio_with_pauses_is_coded_with_local_scales_and_decodes_exactly():
     from inrcodec.core import bases
-    from inrcodec.core.config import FitConfig
     from inrcodec.modalities import audio as audio_format
     from make_assets import synthetic_bursts
 
     base = bases.load_base("tiny-audio-test-base")
-    fit = FitConfig(noise_steps=10, ste_steps=5)
+    fit = GOLDEN_FIT  # golden-audio.inr's encoding: same programs as test_golden.
     audio = synthetic_bursts()
     result = audio_format.encode(audio, base, 4, fit)
     box, header = audio_format.read_header(result.data)
@@ -254,15 +247,16 @@ def codec_plain_bytes(audio, base, fit):
     return data
 
 
-@pytest.mark.parametrize("frames", [1, 17, 130])
+# Each length compiles the encoder anew (~20 s of CPU): the fast tier keeps the one past a window.
+@pytest.mark.parametrize("frames", [pytest.param(1, marks=pytest.mark.slow), pytest.param(17, marks=pytest.mark.slow), 130])
 def test_short_audio_round_trips_exactly_with_or_without_local_scales(frames):
+    """Clips of one sample, of about one local-scale block (16 latents), and of two windows (64) and a bit."""
     from inrcodec.core import bases
-    from inrcodec.core.config import FitConfig
     from inrcodec.modalities import audio as audio_format
     from make_assets import synthetic_bursts
 
     base = bases.load_base("tiny-audio-test-base")
-    result = audio_format.encode(synthetic_bursts(frames, 2), base, 6, FitConfig(noise_steps=4, ste_steps=2))
+    result = audio_format.encode(synthetic_bursts(frames, 2), base, 6, DEBUG_FIT)
     decoded = audio_format.decode(result.data).array
     assert decoded.samples.shape == (frames, 2)
     np.testing.assert_array_equal(decoded.samples, result.reconstruction.samples)

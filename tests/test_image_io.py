@@ -1,4 +1,5 @@
-"""Image inputs: grey, 16-bit, palette, odd sizes and both orientations (tiny test base)."""
+"""Image inputs: grey, 16-bit, palette, odd sizes and both orientations (tiny test base; SMALL_SHAPE
+and DEBUG_FIT except where a size is the point)."""
 
 import numpy as np
 import pytest
@@ -7,12 +8,12 @@ from PIL import Image
 from inrcodec import api
 from inrcodec.core import bases
 from inrcodec.modalities import image as codec
-from inrcodec.core.config import FitConfig
+from conftest import DEBUG_FIT, SMALL_SHAPE
 from inrcodec.errors import InputError
 from inrcodec.signals import image as image_io
 from make_assets import synthetic_image
 
-FAST = FitConfig(noise_steps=6, ste_steps=2)
+FAST = DEBUG_FIT
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +32,19 @@ def round_trip(arr, base):
 
 
 def test_grey_8bit_png(tmp_path, tiny):
-    grey = synthetic_image(20, 30)[:, :, 1]
+    grey = synthetic_image(*SMALL_SHAPE)[:, :, 1]
     Image.fromarray(grey).save(tmp_path / "g.png")
     arr = image_io.read_array(tmp_path / "g.png")
-    assert arr.shape == (20, 30, 1) and arr.dtype == np.uint8
+    assert arr.shape == (*SMALL_SHAPE, 1) and arr.dtype == np.uint8
     enc = round_trip(arr, tiny)
     assert codec.read_header(enc.data)[1].channels == 1
 
 
 def test_grey_16bit_png(tmp_path, tiny):
-    grey = (synthetic_image(20, 30)[:, :, 0].astype(np.uint16) * 257)
+    grey = (synthetic_image(*SMALL_SHAPE)[:, :, 0].astype(np.uint16) * 257)
     Image.fromarray(grey).save(tmp_path / "g16.png")
     arr = image_io.read_array(tmp_path / "g16.png")
-    assert arr.dtype == np.uint16 and arr.shape == (20, 30, 1)
+    assert arr.dtype == np.uint16 and arr.shape == (*SMALL_SHAPE, 1)
     enc = round_trip(arr, tiny)
     assert codec.read_header(enc.data)[1].bit_depth == 16
     png = image_io.encode_png(enc.reconstruction)
@@ -53,7 +54,9 @@ def test_grey_16bit_png(tmp_path, tiny):
     assert image_io.read_array(tmp_path / "out.png").dtype == np.uint16
 
 
-@pytest.mark.parametrize("shape", [(17, 33), (33, 17), (1, 5)])
+# Each size compiles the encoder anew (~20 s of CPU): the fast tier keeps one odd, wide size.
+@pytest.mark.parametrize("shape", [(17, 33), pytest.param((33, 17), marks=pytest.mark.slow),
+                                   pytest.param((1, 5), marks=pytest.mark.slow)])
 def test_odd_sizes_and_orientations(tiny, shape):
     round_trip(synthetic_image(*shape) if min(shape) > 1 else np.full(shape + (3,), 77, np.uint8), tiny)
 
@@ -79,7 +82,7 @@ def test_bad_quality_and_bpp_are_input_errors(tiny):
 
 
 def test_bpp_target_picks_the_best_level_that_fits(tiny):
-    arr = synthetic_image(24, 40)
+    arr = synthetic_image(*SMALL_SHAPE)
     sizes = {q: codec.encode(arr, tiny, q, FAST).bpp for q in range(1, 9)}
     target = sorted(sizes.values())[4]
     got = api.encode(arr, bpp=target, base=tiny, fit=FAST)

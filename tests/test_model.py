@@ -59,6 +59,7 @@ def test_per_leaf_sgd_uses_each_rate():
     np.testing.assert_allclose(updates[1], -1.0)
 
 
+@pytest.mark.slow  # Compiles second-order gradients through the inner loop (~20 s of CPU), as training does.
 def test_maml_inner_loop_is_differentiable_and_reduces_the_loss():
     base = model.init_base(jax.random.PRNGKey(0), TINY)
     target = model.make_signal(np.random.default_rng(0).random((8, 8, 3)))

@@ -1,4 +1,5 @@
-"""The shipped default image base on a real photo (marked slow: ~1 minute on 2 cores)."""
+"""The shipped image bases: their files verified by hash (fast), and coding a real photo (marked slow:
+the shipped networks compile and fit far longer than the tiny test bases, ~1 minute each on 2 cores)."""
 
 import hashlib
 import json
@@ -45,6 +46,7 @@ def test_quality_bands_on_a_real_photo(shipped, photo):
     np.testing.assert_array_equal(decoded.array, high.reconstruction)
 
 
+@pytest.mark.slow
 def test_shipped_sparse_base_is_narrow_at_its_density_and_codes_a_photo(photo):
     sparse = bases.load_base("siren-image-s10-v1")
     sp = sparse.manifest["sparsity"]

@@ -1,5 +1,7 @@
 """Meta-training: a tiny recipe trains, checkpoints, resumes exactly, and exports a loadable base;
-sparse bases (L0 gates inside the inner loop, fixed masks) train and export at the target density."""
+sparse bases (L0 gates inside the inner loop, fixed masks) train and export at the target density.
+Every test that compiles a training step is in the slow tier (`-m slow`); the fast tier keeps the
+recipe and manifest checks."""
 
 import json
 
@@ -15,6 +17,7 @@ from inrcodec.training import l0, pruning
 from inrcodec.cli import main
 from inrcodec.core.config import FitConfig, ModelConfig
 from inrcodec.training.train import TrainConfig, init_sparse_state, outer_loss
+from conftest import DEBUG_FIT
 from make_assets import synthetic_image
 
 RECIPE = '''
@@ -39,6 +42,7 @@ def _setup(tmp_path, fit_steps=0):
     return data, recipe
 
 
+@pytest.mark.slow  # Trains three times (exact resume).
 def test_train_resume_is_exact_and_exports_a_base(tmp_path, capsys):
     data, recipe = _setup(tmp_path)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -57,6 +61,7 @@ def test_train_resume_is_exact_and_exports_a_base(tmp_path, capsys):
     assert "tiny-trained" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # Trains (compiles the outer step with a fitted latent term).
 def test_train_with_fitted_latent_term(tmp_path):
     data, recipe = _setup(tmp_path, fit_steps=3)
     assert main(["train", "--recipe", str(recipe), "--data", str(data), "--out", str(tmp_path / "o")]) == 0
@@ -70,6 +75,7 @@ def test_train_without_images_is_a_one_line_error(tmp_path, capsys):
     assert capsys.readouterr().err.strip().startswith("inrcodec: error:")
 
 
+@pytest.mark.slow  # Trains three times (exact resume).
 def test_sparse_train_resume_is_exact_and_exports_the_target_density(tmp_path, capsys):
     data, recipe = _setup(tmp_path)
     sparse = ["--density", "0.5", "--sparsity", "l0-structured"]
@@ -94,6 +100,7 @@ def test_sparse_train_resume_is_exact_and_exports_the_target_density(tmp_path, c
     assert "l0-structured density" in out and "compact" in out
 
 
+@pytest.mark.slow  # Trains (compiles the outer step).
 def test_fixed_mask_training_keeps_the_mask(tmp_path):
     data, recipe = _setup(tmp_path)
     out = tmp_path / "o"
@@ -117,6 +124,7 @@ def test_density_is_validated_in_one_line(tmp_path, capsys):
         TrainConfig(sparsity="l0-everything")
 
 
+@pytest.mark.slow  # Compiles second-order gradients through the gated inner loop.
 @pytest.mark.parametrize("sparsity,fit_steps", [("l0-unstructured", 0), ("l0-structured", 2)])
 def test_gates_reach_the_inner_loop(sparsity, fit_steps):
     from inrcodec.training.train import fit_tasks
@@ -146,6 +154,7 @@ def test_gates_reach_the_inner_loop(sparsity, fit_steps):
         outer_loss(params, batch, lams, key, cfg)  # Gates need an explicit key.
 
 
+@pytest.mark.slow  # Compiles the encoder for a model of its own.
 def test_base_with_per_layer_widths_encodes_and_decodes(tmp_path, monkeypatch):
     cfg = ModelConfig(channels=(1, 1, 1, 1), hidden=8, depth=3, widths=(5, 3, 6))
     params = model.init_base(jax.random.PRNGKey(0), cfg)
@@ -155,7 +164,7 @@ def test_base_with_per_layer_widths_encodes_and_decodes(tmp_path, monkeypatch):
     assert base.cfg == cfg and base.cfg.macs_per_sample() == 4 * 5 + (5 * 3 + 4 * 3) + (3 * 6 + 4 * 6) + 6 * 3
     monkeypatch.setenv("INRCODEC_BASES", str(tmp_path))
     image = synthetic_image(16, 24)
-    result = api.encode(image, quality=4, base=base, fit=FitConfig(noise_steps=4, ste_steps=2))
+    result = api.encode(image, quality=4, base=base, fit=DEBUG_FIT)
     decoded = api.decode(result.data)
     assert decoded.base.base_id == base.base_id and decoded.array.shape == image.shape
     np.testing.assert_array_equal(decoded.array, result.reconstruction)
@@ -181,6 +190,7 @@ def test_old_manifests_still_load():
         ModelConfig(depth=3, widths=(4, 4))
 
 
+@pytest.mark.slow  # Compiles the outer loss for a batch of 8 crops.
 def test_tasks_draw_their_quantization_step_and_the_loss_sees_it(tmp_path):
     """step_indices: each task quantizes with 2**(-i/2), i from the set; finer steps cost more bits
     for the same latents and add less noise."""
