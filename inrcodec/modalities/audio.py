@@ -21,8 +21,8 @@ from inrcodec.bitstream import container
 from inrcodec.bitstream import audio as audio_header
 from inrcodec.bitstream.audio import MINOR_LOCAL_SCALES, AudioHeader
 from inrcodec.core.config import FitConfig
-from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base
+from inrcodec.errors import InputError
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
 from inrcodec.signals import audio as audio_io
 from inrcodec.signals.metrics import snr_db
 
@@ -92,9 +92,7 @@ read_header = audio_header.read  # (container, AudioHeader) of .inr bytes: the b
 def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to Audio. Deterministic: no optimisation, no randomness."""
     box, header = read_header(data)
-    base = base or bases.load_base(box.base_id)
-    if base.base_id != box.base_id:
-        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    base = base_for(box, base)
     outs, offset = [], 0
     for coding, size in zip(header.codings, header.payload_sizes):
         values = codec.decode_signal(coding, box.payload[offset : offset + size], base, (header.frames,))

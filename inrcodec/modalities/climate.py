@@ -24,7 +24,7 @@ from inrcodec.bitstream import climate_template, container
 from inrcodec.bitstream.climate import MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
 from inrcodec.signals import climate as climate_io
 from inrcodec.signals import geometry
 from inrcodec.signals.metrics import max_abs_error, psnr_range, rmse
@@ -135,9 +135,7 @@ read_header = climate_header.read  # (container, ClimateHeader) of .inr bytes: t
 def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to an xarray DataArray like the source. Deterministic."""
     box, header = read_header(data)
-    base = base or bases.load_base(box.base_id)
-    if base.base_id != box.base_id:
-        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    base = base_for(box, base)
     template = climate_template.unpack(header.template)
     shape = template.field_shape
     if int(np.prod(shape[:-2], dtype=np.int64)) != header.fields or tuple(shape[-2:]) != (header.ny, header.nx):

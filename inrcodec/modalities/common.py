@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Protocol
 
+from inrcodec.bitstream import container
 from inrcodec.core import bases
-from inrcodec.errors import InputError
+from inrcodec.errors import FormatError, InputError
 
 Progress = Callable[[int, int], None]
 
@@ -56,3 +57,11 @@ def check_base(base: bases.Base, modality: str, source: str = "", subject: str =
     if base.modality != modality:
         tail = f"{subject} is {modality}" if subject else f"not {modality}"
         raise InputError(f"{source + ': ' if source else ''}base network {base.name!r} is for {base.modality}, {tail}")
+
+
+def base_for(box: container.Container, base: bases.Base | None = None) -> bases.Base:
+    """The base network a file names (installed, by its id), or `base`, which must be that one."""
+    base = base or bases.load_base(box.base_id)
+    if base.base_id != box.base_id:
+        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    return base

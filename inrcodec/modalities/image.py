@@ -17,8 +17,8 @@ from inrcodec.bitstream import container
 from inrcodec.bitstream import image as image_header
 from inrcodec.bitstream.image import MAX_DECODE_PIXELS, ImageHeader
 from inrcodec.core.config import FitConfig
-from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, check_base
+from inrcodec.errors import InputError
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
 from inrcodec.signals import image as image_io
 
 NAME = "image"
@@ -79,9 +79,7 @@ read_header = image_header.read  # (container, ImageHeader) of .inr bytes: the b
 def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to an image array (H, W, C). Deterministic: no optimisation, no randomness."""
     box, header = read_header(data)
-    base = base or bases.load_base(box.base_id)
-    if base.base_id != box.base_id:
-        raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
+    base = base_for(box, base)
     values = codec.decode_signal(header.coding, box.payload, base, (header.height, header.width))
     return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)
 
