@@ -1,6 +1,6 @@
 """The modality-independent core of every format: fit modulations, quantize, entropy-code; and back.
 
-`encode_signal` orchestrates: meta-learned adaptation (model.adapt) -> Adam refinement of the
+`encode_signal` orchestrates: meta-learned adaptation (objective.adapt) -> Adam refinement of the
 latents and of per-signal weight deltas of the base under the rate-distortion loss (noise proxy,
 then straight-through rounding) -> rounding -> per-tensor scale choice -> range coding.
 `decode_signal` never optimises and never samples. The formats (inrcodec.modalities) wrap this core
@@ -18,7 +18,7 @@ import numpy as np
 
 from inrcodec.bitstream import range_coder
 from inrcodec.bitstream.coding import CodingHeader, quant_step
-from inrcodec.core import bases, encoder, latents, model
+from inrcodec.core import bases, encoder, latents, objective, synthesis
 from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig
 from inrcodec.errors import FormatError, InputError
 
@@ -68,7 +68,7 @@ def network(base: bases.Base, deltas: list[np.ndarray] | None, weight_step: floa
     if deltas is None:
         return net
     treedef = jax.tree_util.tree_structure(net)
-    return model.apply_delta(net, jax.tree_util.tree_unflatten(treedef, [jnp.asarray(d, jnp.float32) for d in deltas]), weight_step)
+    return objective.apply_delta(net, jax.tree_util.tree_unflatten(treedef, [jnp.asarray(d, jnp.float32) for d in deltas]), weight_step)
 
 
 def quality_lambda(base: bases.Base, quality: int) -> float:
@@ -115,7 +115,7 @@ def encode_signal(
                           contexts=tuple(contexts))
     net = network(base, deltas if weight_step else None, weight_step or 1.0)
     inputs = signal.get("inputs")
-    values = model.reconstruct(net, ints, signal["values"].shape[:-1], base.cfg, step,
+    values = synthesis.reconstruct(net, ints, signal["values"].shape[:-1], base.cfg, step,
                                None if inputs is None else np.asarray(inputs))
     return Coded(header, payload, np.asarray(values))
 
@@ -163,7 +163,7 @@ def decode_signal(
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
     ints, deltas = decoded[: len(header.scale_indices)], decoded[len(header.scale_indices) :]
     net = network(base, deltas if header.weight_step_index else None, quant_step(header.weight_step_index))
-    values = model.reconstruct(net, ints, signal_shape, base.cfg, quant_step(header.step_index), inputs)
+    values = synthesis.reconstruct(net, ints, signal_shape, base.cfg, quant_step(header.step_index), inputs)
     return np.asarray(values)
 
 
@@ -196,7 +196,7 @@ def _coded_symbols(levels: list[np.ndarray], predicted: tuple[bool, ...]) -> lis
 def reconstruct_batch(base: bases.Base, ints: list[np.ndarray], signal_shape: Sequence[int], step: float,
                       inputs: np.ndarray | None = None) -> np.ndarray:
     """Decodes N signals' integer latents (per level (N, *grid, c)) to (N, *signal_shape, C) in [0, 1]."""
-    return model.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs)
+    return synthesis.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs)
 
 
 def _padded_range(start: int, stop: int, size: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from unittest import mock
 import jax
 import numpy as np
 
-from inrcodec.core import bases, model
+from inrcodec.core import bases, objective
 from inrcodec.core.config import FitConfig, ModelConfig
 from inrcodec.modalities import audio as audio_format
 from inrcodec.modalities import climate as climate_format
@@ -91,7 +91,7 @@ def tiny_bases() -> dict[str, bases.Base]:
         ("tiny-climate-base", "climate", TINY_CLIMATE,
          {"inner_steps": 3, "weight_deltas": False, "value_range": [202.66, 320.93]}),
     ):
-        params = model.init_base(jax.random.PRNGKey(0), cfg)
+        params = objective.init_base(jax.random.PRNGKey(0), cfg)
         out[modality] = bases.save_base(HERE / "assets" / name, name.replace("-base", "-test-base"), modality, cfg,
                                         params, extra)
     return out

@@ -44,10 +44,10 @@ def test_quant_step_is_a_power_of_sqrt2():
 
 
 def test_weight_tensor_order_is_the_params_file_order():
-    from inrcodec.core import bases, model
+    from inrcodec.core import bases, objective
     from inrcodec.core.config import ModelConfig
 
-    base = model.init_base(jax.random.PRNGKey(0), ModelConfig(channels=(1, 1), hidden=4, depth=3))
+    base = objective.init_base(jax.random.PRNGKey(0), ModelConfig(channels=(1, 1), hidden=4, depth=3))
     paths = [bases._path_key(p) for p, _ in jax.tree_util.tree_leaves_with_path(base["net"])]
     assert paths == sorted(paths) == ["first/b", "first/w", "hidden/0/b", "hidden/0/shift", "hidden/0/w",
                                        "hidden/1/b", "hidden/1/shift", "hidden/1/w", "out/b", "out/w"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import optax
 
-from inrcodec.core import latents, model, siren
+from inrcodec.core import latents, objective, synthesis, siren
 from inrcodec.core.config import ModelConfig
 from inrcodec.core.fit import fit, per_leaf_sgd
 
@@ -61,42 +61,42 @@ def test_per_leaf_sgd_uses_each_rate():
 
 @pytest.mark.slow  # Compiles second-order gradients through the inner loop (~20 s of CPU), as training does.
 def test_maml_inner_loop_is_differentiable_and_reduces_the_loss():
-    base = model.init_base(jax.random.PRNGKey(0), TINY)
-    target = model.make_signal(np.random.default_rng(0).random((8, 8, 3)))
+    base = objective.init_base(jax.random.PRNGKey(0), TINY)
+    target = objective.make_signal(np.random.default_rng(0).random((8, 8, 3)))
     key = jax.random.PRNGKey(1)
 
     def post(b):
-        mods = model.adapt(b, target, jnp.float32(1e-3), key, TINY, 3)
-        return model.rd_loss(b["net"], mods, target, jnp.float32(1e-3), key, TINY)[1][0]
+        mods = objective.adapt(b, target, jnp.float32(1e-3), key, TINY, 3)
+        return objective.rd_loss(b["net"], mods, target, jnp.float32(1e-3), key, TINY)[1][0]
 
-    before = model.rd_loss(base["net"], model.init_modulations(base, (8, 8), TINY), target, 1e-3, key, TINY)[1][0]
+    before = objective.rd_loss(base["net"], objective.init_modulations(base, (8, 8), TINY), target, 1e-3, key, TINY)[1][0]
     assert float(post(base)) < float(before)
     grads = jax.grad(post)(base)
     assert float(jnp.abs(grads["inner_log_lr"]).sum()) > 0  # Second order: step sizes get gradients.
 
 
 def test_rd_loss_rate_is_bits_per_sample_and_subsampling_works():
-    base = model.init_base(jax.random.PRNGKey(0), TINY)
-    mods = model.init_modulations(base, (6, 10), TINY)
-    target = model.make_signal(jnp.full((6, 10, 3), 0.5))
-    loss, (mse, rate) = model.rd_loss(base["net"], mods, target, 0.0, jax.random.PRNGKey(0), TINY, "round", 16)
+    base = objective.init_base(jax.random.PRNGKey(0), TINY)
+    mods = objective.init_modulations(base, (6, 10), TINY)
+    target = objective.make_signal(jnp.full((6, 10, 3), 0.5))
+    loss, (mse, rate) = objective.rd_loss(base["net"], mods, target, 0.0, jax.random.PRNGKey(0), TINY, "round", 16)
     assert float(rate) > 0 and np.isfinite(float(loss))
     assert float(loss) == float(mse)
 
 
 def test_reconstruct_is_deterministic_and_chunking_does_not_change_it():
-    base = model.init_base(jax.random.PRNGKey(0), TINY)
+    base = objective.init_base(jax.random.PRNGKey(0), TINY)
     ints = [np.random.default_rng(i).integers(-2, 3, s).astype(np.int32) for i, s in enumerate(latents.grid_shapes((7, 9), TINY))]
-    a = np.asarray(model.reconstruct(base["net"], ints, (7, 9), TINY))
-    b = np.asarray(model.reconstruct(base["net"], ints, (7, 9), TINY, chunk=16))
+    a = np.asarray(synthesis.reconstruct(base["net"], ints, (7, 9), TINY))
+    b = np.asarray(synthesis.reconstruct(base["net"], ints, (7, 9), TINY, chunk=16))
     assert a.shape == (7, 9, 3) and a.min() >= 0 and a.max() <= 1
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_missing_samples_do_not_count_in_the_distortion_and_inputs_reach_the_network():
     cfg = ModelConfig(spatial_dims=2, out_channels=1, channels=(1, 1), hidden=8, depth=2, input_features=3)
-    base = model.init_base(jax.random.PRNGKey(0), cfg)
-    mods = model.init_modulations(base, (5, 6), cfg)
+    base = objective.init_base(jax.random.PRNGKey(0), cfg)
+    mods = objective.init_modulations(base, (5, 6), cfg)
     rng = np.random.default_rng(0)
     values, inputs = rng.random((5, 6, 1)), rng.normal(size=(5, 6, 3))
     weights = np.ones((5, 6))
@@ -104,7 +104,7 @@ def test_missing_samples_do_not_count_in_the_distortion_and_inputs_reach_the_net
     key = jax.random.PRNGKey(0)
 
     def mse(v, x):
-        return float(model.rd_loss(base["net"], mods, model.make_signal(v, x, weights), 0.0, key, cfg, "round")[1][0])
+        return float(objective.rd_loss(base["net"], mods, objective.make_signal(v, x, weights), 0.0, key, cfg, "round")[1][0])
 
     changed = values.copy()
     changed[:, :3] = 5.0  # Only where the weight is 0.
@@ -112,7 +112,7 @@ def test_missing_samples_do_not_count_in_the_distortion_and_inputs_reach_the_net
     changed[0, 4] = 5.0
     assert mse(changed, inputs) > mse(values, inputs)
     assert mse(values, inputs) != pytest.approx(mse(values, inputs + 1.0))
-    out = np.asarray(model.reconstruct(base["net"], [np.zeros(s, np.int32) for s in latents.grid_shapes((5, 6), cfg)],
+    out = np.asarray(synthesis.reconstruct(base["net"], [np.zeros(s, np.int32) for s in latents.grid_shapes((5, 6), cfg)],
                                        (5, 6), cfg, inputs=inputs))
     assert out.shape == (5, 6, 1) and np.ptp(out) > 0  # Zero latents, varying inputs: the output varies.
 

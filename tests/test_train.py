@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from inrcodec import api
-from inrcodec.core import bases, model
+from inrcodec.core import bases, objective
 from inrcodec.training import l0, pruning
 from inrcodec.cli import main
 from inrcodec.core.config import FitConfig, ModelConfig
@@ -109,7 +109,7 @@ def test_fixed_mask_training_keeps_the_mask(tmp_path):
     base = bases.load_base_dir(out)
     assert base.manifest["sparsity"]["density"] == pytest.approx(0.3, abs=0.005)
     # The mask was chosen at the start and the pruned weights stayed exactly zero while training.
-    start = model.init_base(jax.random.PRNGKey(3), base.cfg)["net"]
+    start = objective.init_base(jax.random.PRNGKey(3), base.cfg)["net"]
     mask = pruning.magnitude_prune(start, 0.3)
     for m, w in zip(jax.tree.leaves(mask), jax.tree.leaves(l0.gated_weights(base.params["net"]))):
         assert np.all(np.asarray(w)[np.asarray(m) == 0] == 0)
@@ -131,7 +131,7 @@ def test_gates_reach_the_inner_loop(sparsity, fit_steps):
 
     cfg = TrainConfig(model=ModelConfig(channels=(1, 1), hidden=6, depth=2), batch=2, inner_steps=2,
                       fit_steps=fit_steps, sparsity=sparsity, density=0.5)
-    params, _ = init_sparse_state(model.init_base(jax.random.PRNGKey(0), cfg.model), cfg)
+    params, _ = init_sparse_state(objective.init_base(jax.random.PRNGKey(0), cfg.model), cfg)
     rng = np.random.default_rng(0)
     batch = {"values": jnp.asarray(rng.random((2, 8, 8, 3)), jnp.float32)}
     lams = jnp.asarray([1e-3, 1e-2])
@@ -146,7 +146,7 @@ def test_gates_reach_the_inner_loop(sparsity, fit_steps):
     # The inner loop itself runs through the gates: its adapted latents depend on log_alpha.
     def adapted_latents(gates):
         base = {**params, "net": l0.sample_gated_network(gate_key, params["net"], gates, sparsity == "l0-structured")}
-        mods = model.adapt(base, {"values": batch["values"][0]}, lams[0], key, cfg.model, cfg.inner_steps)
+        mods = objective.adapt(base, {"values": batch["values"][0]}, lams[0], key, cfg.model, cfg.inner_steps)
         return sum(jnp.sum(y) for y in mods["latents"])
 
     assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(jax.jit(jax.grad(adapted_latents))(params["gates"])))
@@ -157,7 +157,7 @@ def test_gates_reach_the_inner_loop(sparsity, fit_steps):
 @pytest.mark.slow  # Compiles the encoder for a model of its own.
 def test_base_with_per_layer_widths_encodes_and_decodes(tmp_path, monkeypatch):
     cfg = ModelConfig(channels=(1, 1, 1, 1), hidden=8, depth=3, widths=(5, 3, 6))
-    params = model.init_base(jax.random.PRNGKey(0), cfg)
+    params = objective.init_base(jax.random.PRNGKey(0), cfg)
     assert [params["net"]["first"]["w"].shape, params["net"]["hidden"][1]["w"].shape] == [(4, 5), (3, 6)]
     bases.save_base(tmp_path / "narrow", "narrow-test-base", "image", cfg, params, {"inner_steps": 2})
     base = bases.load_base_dir(tmp_path / "narrow")
@@ -203,10 +203,10 @@ def test_tasks_draw_their_quantization_step_and_the_loss_sees_it(tmp_path):
     sampler = samplers.dataset_sampler("image", [data], cfg.crop, cfg.grid, cfg.value_range)
     batch, lams, steps = sample_batch(sampler, cfg, 0)
     assert set(steps.tolist()) == {1.0, 0.25}
-    params = model.init_base(jax.random.PRNGKey(0), cfg.model)
+    params = objective.init_base(jax.random.PRNGKey(0), cfg.model)
     key = jax.random.PRNGKey(1)
-    coarse = outer_loss(params, batch, lams, key, cfg, steps=jnp.ones(8))[1]
-    fine = outer_loss(params, batch, lams, key, cfg, steps=jnp.full(8, 0.25))[1]
+    coarse = outer_loss(params, batch, lams, key, cfg, quant_steps=jnp.ones(8))[1]
+    fine = outer_loss(params, batch, lams, key, cfg, quant_steps=jnp.full(8, 0.25))[1]
     assert fine["bpp"] > coarse["bpp"]
     # Unit steps passed explicitly are the default.
     assert outer_loss(params, batch, lams, key, cfg)[1]["loss"] == coarse["loss"]

@@ -36,7 +36,7 @@ class Base:
     name: str
     modality: str  # "image", "audio" or "climate".
     cfg: ModelConfig
-    params: dict  # Pytree from inrcodec.core.model.init_base.
+    params: dict  # Pytree from inrcodec.core.objective.init_base.
     base_id: bytes  # First 8 bytes of sha256(params.npz).
     manifest: dict
     path: Path | None = None
@@ -130,7 +130,7 @@ def base_from_embedded(blob: bytes, manifest: dict) -> Base:
     needs the SIREN weights (the encoder-only parts keep their initial values)."""
     import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
 
-    from inrcodec.core.model import init_base
+    from inrcodec.core.objective import init_base
 
     try:
         cfg = ModelConfig.from_dict(manifest["model"])
@@ -145,7 +145,7 @@ def load_base_dir(directory: Path) -> Base:
     """Loads and verifies one base directory."""
     import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
 
-    from inrcodec.core.model import init_base
+    from inrcodec.core.objective import init_base
 
     directory = Path(directory)
     manifest = json.loads((directory / MANIFEST_FILE).read_text())

@@ -1,6 +1,6 @@
 """The encoder's fit: the modulations of N same-shaped signals, vmapped (one signal is a batch of one).
 
-Meta-learned adaptation (model.adapt), then Adam on the latents (in units of the quantization step)
+Meta-learned adaptation (objective.adapt), then Adam on the latents (in units of the quantization step)
 and, optionally, on per-signal weight deltas of the base (in units of their step), under the
 rate-distortion loss: uniform noise first, then straight-through rounding. Step counts, learning
 rates and the phase are runtime values, so a new schedule does not compile new programs: one
@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from inrcodec.bitstream.range_coder import CONTEXT_WINDOW
-from inrcodec.core import model
+from inrcodec.core import objective
 from inrcodec.core.config import FitConfig, ModelConfig
 
 CHUNK_STEPS = 50  # Adam steps per compiled call (progress is reported between calls).
@@ -32,7 +32,7 @@ Progress = Callable[[int, int], None]
 class Problem:
     """What the fit of a batch needs besides the signals: the base, the rate weight and the steps."""
 
-    params: dict  # The base: {"net", "inner_log_lr", "log_scale"} (model.init_base).
+    params: dict  # The base: {"net", "inner_log_lr", "log_scale"} (objective.init_base).
     cfg: ModelConfig
     lam: float  # Rate weight.
     step: float  # Latent quantization step.
@@ -72,7 +72,7 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
     the optimizer state. Returns (mods, opt_state), each with a leading batch axis."""
 
     def one(signal, key):
-        mods = model.adapt(params, signal, lam, key, cfg, inner_steps)
+        mods = objective.adapt(params, signal, lam, key, cfg, inner_steps)
         mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - log_step}
         if local_scales:  # A gain per level; "log_scale" becomes the floor.
             mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / CONTEXT_WINDOW))
@@ -97,7 +97,7 @@ def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weigh
 
     def body(i, carry):
         p, s = carry
-        grads = jax.grad(lambda q: model.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
+        grads = jax.grad(lambda q: objective.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
                                                  weight_step)[0])(p)
         updates, s = optimizer.update(grads, s, p)
         return optax.apply_updates(p, updates), s

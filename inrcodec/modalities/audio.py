@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inrcodec.core import bases, model
+from inrcodec.core import bases, objective
 from inrcodec import codec
 from inrcodec.bitstream import container
 from inrcodec.bitstream import audio as audio_header
@@ -72,7 +72,7 @@ def encode(
             if progress:
                 progress(c * total + done, channels * total)
 
-        signal = model.make_signal(audio_io.to_unit(audio.samples[:, c])[:, None])
+        signal = objective.make_signal(audio_io.to_unit(audio.samples[:, c])[:, None])
         coded = codec.encode_signal(signal, base, quality, fit_cfg, seed, channel_progress, local_scales=True)
         codings.append(coded.header)
         payloads.append(coded.payload)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inrcodec.core import bases, model
+from inrcodec.core import bases, objective
 from inrcodec import codec
 from inrcodec.signals import metrics
 from inrcodec.bitstream import container
@@ -66,7 +66,7 @@ def encode(
     started = time.perf_counter()
     unit = image_io.to_unit(arr)
     target = np.repeat(unit, 3, axis=2) if c == 1 else unit
-    coded = codec.encode_signal(model.make_signal(target), base, quality, fit_cfg, seed, progress)
+    coded = codec.encode_signal(objective.make_signal(target), base, quality, fit_cfg, seed, progress)
     header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, coded.header)
     data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload))
     recon = _to_output(coded.values, c, header.bit_depth)

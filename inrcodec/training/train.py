@@ -1,7 +1,7 @@
 """Meta-learning a base network: second-order MAML over the latents, with a rate term.
 
 Each task is a random crop (image), window (audio) or field (climate) with its own rate weight lam
-(log-uniform in [lam_min, lam_max]); the inner loop adapts the modulations with `inner_steps` SGD steps of learned size (model.adapt); the
+(log-uniform in [lam_min, lam_max]); the inner loop adapts the modulations with `inner_steps` SGD steps of learned size (objective.adapt); the
 outer loop (optax Adam) learns the SIREN weights, the inner step sizes and the initial entropy
 scales by differentiating the post-adaptation loss through the inner loop.
 
@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from inrcodec import modalities
-from inrcodec.core import bases, encoder, model
+from inrcodec.core import bases, encoder, objective
 from inrcodec.training import l0, pruning, samplers
 from inrcodec.bitstream.coding import MAX_STEP_INDEX, quant_step
 from inrcodec.core.config import FitConfig, ModelConfig
@@ -137,11 +137,11 @@ def expected_density(params: dict, cfg: TrainConfig) -> jnp.ndarray:
 
 
 def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig,
-              gate_key: jax.Array | None = None, steps: jnp.ndarray | None = None) -> dict:
+              gate_key: jax.Array | None = None, quant_steps: jnp.ndarray | None = None) -> dict:
     """Per task: the meta-learned steps, then `fit_steps` Adam steps of the encoder's refinement
     (core.encoder.refine; no gradient flows back).
 
-    `steps` (tasks,) are the tasks' quantization steps (None: 1); the fitted latents are in value units.
+    `quant_steps` (tasks,) are the tasks' quantization steps (None: 1); the fitted latents are in value units.
 
     With L0 gates, task i runs through the SIREN gated by the sample of split(gate_key)[i] (the
     same sample as in outer_loss).
@@ -151,7 +151,7 @@ def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg:
     def task(signal, lam, step, k, gk):
         base = task_base(params, gk, cfg)
         k_inner, k_fit = jax.random.split(k)
-        mods = model.in_step_units(model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step), step)
+        mods = objective.in_step_units(objective.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step), step)
         hyper = encoder.schedule_values(schedule, step, None)
         keys = jax.random.split(k_fit, max(cfg.fit_steps, 1))
         mods, _ = encoder.refine(base["net"], mods, encoder.init_state(mods, hyper), signal, lam, keys, cfg.fit_steps,
@@ -162,8 +162,8 @@ def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg:
     schedule = FitConfig(noise_steps=cfg.fit_steps, ste_steps=0, lr=cfg.fit_lr, lr_final=1.0)
 
     n = lams.shape[0]
-    steps = jnp.ones_like(lams) if steps is None else steps
-    return jax.vmap(task)(batch, lams, steps, jax.random.split(key, n), _gate_keys(gate_key, n, cfg))
+    quant_steps = jnp.ones_like(lams) if quant_steps is None else quant_steps
+    return jax.vmap(task)(batch, lams, quant_steps, jax.random.split(key, n), _gate_keys(gate_key, n, cfg))
 
 
 def _gate_keys(gate_key: jax.Array | None, n: int, cfg: TrainConfig) -> jax.Array | None:
@@ -177,9 +177,9 @@ def _gate_keys(gate_key: jax.Array | None, n: int, cfg: TrainConfig) -> jax.Arra
 
 def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None,
                gate_key: jax.Array | None = None, multiplier: jnp.ndarray | float = 0.0,
-               steps: jnp.ndarray | None = None):
+               quant_steps: jnp.ndarray | None = None):
     """Mean post-adaptation rate-distortion loss over the tasks of a batch (task i quantizes its
-    latents with steps[i]; None: unit steps).
+    latents with quant_steps[i]; None: unit steps).
 
     With `fitted` (from fit_tasks), adds fit_weight x the loss at those latents (first order: by
     the envelope theorem this is the gradient of the fitted loss when the fit has converged).
@@ -193,18 +193,18 @@ def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg
     def task(signal, lam, step, k, fitted_mods, gk):
         base = task_base(params, gk, cfg)
         k_inner, k_outer, k_fit = jax.random.split(k, 3)
-        mods = model.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step)
-        loss, (mse, rate) = model.rd_loss(base["net"], model.in_step_units(mods, step), signal, lam, k_outer,
+        mods = objective.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step)
+        loss, (mse, rate) = objective.rd_loss(base["net"], objective.in_step_units(mods, step), signal, lam, k_outer,
                                           cfg.model, "noise", step=step)
         if fitted_mods is None:
             return loss, mse, rate
-        fit_loss, (mse, rate) = model.rd_loss(base["net"], model.in_step_units(fitted_mods, step), signal, lam, k_fit,
+        fit_loss, (mse, rate) = objective.rd_loss(base["net"], objective.in_step_units(fitted_mods, step), signal, lam, k_fit,
                                               cfg.model, "noise", step=step)
         return loss + cfg.fit_weight * fit_loss, mse, rate
 
     n = lams.shape[0]
-    steps = jnp.ones_like(lams) if steps is None else steps
-    loss, mse, rate = jax.vmap(task)(batch, lams, steps, jax.random.split(key, n), fitted,
+    quant_steps = jnp.ones_like(lams) if quant_steps is None else quant_steps
+    loss, mse, rate = jax.vmap(task)(batch, lams, quant_steps, jax.random.split(key, n), fitted,
                                      _gate_keys(gate_key, n, cfg))
     # Reported psnr / bpp are those after the long fit when there is one, else after adaptation.
     metrics = {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
@@ -300,7 +300,7 @@ def train(
                                                        cfg.model.input_scale, cfg.lon_roll)
     files = sampler.files
     optimizer = make_optimizer(cfg)
-    params = model.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)
+    params = objective.init_base(jax.random.PRNGKey(cfg.seed), cfg.model)
     ckpt = out_dir / "checkpoint.npz"
     if cfg.init_from and not ckpt.exists():
         start = bases.load_base_dir(Path(cfg.init_from))
@@ -315,12 +315,12 @@ def train(
         params, opt_state, sparse_state, step, curve, elapsed = _load_checkpoint(ckpt, params, opt_state, sparse_state)
 
     @jax.jit
-    def train_step(params, opt_state, sparse_state, batch, lams, steps, key):
+    def train_step(params, opt_state, sparse_state, batch, lams, quant_steps, key):
         k_fit, k_outer = jax.random.split(key)
         gate_key = jax.random.fold_in(key, 1)  # Only used with L0 gates; leaves the dense keys unchanged.
-        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, steps) if cfg.fit_steps > 0 else None
+        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, quant_steps) if cfg.fit_steps > 0 else None
         grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, k_outer, cfg, fitted, gate_key,
-                                                            sparse_state.get("multiplier", 0.0), steps)
+                                                            sparse_state.get("multiplier", 0.0), quant_steps)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         if "mask" in sparse_state:  # Fixed mask: pruned weights are re-zeroed after every update.
@@ -333,8 +333,8 @@ def train(
     started = time.time() - elapsed
     root_key = jax.random.PRNGKey(cfg.seed)
     while step < cfg.steps and (time.time() - started) < cfg.max_minutes * 60:
-        batch, lams, steps = sample_batch(sampler, cfg, step)
-        params, opt_state, sparse_state, metrics = train_step(params, opt_state, sparse_state, batch, lams, steps,
+        batch, lams, quant_steps = sample_batch(sampler, cfg, step)
+        params, opt_state, sparse_state, metrics = train_step(params, opt_state, sparse_state, batch, lams, quant_steps,
                                                               jax.random.fold_in(root_key, step))
         step += 1
         metrics = {k: float(v) for k, v in metrics.items()}
@@ -389,8 +389,8 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
     }
     if cfg.quality_lambdas:
         extra["quality_lambdas"] = {str(q): lam for q, lam in enumerate(cfg.quality_lambdas, start=1)}
-        steps = cfg.quality_step_index or (0,) * len(cfg.quality_lambdas)
-        extra["quality_step_index"] = {str(q): int(s) for q, s in enumerate(steps, start=1)}
+        indices = cfg.quality_step_index or (0,) * len(cfg.quality_lambdas)
+        extra["quality_step_index"] = {str(q): int(s) for q, s in enumerate(indices, start=1)}
     if modalities.by_name(cfg.modality).FIXED_RANGE:
         extra["value_range"] = list(cfg.value_range)
     base, model_cfg, sparsity = export_sparse(params, cfg)
