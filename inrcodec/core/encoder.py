@@ -72,8 +72,7 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
     the optimizer state. Returns (mods, opt_state), each with a leading batch axis."""
 
     def one(signal, key):
-        mods = objective.adapt(params, signal, lam, key, cfg, inner_steps)
-        mods = {"latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - log_step}
+        mods = objective.in_step_units(objective.adapt(params, signal, lam, key, cfg, inner_steps), step, log_step)
         if local_scales:  # A gain per level; "log_scale" becomes the floor.
             mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / CONTEXT_WINDOW))
             mods["log_scale"] = mods["log_scale"] - 1.0

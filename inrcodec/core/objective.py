@@ -153,10 +153,14 @@ def apply_delta(net: dict, delta: dict, weight_step: float) -> dict:
     return jax.tree_util.tree_map(lambda w, d: w + weight_step * d, net, delta)
 
 
-def in_step_units(mods: dict, step: Array | float) -> dict:
+def in_step_units(mods: dict, step: Array | float, log_step: Array | float | None = None) -> dict:
     """Modulations with latents in value units -> the same in units of the quantization `step`
-    (what rd_loss with that `step` takes): latents / step, entropy log-scales - log(step)."""
-    return {**mods, "latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - jnp.log(step)}
+    (what rd_loss with that `step` takes): latents / step, entropy log-scales - log(step).
+
+    `log_step` is log(step) when the caller has it rounded from float64 (the encoder, whose bytes
+    depend on it); else it is computed in float32."""
+    log_step = jnp.log(step) if log_step is None else log_step
+    return {**mods, "latents": [y / step for y in mods["latents"]], "log_scale": mods["log_scale"] - log_step}
 
 
 def adapt(

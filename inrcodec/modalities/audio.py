@@ -173,11 +173,11 @@ def check_stack(items: np.ndarray, settings, first: int) -> None:
 
 
 def stack_signals(items: np.ndarray, settings, base: bases.Base) -> dict:
-    return {"values": ((np.clip(items.astype(np.float32), -1, 1) + 1) / 2)[..., None]}
+    return {"values": audio_io.to_unit(np.clip(items, -1, 1))[..., None]}
 
 
 def stack_arrays(values: np.ndarray, settings) -> np.ndarray:
-    return (values[..., 0] * 2 - 1).astype(np.float32)
+    return audio_io.from_unit(values[..., 0])
 
 
 def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -159,14 +159,14 @@ def check_stack(items: np.ndarray, settings, first: int) -> None:
 
 def stack_signals(items: np.ndarray, settings, base: bases.Base) -> dict:
     """Grey images are coded as RGB, like single images."""
-    values = items.astype(np.float32) / 255.0
+    values = image_io.to_unit(items)
     return {"values": np.repeat(values, 3, axis=-1) if values.shape[-1] == 1 else values}
 
 
 def stack_arrays(values: np.ndarray, settings) -> np.ndarray:
     if settings.shape[-1] == 1:
         values = values.mean(axis=-1, keepdims=True)
-    return np.clip(np.round(values * 255), 0, 255).astype(np.uint8)
+    return image_io.from_unit(values, 8)
 
 
 def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

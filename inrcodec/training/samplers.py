@@ -13,7 +13,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from inrcodec.signals import audio as audio_io
 from inrcodec.signals import geometry
+from inrcodec.signals import image as image_io
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".wav", ".flac"}
@@ -38,12 +40,10 @@ class ImageCrops:
     """Random square crops of RGB images, with flips and transposes; values in [0, 1]."""
 
     def __init__(self, roots: Sequence[Path], crop: int):
-        from inrcodec.signals import image
-
         self.crop = crop
         self.files, self.images = [], []
         for f in find_files(roots, IMAGE_SUFFIXES):
-            arr = image.read_array(f)
+            arr = image_io.read_array(f)
             if arr.shape[2] == 1:
                 arr = np.repeat(arr, 3, axis=2)
             if min(arr.shape[:2]) >= crop:
@@ -64,7 +64,7 @@ class ImageCrops:
             if rng.random() < 0.5:
                 c = c.transpose(1, 0, 2)
             crops.append(c)
-        return {"values": np.stack(crops).astype(np.float32) / 255.0}
+        return {"values": image_io.to_unit(np.stack(crops))}
 
 
 class AudioWindows:
@@ -90,7 +90,7 @@ class AudioWindows:
             start = rng.integers(clip.shape[0] - self.window + 1)
             w = clip[start : start + self.window]
             windows.append(-w if rng.random() < 0.5 else w)  # Polarity flip: same sound.
-        return {"values": ((np.stack(windows) + 1.0) / 2.0)[..., None].astype(np.float32)}
+        return {"values": audio_io.to_unit(np.stack(windows))[..., None]}
 
 
 class ClimateFields:
