@@ -1,10 +1,10 @@
-"""The modality-independent core of every format: fit modulations, quantize, entropy-code; and back.
+"""Modality-free coding of signals: fit (core.encoder), quantize, choose scales, range-code; and back.
 
-`encode_signal` orchestrates: meta-learned adaptation (objective.adapt) -> Adam refinement of the
-latents and of per-signal weight deltas of the base under the rate-distortion loss (noise proxy,
-then straight-through rounding) -> rounding -> per-tensor scale choice -> range coding.
-`decode_signal` never optimises and never samples. The formats (inrcodec.modalities) wrap this core
-with their own header fields and file readers and writers.
+`encode_signal` codes one signal with its own coding fields (and weight deltas, local scales);
+`encode_batch` codes N same-shaped signals with shared coding fields (climate stacks, datasets).
+Both run the one encoder fit (a single signal is a batch of one) and the one synthesis path.
+`decode_signal` / `decode_batch` never optimise and never sample. The modality plug-ins
+(inrcodec.modalities) wrap this with their headers and file readers and writers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The .inr bitstream container (see SPEC.md in this package)."""
+"""Every byte layout of inrcodec (SPEC.md, ARCHIVE.md in this package): numpy and constriction only, no JAX.
+
+The package namespace re-exports the .inr container (bitstream.container).
+"""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""The network and its fit (JAX): config, SIREN, latent pyramid, rate, loss, adaptation, bases."""
+"""The network and its fit (JAX): config, SIREN, latent pyramid, rate, objective, encoder fit, synthesis, bases."""

@@ -1,4 +1,7 @@
-"""The one fitting routine: gradient steps on a pytree, shared by MAML inner loops and encoding."""
+"""The differentiable fitting loop of the meta-learned inner loop (objective.adapt): steps on a pytree.
+
+The encoder's refinement, which is not differentiated through, is core.encoder.refine.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rate-distortion results in the CompressAI JSON schema, and PSNR helpers.
+"""Rate-distortion results in the CompressAI JSON schema (the metrics are in inrcodec.signals.metrics).
 
 The schema is the one written by CompressAI's ``eval_model`` and read by coinpp's results folder::
 

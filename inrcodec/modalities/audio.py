@@ -1,10 +1,9 @@
 """The audio format: WAV / FLAC <-> .inr files (modality 2).
 
 Each channel is one 1-D signal (the waveform mapped from [-1, 1] to [0, 1]) coded over the whole
-clip, with no patches and so no seams. Header meta (SPEC.md): sample rate u32, frames u32,
-channels u8, sample format u8, container u8, then per channel its coding fields
-(codec.CodingHeader) and its payload length u32; the payload is the channels' streams in order.
-A channel's levels may use local scales (entropy model 3, container minor 3) where that saves bits.
+clip, with no patches and so no seams. The header is bitstream.audio's AudioHeader (per channel
+its coding fields and payload length; the payload is the channels' streams in order). A channel's
+levels may use local scales (entropy model 3, container minor 3) where that saves bits.
 """
 
 from __future__ import annotations
