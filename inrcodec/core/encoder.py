@@ -41,6 +41,15 @@ class Problem:
     inner_steps: int = 3  # Meta-learned adaptation steps.
 
 
+def _batched(fn, *args):
+    """`jax.vmap(fn)(*args)`; a batch of one runs `fn` unbatched (XLA's batched gathers and scatters made
+    the single-signal fit ~45 % slower on the CPU, meta/README.md)."""
+    if jax.tree_util.tree_leaves(args)[0].shape[0] != 1:
+        return jax.vmap(fn)(*args)
+    out = fn(*jax.tree_util.tree_map(lambda x: x[0], args))
+    return jax.tree_util.tree_map(lambda x: x[None], out)
+
+
 def _schedule(lr: jax.Array, total: jax.Array, one_minus_final: jax.Array, final: jax.Array):
     """Cosine decay of `lr` to lr * final over `total` steps (optax.cosine_decay_schedule with
     runtime values; 1 - final is given, rounded once, as optax rounds its Python float)."""
@@ -81,7 +90,7 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
             mods["delta_log_scale"] = jnp.zeros((len(jax.tree_util.tree_leaves(mods["delta"])),), jnp.float32)
         return mods, init_state(mods, hyper)
 
-    return jax.vmap(one)(signals, keys)
+    return _batched(one, signals, keys)
 
 
 def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
@@ -126,7 +135,7 @@ def _run(net, mods, opt_state, signals, lam, keys, steps, ste, step, weight_step
         return refine(net, m, state, signal, lam, jax.random.split(key, CHUNK_STEPS), steps, ste, step, weight_step,
                       hyper, cfg, num_samples)
 
-    return jax.vmap(one)(mods, opt_state, signals, keys)
+    return _batched(one, mods, opt_state, signals, keys)
 
 
 def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitConfig,
@@ -165,5 +174,6 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
             steps -= n
             done += n
             if progress:
+                jax.block_until_ready(mods)  # Report steps that ran, not steps dispatched.
                 progress(done, total)
     return mods
