@@ -67,13 +67,19 @@ def quantize(y: Array, mode: str | Array, key: jax.Array) -> Array:
     `mode` is one of QUANT_MODES, or a runtime bool: True = "ste", False = "noise" (one compiled
     program serves both phases of a fit).
     """
-    if not isinstance(mode, str):
-        noisy = y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
-        return jnp.where(mode, y + jax.lax.stop_gradient(jnp.round(y) - y), noisy)
-    if mode == "noise":
+
+    def noisy():
         return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
-    if mode == "ste":
+
+    def straight_through():
         return y + jax.lax.stop_gradient(jnp.round(y) - y)
+
+    if not isinstance(mode, str):
+        return jnp.where(mode, straight_through(), noisy())
+    if mode == "noise":
+        return noisy()
+    if mode == "ste":
+        return straight_through()
     if mode == "round":
         return jnp.round(y)
     raise ValueError(f"unknown quantization mode {mode!r}")
