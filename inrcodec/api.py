@@ -16,7 +16,7 @@ from inrcodec.core import bases
 from inrcodec import modalities
 from inrcodec._io import atomic_write, check_writable
 from inrcodec.bitstream import container, files
-from inrcodec.core.config import DEFAULT_QUALITY, QUALITY_LAMBDAS, FitConfig, ModelConfig
+from inrcodec.core.config import DEFAULT_QUALITY, EFFORT_STEPS, QUALITY_LAMBDAS, FitConfig, ModelConfig
 from inrcodec.errors import InputError
 from inrcodec.modalities import Modality
 from inrcodec.modalities.common import Decoded, EncodeResult, Progress
@@ -36,6 +36,16 @@ def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
     from inrcodec import codec
 
     return codec.default_fit(base, steps)
+
+
+def effort_steps(effort: str | None, fit_steps: int | None = None) -> int | None:
+    """Refinement steps of an encoder effort ("fast", "default", "max"; EFFORT_STEPS), unless `fit_steps`
+    is given; None means the base's own schedule."""
+    if fit_steps is not None or effort is None:
+        return fit_steps
+    if effort not in EFFORT_STEPS:
+        raise InputError(f"effort must be one of {', '.join(EFFORT_STEPS)}, got {effort!r}")
+    return EFFORT_STEPS[effort]
 
 
 def qualities(base: bases.Base) -> list[int]:
@@ -212,6 +222,7 @@ def info(src: str | Path) -> dict:
         "latent_levels": len(coding.scale_indices),
         "latent_step": f"2^(-{coding.step_index}/2)",
         "scale_indices": list(coding.scale_indices),
+        **({"entropy_model": "context tables"} if coding.context_tables else {}),
         **({"stack_predicted_levels": [k for k, p in enumerate(coding.predicted) if p]} if coding.predicted else {}),
         **({"local_scale_levels": [k for k, c in enumerate(coding.contexts) if c]} if coding.contexts else {}),
         "weight_deltas": f"{len(coding.weight_scale_indices)} tensors, step 2^(-{coding.weight_step_index}/2)"

@@ -17,8 +17,10 @@ from pathlib import Path
 from inrcodec import __version__
 from inrcodec.errors import FormatError, InputError
 
+EFFORTS = ("fast", "default", "max")  # api.effort_steps gives their steps.
+
 EXIT_INPUT = 1
-COMPILING_COMMANDS = ("encode", "decode", "eval", "train")  # Commands that run JAX programs.
+COMPILING_COMMANDS = ("encode", "eval", "train")  # Commands that run JAX programs (decoding runs none).
 
 HELP = """\
 inrcodec stores an image, a sound or a climate field as a few entropy-coded modulations of a
@@ -64,7 +66,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     try:
         result = api.encode_file(
             args.input, out, quality=args.quality, rate=target, base=args.base, modality=args.modality, var=args.var,
-            force=args.force, seed=args.seed, fit_steps=args.fit_steps, progress=update,
+            force=args.force, seed=args.seed, fit_steps=api.effort_steps(args.effort, args.fit_steps), progress=update,
         )
     finally:
         close()
@@ -174,12 +176,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = [Path(d) for d in args.data]
     out = Path(args.out) if args.out else Path("results") / (data[0].stem if data[0].is_file() else data[0].resolve().name)
     options = {"modality": args.modality, "quality": args.quality, "baselines": args.baselines, "out": out,
-               "limit": args.limit, "base": args.base, "fit-steps": args.fit_steps, "var": args.var, "seconds": args.seconds}
+               "limit": args.limit, "base": args.base, "effort": args.effort, "fit-steps": args.fit_steps, "var": args.var,
+               "seconds": args.seconds}
     command = shlex.join(["inrcodec", "eval", *args.data, *(x for k, v in options.items() if v is not None
                                                             for x in (f"--{k}", str(v)))])
     try:
         written, bd = api.evaluate(data, qualities, out, names, modality=args.modality, limit=args.limit,
-                                   base=args.base, fit_steps=args.fit_steps, var=args.var, seconds=args.seconds,
+                                   base=args.base, fit_steps=api.effort_steps(args.effort, args.fit_steps), var=args.var,
+                                   seconds=args.seconds,
                                    command=command, log=log, progress=progress)
     finally:
         if "bar" in state:
@@ -209,8 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--var", help="climate: the variable to encode (default: the only gridded one)")
     e.add_argument("--base", help="base network name or directory (default: the shipped base of the modality)")
     e.add_argument("--seed", type=int, default=0, help="seed of the fit's noise (same seed: same bytes)")
+    e.add_argument("--effort", choices=EFFORTS, default=None,
+                   help="encoder effort: fast (about 5 s per Kodak image), default, max (minutes; slightly better)")
     e.add_argument("--fit-steps", type=int, default=None, metavar="N",
-                   help="refinement steps after the meta-learned ones (default 400): fewer = faster, lower quality")
+                   help="refinement steps after the meta-learned ones (default 400; overrides --effort)")
     e.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     e.add_argument("--json", action="store_true", help="print the result line as JSON")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -256,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default=None, help="output folder (default results/<name of the first DATA>)")
     v.add_argument("--limit", type=int, help="only the first N items")
     v.add_argument("--base", help="base network name or directory (default: the modality's shipped base)")
+    v.add_argument("--effort", choices=EFFORTS, default=None, help="encoder effort (see encode --effort)")
     v.add_argument("--fit-steps", type=int, default=None, metavar="N", help="refinement steps per encode (default: the base's)")
     v.add_argument("--var", help="climate: the variable to read from each file")
     v.add_argument("--seconds", type=float, metavar="S", help="audio: evaluate the first S seconds of each clip (COIN++: 3)")

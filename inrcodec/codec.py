@@ -3,8 +3,9 @@
 `encode_signal` codes one signal with its own coding fields (and weight deltas, local scales);
 `encode_batch` codes N same-shaped signals with shared coding fields (climate stacks, datasets).
 Both run the one encoder fit (a single signal is a batch of one) and the one synthesis path.
-`decode_signal` / `decode_batch` never optimise and never sample. The modality plug-ins
-(inrcodec.modalities) wrap this with their headers and file readers and writers.
+The decoding side (`decode_signal` / `decode_batch`, numpy only) is inrcodec.decoder; the encoder
+reports the reconstruction it gives. The modality plug-ins (inrcodec.modalities) wrap this with their
+headers and file readers and writers.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inrcodec.bitstream import range_coder
+from inrcodec.bitstream import context_coder, range_coder
 from inrcodec.bitstream.coding import CodingHeader, quant_step
-from inrcodec.core import bases, encoder, latents, objective, synthesis
+from inrcodec.core import bases, encoder, latents, synthesis
+from inrcodec.decoder import decode_batch, decode_signal, network, reconstruct_batch  # noqa: F401
 from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig
 from inrcodec.errors import FormatError, InputError
 
@@ -60,15 +62,6 @@ def problem(base: bases.Base, quality: int, weight_deltas: bool, fit_cfg: FitCon
 
 def to_ints(values) -> np.ndarray:
     return np.clip(np.round(np.asarray(values)), -range_coder.SYMBOL_MAX, range_coder.SYMBOL_MAX).astype(np.int32)
-
-
-def network(base: bases.Base, deltas: list[np.ndarray] | None, weight_step: float) -> dict:
-    """The network a signal decodes with: the base, plus its weight deltas if it has any."""
-    net = base.params["net"]
-    if deltas is None:
-        return net
-    treedef = jax.tree_util.tree_structure(net)
-    return objective.apply_delta(net, jax.tree_util.tree_unflatten(treedef, [jnp.asarray(d, jnp.float32) for d in deltas]), weight_step)
 
 
 def quality_lambda(base: bases.Base, quality: int) -> float:
@@ -113,10 +106,16 @@ def encode_signal(
     payload = range_coder.encode(ints + deltas, scale_indices + weight_scale_indices, contexts)
     header = CodingHeader(step_index, weight_index, tuple(scale_indices), tuple(weight_scale_indices),
                           contexts=tuple(contexts))
+    if base.context_tables is not None and not contexts and all(q.ndim == 3 for q in ints):
+        escape_scales = [context_coder.escape_scale_index(q) if index else 0 for q, index in zip(ints, scale_indices)]
+        by_context = context_coder.encode(ints, escape_scales, base.context_tables, deltas, weight_scale_indices)
+        if len(by_context) < len(payload):  # Entropy model 4 where the tables beat one Laplace per level.
+            payload = by_context
+            header = dataclasses.replace(header, scale_indices=tuple(escape_scales), context_tables=True)
     net = network(base, deltas if weight_step else None, weight_step or 1.0)
     inputs = signal.get("inputs")
     values = synthesis.reconstruct(net, ints, signal["values"].shape[:-1], base.cfg, step,
-                               None if inputs is None else np.asarray(inputs))
+                                   None if inputs is None else np.asarray(inputs))
     return Coded(header, payload, np.asarray(values))
 
 
@@ -134,37 +133,6 @@ def local_scale_coding(ints: list[np.ndarray], scale_indices: list[int]) -> tupl
     if saved <= 8 * len(ints):
         return list(scale_indices), []
     return floors, contexts
-
-
-def decode_signal(
-    header: CodingHeader,
-    payload: bytes,
-    base: bases.Base,
-    signal_shape: Sequence[int],
-    inputs: np.ndarray | None = None,
-) -> np.ndarray:
-    """Decodes one signal's payload to values (*signal_shape, out_channels) in [0, 1].
-
-    Deterministic: no optimisation, no randomness. `inputs` are the base's fixed per-sample inputs.
-    """
-    if len(header.scale_indices) != base.cfg.levels:
-        raise FormatError(f"file has {len(header.scale_indices)} latent levels, base {base.name} has {base.cfg.levels}")
-    shapes = latents.grid_shapes(signal_shape, base.cfg)
-    scales = list(header.scale_indices)
-    weight_leaves = jax.tree_util.tree_leaves(base.params["net"])
-    if header.weight_step_index:
-        if len(header.weight_scale_indices) != len(weight_leaves):
-            raise FormatError(f"file has {len(header.weight_scale_indices)} weight tensors, base {base.name} has {len(weight_leaves)}")
-        shapes += [w.shape for w in weight_leaves]
-        scales += list(header.weight_scale_indices)
-    try:
-        decoded = range_coder.decode(payload, shapes, scales, list(header.contexts))
-    except (ValueError, RuntimeError, KeyError, AssertionError) as e:  # constriction asserts on invalid data.
-        raise FormatError(f"entropy-coded payload is invalid ({e})") from None
-    ints, deltas = decoded[: len(header.scale_indices)], decoded[len(header.scale_indices) :]
-    net = network(base, deltas if header.weight_step_index else None, quant_step(header.weight_step_index))
-    values = synthesis.reconstruct(net, ints, signal_shape, base.cfg, quant_step(header.step_index), inputs)
-    return np.asarray(values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,12 +159,6 @@ def _coded_symbols(levels: list[np.ndarray], predicted: tuple[bool, ...]) -> lis
     if not predicted:
         return levels
     return [range_coder.stack_differences(q) if p else q for q, p in zip(levels, predicted)]
-
-
-def reconstruct_batch(base: bases.Base, ints: list[np.ndarray], signal_shape: Sequence[int], step: float,
-                      inputs: np.ndarray | None = None) -> np.ndarray:
-    """Decodes N signals' integer latents (per level (N, *grid, c)) to (N, *signal_shape, C) in [0, 1]."""
-    return synthesis.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs)
 
 
 def _padded_range(start: int, stop: int, size: int) -> np.ndarray:
@@ -250,20 +212,3 @@ def encode_batch(
     header = CodingHeader(step_index, 0, tuple(range_coder.best_scale_index(q) for q in symbols), (), predicted)
     values = reconstruct_batch(base, ints, signal_shape, step, signals.get("inputs"))
     return BatchCoded(header, ints, values)
-
-
-def decode_batch(header: CodingHeader, payload: bytes, base: bases.Base, n: int, signal_shape: Sequence[int],
-                 inputs: np.ndarray | None = None) -> np.ndarray:
-    """Inverse of BatchCoded.payload for N signals: values (N, *signal_shape, C) in [0, 1]."""
-    if header.weight_step_index:
-        raise FormatError("batch-coded signals carry no weight deltas")
-    if len(header.scale_indices) != base.cfg.levels:
-        raise FormatError(f"file has {len(header.scale_indices)} latent levels, base {base.name} has {base.cfg.levels}")
-    shapes = [(n, *s) for s in latents.grid_shapes(signal_shape, base.cfg)]
-    try:
-        symbols = range_coder.decode(payload, shapes, list(header.scale_indices))
-        predicted = header.predicted or (False,) * len(symbols)
-        ints = [range_coder.stack_sums(q) if p else q for q, p in zip(symbols, predicted)]
-    except (ValueError, RuntimeError, KeyError, AssertionError) as e:
-        raise FormatError(f"entropy-coded payload is invalid ({e})") from None
-    return reconstruct_batch(base, ints, signal_shape, quant_step(header.step_index), inputs)

@@ -21,7 +21,7 @@ import numpy as np
 from inrcodec.bitstream import archive
 from inrcodec.bitstream.dataset_settings import DEFAULT_BLOCK, MAX_BLOCK, Settings, pack_block, unpack_block
 from inrcodec.core import bases, latents
-from inrcodec import codec, modalities
+from inrcodec import codec, decoder, modalities
 from inrcodec.core.config import FitConfig, quant_step
 from inrcodec.errors import FormatError, InputError
 
@@ -226,7 +226,7 @@ class Archive:
 
     def _decode(self, ints: list[np.ndarray]) -> np.ndarray:
         inputs = self._format.stack_inputs(self.settings, self.base, ints[0].shape[0])
-        values = codec.reconstruct_batch(self.base, ints, self._signal_shape, quant_step(self.settings.step_index),
+        values = decoder.reconstruct_batch(self.base, ints, self._signal_shape, quant_step(self.settings.step_index),
                                          inputs)
         return self._format.stack_arrays(values, self.settings)
 

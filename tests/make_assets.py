@@ -1,7 +1,8 @@
 """Regenerates the test assets (run from the repo root: python tests/make_assets.py [image|audio|climate ...]).
 
 tiny-base, tiny-audio-base, tiny-climate-base: small random (not meta-learned) bases, so unit tests
-never need the shipped ones. golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
+never need the shipped ones; tiny-context-base: tiny-base with parametric context tables (entropy
+model 4). golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
 encoded with them; tests/expected/golden*.json keep their hashes, golden*.npy their decoded values,
 exact.json their header fields and decoded integer symbols, machine.json the float fingerprint of the
 machine that made them. Regenerate only for a deliberate format change. golden-audio-1.0.inr and
@@ -94,7 +95,25 @@ def tiny_bases() -> dict[str, bases.Base]:
         params = objective.init_base(jax.random.PRNGKey(0), cfg)
         out[modality] = bases.save_base(HERE / "assets" / name, name.replace("-base", "-test-base"), modality, cfg,
                                         params, extra)
+    out["image-context"] = bases.add_context_tables(out["image"], tiny_context_tables(TINY.levels), "tiny-context-test-base",
+                                                    HERE / "assets" / "tiny-context-base", {"fitted_on": "nothing: parametric"})
     return out
+
+
+def tiny_context_tables(levels: int) -> np.ndarray:
+    """Context tables of a Laplace whose scale grows with the neighbours' and the coarser latent's
+    magnitude buckets, and whose mean leans to the sign of left + top (deterministic, not fitted)."""
+    from inrcodec.bitstream import context_coder as cc
+
+    x = np.arange(cc.CONTEXTS)
+    sign, rest = x % cc.SIGNS - 1, x // cc.SIGNS
+    coarse, neighbours = rest % (len(cc.COARSE_EDGES) + 1), rest // (len(cc.COARSE_EDGES) + 1)
+    b = 0.3 + 0.3 * neighbours + 0.2 * coarse
+    values = np.arange(-cc.RANGE, cc.RANGE + 1)
+    p = np.exp(-np.abs(values[None] - 0.5 * sign[:, None]) / b[:, None])
+    tails = np.exp(-(cc.RANGE + 0.5) / b)
+    rows = np.concatenate([p, tails[:, None], tails[:, None]], axis=1)
+    return np.broadcast_to(cc.frequencies(rows), (levels, *rows.shape)).copy()
 
 
 def decoded_bytes(reconstruction) -> bytes:
@@ -120,20 +139,22 @@ def decode_with_symbols(data: bytes):
     """api.decode(data), and the integer symbols the range decoder gave on the way, in stream order
     (every channel's latent levels and weight deltas; stack differences where a level is predicted)."""
     from inrcodec import api
-    from inrcodec.bitstream import range_coder
+    from inrcodec.bitstream import context_coder, range_coder
 
     symbols: list[np.ndarray] = []
-    real = range_coder.decode
 
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        symbols.extend(np.asarray(q) for q in out)
-        return out
+    def spy(real):
+        def decode(*args, **kwargs):
+            out = real(*args, **kwargs)
+            symbols.extend(np.asarray(q) for q in out)
+            return out
+        return decode
 
-    with mock.patch.object(range_coder, "decode", spy):
+    with mock.patch.object(range_coder, "decode", spy(range_coder.decode)), \
+            mock.patch.object(context_coder, "decode", spy(context_coder.decode)):
         decoded = api.decode(data)
     if not symbols:
-        raise AssertionError("the decoder no longer calls inrcodec.bitstream.range_coder.decode: update decode_with_symbols")
+        raise AssertionError("the decoder no longer calls range_coder.decode or context_coder.decode: update decode_with_symbols")
     return decoded, symbols
 
 
@@ -193,11 +214,12 @@ def machine_record() -> dict:
 
 def golden_inputs() -> dict:
     return {"image": synthetic_image(), "audio": synthetic_bursts(),
-            "climate": climate_io.from_dataarray(synthetic_field())}
+            "climate": climate_io.from_dataarray(synthetic_field()), "image-context": synthetic_image()}
 
 
-GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-climate"}
-FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format}
+GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-climate",
+                "image-context": "golden-context"}
+FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format, "image-context": image_format}
 
 
 OLDER_FILES = ("golden-audio-1.0", "golden-climate-1.0", "golden-climate-1.1", "golden-climate-1.2")  # Never regenerated.
@@ -219,14 +241,37 @@ def write_exact(stems: list[str]) -> None:
     EXACT_JSON.write_text(json.dumps(dict(sorted(exact.items())), indent=1) + "\n")
 
 
+def write_decoded(stems: list[str]) -> None:
+    """Rewrites tests/expected/<stem>.npy and the decoded_sha256 of <stem>.json where they exist."""
+    import os
+
+    from inrcodec import api
+
+    os.environ["INRCODEC_BASES"] = str(HERE / "assets")
+    for stem in stems:
+        decoded = api.decode((HERE / "assets" / f"{stem}.inr").read_bytes())
+        if (HERE / "expected" / f"{stem}.npy").is_file():
+            np.save(HERE / "expected" / f"{stem}.npy", decoded_values(decoded.array))
+        record = HERE / "expected" / f"{stem}.json"
+        if record.is_file():
+            expected = json.loads(record.read_text())
+            expected["decoded_sha256"] = hashlib.sha256(decoded_bytes(decoded.array)).hexdigest()
+            record.write_text(json.dumps(expected, indent=1) + "\n")
+
+
 def main(modalities: list[str]) -> None:
     """Regenerates the tiny bases and the golden files of `modalities` (all of them when empty).
 
     `python tests/make_assets.py exact` only rewrites exact.json from the files as they are (after a
     deliberate change of what `inrcodec info` shows; the symbols must come out the same).
+    `python tests/make_assets.py decoded` only rewrites the decoded values (.npy) and their hashes
+    from the files as they are, after a deliberate change of the decoder's float arithmetic.
     """
     if modalities == ["exact"]:
         write_exact([*GOLDEN_FILES.values(), *OLDER_FILES])
+        return
+    if modalities == ["decoded"]:
+        write_decoded([*GOLDEN_FILES.values(), *OLDER_FILES])
         return
     made = tiny_bases()
     stems = [s for s in OLDER_FILES if not EXACT_JSON.is_file() or s not in json.loads(EXACT_JSON.read_text())]

@@ -442,6 +442,23 @@ def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
         api.default_fit(base, -1)
 
 
+def test_effort_names_a_number_of_fit_steps_and_fit_steps_override_it(capsys):
+    from inrcodec import api
+    from inrcodec.cli import EFFORTS
+    from inrcodec.core.config import EFFORT_STEPS
+    from inrcodec.errors import InputError
+
+    assert EFFORTS == tuple(EFFORT_STEPS)
+    assert api.effort_steps("fast") < 400 < api.effort_steps("max")
+    assert api.effort_steps("default") is None and api.effort_steps(None) is None
+    assert api.effort_steps("max", 12) == 12
+    with pytest.raises(InputError, match="effort"):
+        api.effort_steps("slowest")
+    with pytest.raises(SystemExit):
+        main(["encode", "x.png", "--effort", "slowest"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # Compiles the encoder for a shape of its own (~20 s of CPU).
 def test_compiled_programs_are_kept_in_the_cache_unless_turned_off(tmp_path, monkeypatch, inr_bases):
     """The session's cache is $INRCODEC_CACHE (conftest); the JAX cache is set once per process."""

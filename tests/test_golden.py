@@ -52,12 +52,13 @@ ASSETS = TESTS_DIR / "assets"
 EXPECTED = TESTS_DIR / "expected"
 EXACT = json.loads((EXPECTED / "exact.json").read_text())
 MACHINE = json.loads((EXPECTED / "machine.json").read_text())
-TINY_BASES = {"image": "tiny-test-base", "audio": "tiny-audio-test-base", "climate": "tiny-climate-test-base"}
+TINY_BASES = {"image": "tiny-test-base", "audio": "tiny-audio-test-base", "climate": "tiny-climate-test-base",
+              "image-context": "tiny-context-test-base"}
 
 # The golden files and the older files kept beside them: their format version and the decoded values
 # they are compared with. golden-climate-1.2.inr is golden-climate.inr as the encoder wrote it before
 # the one vmapped fit (other noise keys); golden-climate-1.0/1.1.inr hold its latents in older formats.
-FORMAT = {"golden": "1.0", "golden-audio": "1.3", "golden-climate": "1.2", "golden-audio-1.0": "1.0",
+FORMAT = {"golden": "1.0", "golden-context": "1.4", "golden-audio": "1.3", "golden-climate": "1.2", "golden-audio-1.0": "1.0",
           "golden-climate-1.0": "1.0", "golden-climate-1.1": "1.1", "golden-climate-1.2": "1.2"}
 VALUES = {"golden-climate-1.0": "golden-climate-1.2", "golden-climate-1.1": "golden-climate-1.2"}
 
@@ -123,7 +124,31 @@ def test_the_audio_file_of_format_1_0_has_no_local_scales():
     assert api.info(ASSETS / "golden-audio.inr")["local_scale_levels"]
 
 
-@pytest.mark.parametrize("modality", ["image", "audio", "climate"])
+def test_context_coded_symbols_do_not_depend_on_the_network_floats():
+    """Entropy model 4 forms its contexts from decoded integers only: a network whose every weight is
+    off by a relative 1e-5 (far more than any CPU's rounding) decodes golden-context.inr to the same
+    symbols, and to values within one output step."""
+    from unittest import mock
+
+    from inrcodec import decoder
+    from inrcodec.core import bases
+
+    data = (ASSETS / "golden-context.inr").read_bytes()
+    decoded, symbols = decode_with_symbols(data)
+    real = decoder.network
+
+    def perturbed(*args, **kwargs):
+        net = real(*args, **kwargs)
+        moved = {path: np.asarray(w) * np.float32(1 + 1e-5) for path, w in bases.leaves_with_paths(net)}
+        return bases.unflatten(moved, {path: w.shape for path, w in bases.leaves_with_paths(net)})
+
+    with mock.patch.object(decoder, "network", perturbed):
+        moved, moved_symbols = decode_with_symbols(data)
+    assert symbols_digest(moved_symbols) == symbols_digest(symbols) == EXACT["golden-context"]["symbols"]
+    assert np.abs(moved.array.astype(int) - decoded.array.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("modality", ["image", "image-context", "audio", "climate"])
 def test_reencoding_reproduces_golden_bytes(modality, same_float_rounding, tmp_path):
     stem = GOLDEN_FILES[modality]
     expected = _json(stem)

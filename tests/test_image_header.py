@@ -48,7 +48,9 @@ def test_weight_tensor_order_is_the_params_file_order():
     from inrcodec.core.config import ModelConfig
 
     base = objective.init_base(jax.random.PRNGKey(0), ModelConfig(channels=(1, 1), hidden=4, depth=3))
-    paths = [bases._path_key(p) for p, _ in jax.tree_util.tree_leaves_with_path(base["net"])]
+    paths = ["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in p)
+             for p, _ in jax.tree_util.tree_leaves_with_path(base["net"])]
+    assert [p for p, _ in bases.leaves_with_paths(base["net"])] == paths  # The decoder's order is JAX's.
     assert paths == sorted(paths) == ["first/b", "first/w", "hidden/0/b", "hidden/0/shift", "hidden/0/w",
                                        "hidden/1/b", "hidden/1/shift", "hidden/1/w", "out/b", "out/w"]
 

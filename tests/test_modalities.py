@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import os
 import re
 import subprocess
 import sys
@@ -170,4 +171,16 @@ def test_the_api_imports_neither_training_nor_evaluation():
     code = ("import sys, inrcodec.api; "
             "print([m for m in sys.modules if m.startswith(('inrcodec.training', 'inrcodec.evaluation'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("stem", ["golden", "golden-context", "golden-audio", "golden-climate"])
+def test_decoding_a_file_imports_no_jax(stem):
+    """`inrcodec decode` starts fast: reading the file, the base and the decoder's numpy synthesis need no JAX."""
+    assets = Path(__file__).resolve().parent / "assets"
+    code = ("import os, sys; from inrcodec import api; "
+            f"api.decode(open({str(assets / (stem + '.inr'))!r}, 'rb').read()); "
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'flax', 'optax')}))")
+    env = {**os.environ, "INRCODEC_BASES": str(assets)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True, env=env)
     assert out.stdout.strip() == "[]"

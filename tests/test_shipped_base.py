@@ -28,8 +28,32 @@ def shipped():
 
 def test_shipped_base_is_verified_and_identified_by_its_hash(shipped):
     data = (shipped.path / bases.PARAMS_FILE).read_bytes()
-    assert shipped.base_id == hashlib.sha256(data).digest()[:8]
-    assert json.loads((shipped.path / bases.MANIFEST_FILE).read_text())["params_sha256"] == hashlib.sha256(data).hexdigest()
+    tables = (shipped.path / bases.TABLES_FILE).read_bytes()  # The default image base ships context tables.
+    assert shipped.base_id == hashlib.sha256(data + tables).digest()[:8]
+    manifest = json.loads((shipped.path / bases.MANIFEST_FILE).read_text())
+    assert manifest["params_sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["context_tables"]["sha256"] == hashlib.sha256(tables).hexdigest()
+    assert shipped.context_tables.shape[0] == shipped.cfg.levels
+
+
+def test_the_previous_image_base_stays_installed_with_its_own_id():
+    """Files written with siren-image-v1 (before the context tables) name it by its id and still decode."""
+    old = bases.load_base("siren-image-v1")
+    assert old.context_tables is None
+    assert old.base_id == hashlib.sha256((old.path / bases.PARAMS_FILE).read_bytes()).digest()[:8]
+    assert old.base_id != bases.load_base(bases.DEFAULT_BASES["image"]).base_id
+
+
+def test_a_tampered_context_table_is_refused(tmp_path):
+    import shutil
+
+    copy = tmp_path / "base"
+    shutil.copytree(bases.load_base(bases.DEFAULT_BASES["image"]).path, copy)
+    blob = bytearray((copy / bases.TABLES_FILE).read_bytes())
+    blob[-30] ^= 1
+    (copy / bases.TABLES_FILE).write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="sha256"):
+        bases.load_base_dir(copy)
 
 
 @pytest.mark.slow
@@ -44,6 +68,7 @@ def test_quality_bands_on_a_real_photo(shipped, photo):
     assert high.bpp < 1.6 and high.psnr > 27.5
     decoded = image_format.decode(high.data, shipped)
     np.testing.assert_array_equal(decoded.array, high.reconstruction)
+    assert image_format.read_header(high.data)[1].coding.context_tables  # The tables beat one Laplace per level.
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ CODING = struct.Struct("<BBBB")
 ENTROPY_MODEL_LAPLACE = 1  # Zero-mean quantized Laplace per tensor, one range-coded stream.
 ENTROPY_MODEL_STACK = 2  # As 1, and levels flagged in a bitmap are coded as differences along a stack.
 ENTROPY_MODEL_LOCAL = 3  # As 1, and levels with a context byte are coded with local scales (audio).
+ENTROPY_MODEL_CONTEXT = 4  # 2-D levels coded by the base's context tables (bitstream.context_coder).
 MAX_STEP_INDEX = 32  # Quantization steps 2 ** (-index / 2) from 1 down to 2**-16.
 
 
@@ -29,9 +30,12 @@ class CodingHeader:
     weight_scale_indices: tuple[int, ...] = ()  # Per weight tensor (when weight_step_index > 0).
     predicted: tuple[bool, ...] = ()  # Per level, coded as stack differences (entropy model 2); () = model 1.
     contexts: tuple[int, ...] = ()  # Per level, its context byte (entropy model 3; 0 = one scale); () = model 1.
+    context_tables: bool = False  # Entropy model 4: the scale indices are those of the escaped latents.
 
     @property
     def entropy_model(self) -> int:
+        if self.context_tables:
+            return ENTROPY_MODEL_CONTEXT
         if self.contexts:
             return ENTROPY_MODEL_LOCAL
         return ENTROPY_MODEL_STACK if self.predicted else ENTROPY_MODEL_LAPLACE
@@ -49,16 +53,21 @@ class CodingHeader:
         return out
 
     @classmethod
-    def unpack_from(cls, meta: bytes, offset: int, stack: bool = False, local: bool = False) -> tuple["CodingHeader", int]:
+    def unpack_from(cls, meta: bytes, offset: int, stack: bool = False, local: bool = False,
+                    context: bool = False) -> tuple["CodingHeader", int]:
         """Parses the coding fields starting at `offset`; returns them and the offset after them.
 
         Entropy model 2 is accepted only for a `stack` of signals (the climate format), model 3 only
-        where `local` scales are allowed (the audio format).
+        where `local` scales are allowed (the audio format), model 4 only for 2-D `context` coding
+        (the image format).
         """
         if len(meta) < offset + CODING.size:
             raise FormatError("header truncated")
         entropy_model, step_index, weight_step_index, levels = CODING.unpack_from(meta, offset)
-        allowed = {ENTROPY_MODEL_LAPLACE} | ({ENTROPY_MODEL_STACK} if stack else set()) | ({ENTROPY_MODEL_LOCAL} if local else set())
+        allowed = {ENTROPY_MODEL_LAPLACE}
+        for model, allow in ((ENTROPY_MODEL_STACK, stack), (ENTROPY_MODEL_LOCAL, local), (ENTROPY_MODEL_CONTEXT, context)):
+            if allow:
+                allowed.add(model)
         if entropy_model not in allowed:
             raise FormatError(f"unknown entropy model {entropy_model}")
         end = offset + CODING.size + levels
@@ -95,7 +104,8 @@ class CodingHeader:
         for name, index in (("quantization step", step_index), ("weight step", weight_step_index)):
             if index > MAX_STEP_INDEX:
                 raise FormatError(f"{name} index {index} out of range (0..{MAX_STEP_INDEX})")
-        return cls(step_index, weight_step_index, scales, weight_scales, predicted, contexts), end
+        return cls(step_index, weight_step_index, scales, weight_scales, predicted, contexts,
+                   entropy_model == ENTROPY_MODEL_CONTEXT), end
 
 
 def _bitmap_bytes(levels: int) -> int:

@@ -16,6 +16,7 @@ MAX_DECODE_PIXELS = 1 << 26  # 64 Mpixel: larger headers are refused before deco
 DIMENSIONS = struct.Struct("<HHBB")  # height, width, channels, bit depth.
 NAME = "image"  # The modality's name in base manifests, archive settings and results.
 RATE_UNIT = "bpp"
+MINOR_CONTEXT_TABLES = 4  # Container minor version of files coded with entropy model 4.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +35,7 @@ class ImageHeader:
         if len(meta) < DIMENSIONS.size:
             raise FormatError("image header truncated")
         h, w, c, depth = DIMENSIONS.unpack_from(meta)
-        coding, end = CodingHeader.unpack_from(meta, DIMENSIONS.size)
+        coding, end = CodingHeader.unpack_from(meta, DIMENSIONS.size, context=True)
         if len(meta) != end:
             raise FormatError(f"image header has {len(meta)} bytes, expected {end}")
         if h == 0 or w == 0:

@@ -209,7 +209,7 @@ def best_local_scale(symbols: np.ndarray, plain: int | None = None) -> tuple[int
     return floor, context, cost(floor, context)
 
 
-def _model() -> constriction.stream.model.QuantizedLaplace:
+def laplace_model() -> constriction.stream.model.QuantizedLaplace:
     return constriction.stream.model.QuantizedLaplace(-SYMBOL_MAX, SYMBOL_MAX)
 
 
@@ -226,6 +226,17 @@ def encode(levels: list[np.ndarray], scale_indices: list[int], contexts: list[in
       The compressed words as little-endian uint32 bytes.
     """
     encoder = constriction.stream.queue.RangeEncoder()
+    encode_into(encoder, levels, scale_indices, contexts)
+    return to_bytes(encoder)
+
+
+def to_bytes(encoder) -> bytes:
+    """A RangeEncoder's compressed words as little-endian uint32 bytes."""
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def encode_into(encoder, levels: list[np.ndarray], scale_indices: list[int], contexts: list[int] = ()) -> None:
+    """Appends levels to a constriction RangeEncoder as `encode` codes them."""
     for k, (symbols, index) in enumerate(zip(levels, scale_indices)):
         if index == 0:
             continue
@@ -236,15 +247,14 @@ def encode(levels: list[np.ndarray], scale_indices: list[int], contexts: list[in
         else:
             flat = np.ascontiguousarray(symbols, dtype=np.int32).reshape(-1)
             b = np.full(flat.shape, scale_from_index(index), np.float64)
-        encoder.encode(flat, _model(), np.zeros_like(b), b)
-    return encoder.get_compressed().astype("<u4").tobytes()
+        encoder.encode(flat, laplace_model(), np.zeros_like(b), b)
 
 
 def _decode_local(decoder, shape: tuple[int, ...], floor: int, context: int) -> np.ndarray:
     """One local-scale level, block after block (a block's scale needs the latents before it)."""
     channels, positions = shape[-1], int(np.prod(shape[:-1]))
     sequences = np.zeros((channels, positions), np.int64)
-    model, block_sums = _model(), np.zeros(-(-positions // CONTEXT_BLOCK), np.int64)
+    model, block_sums = laplace_model(), np.zeros(-(-positions // CONTEXT_BLOCK), np.int64)
     lag = CONTEXT_WINDOW // CONTEXT_BLOCK  # The window is the `lag` blocks before.
     for c in range(channels):
         window = 0
@@ -264,10 +274,18 @@ def _decode_local(decoder, shape: tuple[int, ...], floor: int, context: int) -> 
 def decode(payload: bytes, shapes: list[tuple[int, ...]], scale_indices: list[int],
            contexts: list[int] = ()) -> list[np.ndarray]:
     """Inverse of `encode`: int32 arrays of the given shapes (all-zero where the index is 0)."""
+    return decode_from(decoder_of(payload), shapes, scale_indices, contexts)
+
+
+def decoder_of(payload: bytes):
+    """A constriction RangeDecoder over payload bytes (little-endian uint32 words)."""
     if len(payload) % 4:
         raise ValueError("entropy-coded payload is not a whole number of 32-bit words")
-    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+
+
+def decode_from(decoder, shapes: list[tuple[int, ...]], scale_indices: list[int], contexts: list[int] = ()) -> list[np.ndarray]:
+    """Reads levels from a RangeDecoder as `decode` does."""
     out = []
     for k, (shape, index) in enumerate(zip(shapes, scale_indices)):
         n = int(np.prod(shape))
@@ -278,5 +296,5 @@ def decode(payload: bytes, shapes: list[tuple[int, ...]], scale_indices: list[in
             out.append(_decode_local(decoder, tuple(shape), index, contexts[k]))
             continue
         b = np.full((n,), scale_from_index(index), np.float64)
-        out.append(np.asarray(decoder.decode(_model(), np.zeros_like(b), b), np.int32).reshape(shape))
+        out.append(np.asarray(decoder.decode(laplace_model(), np.zeros_like(b), b), np.int32).reshape(shape))
     return out

@@ -1,7 +1,8 @@
 """Base networks on disk: params.npz + manifest.json, identified by a content hash.
 
-The base id written into every .inr file is the first 8 bytes of the SHA-256 of params.npz, so a
-file can only be decoded with the exact weights it was encoded with. Search order for bases:
+The base id written into every .inr file is the first 8 bytes of the SHA-256 of params.npz (followed
+by the bytes of context_tables.npz when the base ships context tables), so a file can only be
+decoded with the exact weights and tables it was encoded with. Search order for bases:
 the directories in $INRCODEC_BASES (os.pathsep-separated), the bases installed with the package
 (inrcodec._bases), and meta/bases of a source checkout.
 """
@@ -19,14 +20,15 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from inrcodec.bitstream import weights
+from inrcodec.bitstream import context_coder, weights
 from inrcodec._io import atomic_write
 from inrcodec.core.config import ModelConfig
 from inrcodec.errors import FormatError, MissingBaseError
 
 PARAMS_FILE = "params.npz"
 MANIFEST_FILE = "manifest.json"
-DEFAULT_BASES = {"image": "siren-image-v1", "audio": "siren-audio-v2", "climate": "siren-climate-v2"}
+TABLES_FILE = "context_tables.npz"  # Optional: the entropy tables of bitstream.context_coder ("tables").
+DEFAULT_BASES = {"image": "siren-image-v2", "audio": "siren-audio-v2", "climate": "siren-climate-v2"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,25 +39,27 @@ class Base:
     modality: str  # "image", "audio" or "climate".
     cfg: ModelConfig
     params: dict  # Pytree from inrcodec.core.objective.init_base.
-    base_id: bytes  # First 8 bytes of sha256(params.npz).
+    base_id: bytes  # First 8 bytes of sha256(params.npz [+ context_tables.npz]).
     manifest: dict
     path: Path | None = None
     nbytes: int = 0  # Size of params.npz in bytes.
+    context_tables: np.ndarray | None = None  # int (levels, CONTEXTS, ALPHABET): entropy model 4.
 
 
-def _path_key(path) -> str:
-    parts = []
-    for p in path:
-        parts.append(str(p.key) if hasattr(p, "key") else str(p.idx))
-    return "/".join(parts)
+def leaves_with_paths(tree, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+    """(path, leaf) of a pytree of dicts and lists, in JAX's leaf order (dict keys sorted, lists in order)."""
+    if isinstance(tree, dict):
+        items = [(str(k), tree[k]) for k in sorted(tree)]
+    elif isinstance(tree, (list, tuple)):
+        items = [(str(i), v) for i, v in enumerate(tree)]
+    else:
+        return [(prefix, tree)]
+    return [pair for key, value in items for pair in leaves_with_paths(value, f"{prefix}/{key}" if prefix else key)]
 
 
 def flat_arrays(params: dict) -> dict[str, np.ndarray]:
     """The float32 leaves of a params pytree by pytree path (e.g. "net/hidden/0/w"), sorted by path."""
-    import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
-
-    flat = {_path_key(p): np.asarray(v, np.float32) for p, v in jax.tree_util.tree_leaves_with_path(params)}
-    return dict(sorted(flat.items()))
+    return dict(sorted((k, np.asarray(v, np.float32)) for k, v in leaves_with_paths(params)))
 
 
 def params_to_bytes(params: dict) -> bytes:
@@ -65,24 +69,42 @@ def params_to_bytes(params: dict) -> bytes:
     return buf.getvalue()
 
 
-def params_from_bytes(data: bytes, template: dict) -> dict:
-    """Fills `template`'s structure with the arrays of an .npz (no pickle; shapes checked)."""
+def params_from_bytes(data: bytes, cfg: ModelConfig) -> dict:
+    """The params pytree of an .npz (float32 numpy arrays; no pickle; keys and shapes checked against `cfg`)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         stored = {k: npz[k] for k in npz.files}
-    return _fill(template, stored)
+    return unflatten(stored, cfg.param_shapes())
 
 
-def _fill(template: dict, stored: dict[str, np.ndarray]) -> dict:
-    """`template`'s pytree with its leaves taken from `stored` (keyed by pytree path; shapes checked)."""
-    import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
-    import jax.numpy as jnp
-    leaves = []
-    for p, v in jax.tree_util.tree_leaves_with_path(template):
-        key = _path_key(p)
-        if key not in stored or stored[key].shape != v.shape:
+def unflatten(stored: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> dict:
+    """Arrays keyed by pytree path ("net/hidden/0/w") -> the nested pytree (numeric parts are list
+    indices), as float32; the keys and shapes must be exactly `shapes`."""
+    if set(stored) != set(shapes):
+        raise ValueError(f"base parameters do not match the architecture: keys {sorted(set(stored) ^ set(shapes))}")
+    tree: dict = {}
+    for key in sorted(stored):
+        if stored[key].shape != shapes[key]:
             raise ValueError(f"base parameters do not match the architecture at {key!r}")
-        leaves.append(jnp.asarray(stored[key], jnp.float32))
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
+        *parents, leaf = key.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = np.asarray(stored[key], np.float32)
+    return _lists(tree)
+
+
+def _lists(node):
+    """Dicts whose keys are 0..n-1 -> lists, recursively."""
+    if not isinstance(node, dict):
+        return node
+    if node and all(k.isdigit() for k in node):
+        return [_lists(node[str(i)]) for i in range(len(node))]
+    return {k: _lists(v) for k, v in node.items()}
+
+
+def net_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Shapes of the SIREN's arrays, keyed by their path inside "net"."""
+    return {k[len("net/"):]: v for k, v in cfg.param_shapes().items() if k.startswith("net/")}
 
 
 def base_id_of(params_bytes: bytes) -> bytes:
@@ -121,7 +143,7 @@ def embeddable(base: Base) -> tuple[Base, bytes]:
     what a decoder will read; its id is the SHA-256 prefix of the blob), the blob).
     """
     blob = weights.encode(flat_arrays(base.params["net"]))
-    net = _fill(base.params["net"], weights.decode(blob))
+    net = unflatten(weights.decode(blob), net_shapes(base.cfg))
     return dataclasses.replace(base, params={**base.params, "net": net}, base_id=base_id_of(blob), nbytes=len(blob)), blob
 
 
@@ -135,18 +157,14 @@ def base_from_embedded(blob: bytes, manifest: dict) -> Base:
     try:
         cfg = ModelConfig.from_dict(manifest["model"])
         params = init_base(jax.random.PRNGKey(0), cfg)
-        params = {**params, "net": _fill(params["net"], weights.decode(blob))}
+        params = {**params, "net": unflatten(weights.decode(blob), net_shapes(cfg))}
         return Base(manifest["name"], manifest["modality"], cfg, params, base_id_of(blob), manifest, None, len(blob))
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"the embedded base network is invalid ({e})") from None
 
 
 def load_base_dir(directory: Path) -> Base:
-    """Loads and verifies one base directory."""
-    import jax  # Here, not at the top: reading manifests (inrcodec info) needs no JAX.
-
-    from inrcodec.core.objective import init_base
-
+    """Loads and verifies one base directory (numpy arrays; no JAX needed)."""
     directory = Path(directory)
     manifest = json.loads((directory / MANIFEST_FILE).read_text())
     data = (directory / PARAMS_FILE).read_bytes()
@@ -154,9 +172,43 @@ def load_base_dir(directory: Path) -> Base:
     if sha != manifest["params_sha256"]:
         raise ValueError(f"{directory / PARAMS_FILE}: sha256 does not match its manifest")
     cfg = ModelConfig.from_dict(manifest["model"])
-    template = init_base(jax.random.PRNGKey(0), cfg)
-    params = params_from_bytes(data, template)
-    return Base(manifest["name"], manifest["modality"], cfg, params, bytes.fromhex(sha[:16]), manifest, directory, len(data))
+    params = params_from_bytes(data, cfg)
+    tables, base_id = None, bytes.fromhex(sha[:16])
+    if manifest.get("context_tables"):
+        blob = (directory / TABLES_FILE).read_bytes()
+        if hashlib.sha256(blob).hexdigest() != manifest["context_tables"]["sha256"]:
+            raise ValueError(f"{directory / TABLES_FILE}: sha256 does not match its manifest")
+        tables, base_id = tables_from_bytes(blob, cfg.levels), base_id_of(data + blob)
+    if base_id.hex() != manifest["base_id"]:
+        raise ValueError(f"{directory}: base id does not match its manifest")
+    return Base(manifest["name"], manifest["modality"], cfg, params, base_id, manifest, directory, len(data), tables)
+
+
+def tables_to_bytes(tables: np.ndarray) -> bytes:
+    """Context tables as deterministic .npz bytes (one uint16 array "tables": every entry is < 2**16)."""
+    buf = io.BytesIO()
+    np.savez(buf, tables=np.asarray(tables, np.uint16))
+    return buf.getvalue()
+
+
+def tables_from_bytes(blob: bytes, levels: int) -> np.ndarray:
+    """The checked context tables of a TABLES_FILE (no pickle)."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        return context_coder.check_tables(npz["tables"], levels)
+
+
+def add_context_tables(base: Base, tables: np.ndarray, name: str, directory: Path, extra: dict[str, Any]) -> Base:
+    """Writes `base`'s weights with context tables as a new base `name` in `directory` (a new base id)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    data, blob = params_to_bytes(base.params), tables_to_bytes(tables)
+    manifest = {**{k: v for k, v in base.manifest.items() if k not in ("training", "compact_bytes")},
+                "name": name, "base_id": base_id_of(data + blob).hex(), "weights_from": base.name,
+                "context_tables": {"sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), **extra}}
+    atomic_write(directory / PARAMS_FILE, data)
+    atomic_write(directory / TABLES_FILE, blob)
+    atomic_write(directory / MANIFEST_FILE, (json.dumps(manifest, indent=1) + "\n").encode())
+    return load_base_dir(directory)
 
 
 def search_dirs() -> list[Path]:

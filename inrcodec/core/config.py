@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import math
+from typing import Any, Sequence
 
 from inrcodec.bitstream.coding import quant_step  # noqa: F401  (the ladders below are in its units)
 
@@ -60,6 +61,18 @@ class ModelConfig:
         skip = z * self.out_channels if self.linear_skip else 0
         return z * w[0] + sum(a * b + z * b for a, b in zip(w, w[1:])) + w[-1] * self.out_channels + skip
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of every array of a base's params (params.npz keys, sorted; see core.siren.init and
+        core.objective.init_base)."""
+        z, w = self.in_dim, self.layer_widths
+        shapes = {"inner_log_lr": (self.levels,), "log_scale": (self.levels,), "net/first/w": (z, w[0]),
+                  "net/first/b": (w[0],), "net/out/w": (w[-1], self.out_channels), "net/out/b": (self.out_channels,)}
+        for l, (a, b) in enumerate(zip(w, w[1:])):
+            shapes |= {f"net/hidden/{l}/w": (a, b), f"net/hidden/{l}/b": (b,), f"net/hidden/{l}/shift": (z, b)}
+        if self.linear_skip:
+            shapes["net/skip"] = (z, self.out_channels)
+        return dict(sorted(shapes.items()))
+
     def num_params(self) -> int:
         """Number of SIREN parameters (weights, biases, shifts, skip): see `inrcodec.core.siren.init`."""
         return self.macs_per_sample() + sum(self.layer_widths) + self.out_channels
@@ -112,7 +125,20 @@ QUALITY_LAMBDAS: dict[int, float] = {
     8: 0.0003,
 }
 DEFAULT_QUALITY = 4
+# Encoder effort -> refinement steps (None: the base's own schedule, 300 + 100 for the image base).
+# R-D and seconds per Kodak image of each: meta/README.md.
+EFFORT_STEPS: dict[str, int | None] = {"fast": 48, "default": None, "max": 1600}
 # Quantization step index per quality level: the decoder multiplies the integer latents by
 # 2 ** (-index / 2) (index 0: unit step, the step the base is meta-trained with). Finer steps pay
 # off at high rates (meta/README.md).
 QUALITY_STEP_INDEX: dict[int, int] = {1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 1, 7: 2, 8: 2}
+
+
+def grid_shapes(signal_shape: Sequence[int], cfg: "ModelConfig") -> list[tuple[int, ...]]:
+    """Shapes of the latent grids for a signal of `signal_shape` (spatial axes only).
+
+    Level k covers the signal with cells of 2**k samples per axis: ceil(n / 2**k) cells.
+    """
+    return [
+        tuple(math.ceil(n / 2**k) for n in signal_shape) + (c,) for k, c in enumerate(cfg.channels)
+    ]

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
-from inrcodec.core.config import ModelConfig
+from inrcodec.core.config import ModelConfig, grid_shapes  # noqa: F401  (grid_shapes: used from here too)
 
 Array = jnp.ndarray
 Latents = list  # One array per pyramid level, shaped (*grid_shape, channels).
-
-
-def grid_shapes(signal_shape: Sequence[int], cfg: ModelConfig) -> list[tuple[int, ...]]:
-    """Shapes of the latent grids for a signal of `signal_shape` (spatial axes only).
-
-    Level k covers the signal with cells of 2**k samples per axis: ceil(n / 2**k) cells.
-    """
-    return [
-        tuple(math.ceil(n / 2**k) for n in signal_shape) + (c,) for k, c in enumerate(cfg.channels)
-    ]
 
 
 def zeros(signal_shape: Sequence[int], cfg: ModelConfig) -> Latents:

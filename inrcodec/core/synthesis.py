@@ -1,21 +1,74 @@
 """Synthesis: integer latents -> signal values through the base network (what the decoder runs).
 
-Deterministic: no noise, no optimisation; chunked with fixed padded shapes so memory is bounded and
-one compiled program serves every call of a shape.
+numpy only, in float32: decoding needs neither JAX nor any compilation, so `inrcodec decode` starts
+fast. The same code gives the encoder its reconstruction, so on one machine the decoder reproduces
+it exactly. Deterministic: no noise, no optimisation; evaluated in bands of rows so that memory is
+bounded. The math is that of core.latents.sample and core.siren.Siren (the training side, in JAX);
+tests/test_model.py checks they agree.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from inrcodec.core import latents, siren
 from inrcodec.core.config import ModelConfig
 
-Array = jnp.ndarray
+BAND_SAMPLES = 1 << 15  # Samples evaluated at once per thread (about 20 MB of activations for a 3 x 32 SIREN).
+THREADS = min(4, os.cpu_count() or 1)
+
+
+def _axis_weights(n: int, cells: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For samples 0..n-1 along an axis of a grid with `cells` cells of `stride` samples: the lower and
+    upper cell index and the weight of the upper one (linear interpolation between cell centres)."""
+    x = (np.arange(n, dtype=np.float32) + np.float32(0.5)) / np.float32(stride) - np.float32(0.5)
+    x = np.clip(x, np.float32(0.0), np.float32(cells - 1))
+    lo = np.floor(x).astype(np.int64)
+    return lo, np.minimum(lo + 1, cells - 1), (x - lo).astype(np.float32)
+
+
+def upsample(grid: np.ndarray, stride: int, span: Sequence[range]) -> np.ndarray:
+    """Level values (*grid, c) linearly interpolated at the samples `span` (one range per axis, of
+    sample indices) -> (*len(span), c) float32; stride 1 reads the grid directly."""
+    out = np.asarray(grid, np.float32)
+    for axis, samples in enumerate(span):
+        index = np.asarray(samples)
+        if stride == 1:
+            out = np.take(out, index, axis=axis)
+            continue
+        lo, hi, frac = (a[index] for a in _axis_weights(samples.stop, grid.shape[axis], stride))
+        shape = [1] * out.ndim
+        shape[axis] = -1
+        frac = frac.reshape(shape)
+        out = np.take(out, lo, axis=axis) * (np.float32(1.0) - frac) + np.take(out, hi, axis=axis) * frac
+    return out
+
+
+def features(grids: list[np.ndarray], span: Sequence[range]) -> np.ndarray:
+    """The modulation features z (*len(span), sum c_k) of the samples `span`: every level upsampled."""
+    return np.concatenate([upsample(g, 2**k, span) for k, g in enumerate(grids)], axis=-1)
+
+
+def apply(net: dict, z: np.ndarray, w0: float) -> np.ndarray:
+    """The SIREN (core.siren.Siren) on inputs z (n, in_dim) -> (n, out_channels), float32."""
+    w0 = np.float32(w0)
+    h = np.sin(w0 * (z @ net["first"]["w"] + net["first"]["b"]))
+    for layer in net["hidden"]:
+        h = np.sin(w0 * (h @ layer["w"] + layer["b"] + z @ layer["shift"]))
+    out = h @ net["out"]["w"] + net["out"]["b"] + np.float32(0.5)
+    return out + z @ net["skip"] if "skip" in net else out
+
+
+def as_float32(net: dict) -> dict:
+    """The network's arrays as float32 numpy arrays (same structure)."""
+    if isinstance(net, dict):
+        return {k: as_float32(v) for k, v in net.items()}
+    if isinstance(net, (list, tuple)):
+        return [as_float32(v) for v in net]
+    return np.asarray(net, np.float32)
 
 
 def reconstruct(
@@ -25,16 +78,33 @@ def reconstruct(
     cfg: ModelConfig,
     step: float = 1.0,
     inputs: np.ndarray | None = None,
-    chunk: int = 1 << 17,
-) -> Array:
-    """Decodes one signal's integer latents (times `step`) to (*signal_shape, out_channels) in [0, 1].
+    band: int = BAND_SAMPLES,
+) -> np.ndarray:
+    """Decodes one signal's integer latents (per level (*grid, c), times `step`) to values
+    (*signal_shape, out_channels) in [0, 1], float32.
 
-    `reconstruct_batch` of a batch of one. `inputs` (*signal_shape, input_features) are the fixed
-    per-sample inputs, if the base uses any.
+    `inputs` (*signal_shape, input_features) are the fixed per-sample inputs, if the base uses any.
     """
-    batch_inputs = None if inputs is None else np.asarray(inputs)[None]
-    return reconstruct_batch(net, [np.asarray(q)[None] for q in quantized], signal_shape, cfg, step, batch_inputs,
-                             chunk)[0]
+    net = as_float32(net)
+    grids = [np.asarray(q, np.float32) * np.float32(step) for q in quantized]
+    rows = max(1, band // max(1, int(np.prod(signal_shape[1:]))))
+    out = np.empty((*signal_shape, cfg.out_channels), np.float32)
+
+    def one_band(start: int) -> None:
+        span = [range(start, min(start + rows, signal_shape[0]))] + [range(n) for n in signal_shape[1:]]
+        z = features(grids, span)
+        if inputs is not None:
+            z = np.concatenate([z, np.asarray(inputs[span[0].start : span[0].stop], np.float32)], axis=-1)
+        values = apply(net, z.reshape(-1, z.shape[-1]), cfg.w0)
+        out[span[0].start : span[0].stop] = np.clip(values.reshape(*z.shape[:-1], -1), 0.0, 1.0)
+
+    starts = range(0, signal_shape[0], rows)
+    if len(starts) == 1:
+        one_band(0)
+    else:  # numpy's sin and matmuls release the GIL: bands run on every core. Each band's values do
+        with ThreadPoolExecutor(THREADS) as pool:  # not depend on the others, so threads change nothing.
+            list(pool.map(one_band, starts))
+    return out
 
 
 def reconstruct_batch(
@@ -44,45 +114,9 @@ def reconstruct_batch(
     cfg: ModelConfig,
     step: float = 1.0,
     inputs: np.ndarray | None = None,
-    chunk: int = 1 << 17,
 ) -> np.ndarray:
-    """Decodes N signals' integer latents (per level (N, *grid, c), times `step`) with one network.
-
-    Returns (N, *signal_shape, out_channels) in [0, 1]. `inputs` (N, *signal_shape, F) are the fixed
-    per-sample inputs, if the base uses any. Deterministic: no noise, no optimisation. Evaluated
-    `chunk` values at a time (a power of two of signals, or a part of one signal), with fixed padded
-    shapes so that one program serves every call, and so that memory is bounded.
-    """
-    n = quantized[0].shape[0]
-    positions = latents.all_positions(signal_shape)
-    samples = positions.shape[0]
-    extra = (np.zeros((n, samples, 0), np.float32) if inputs is None
-             else np.asarray(inputs, np.float32).reshape(n, samples, -1))
-    per_call = max(1, chunk // samples)
-    signals = min(1 << (n - 1).bit_length(), 1 << (per_call.bit_length() - 1))  # A power of two.
-    part = min(samples, chunk)
-    out = np.zeros((n, samples, cfg.out_channels), np.float32)
-    for first in range(0, n, signals):
-        idx = np.minimum(np.arange(first, first + signals), n - 1)  # Padded by repeating the last.
-        grids = [jnp.asarray(np.asarray(q)[idx], jnp.float32) * jnp.float32(step) for q in quantized]
-        for start in range(0, samples, part):
-            stop = min(start + part, samples)
-            pos = np.zeros((part, positions.shape[1]), np.int32)
-            pos[: stop - start] = positions[start:stop]
-            x = np.zeros((signals, part, extra.shape[-1]), np.float32)
-            x[:, : stop - start] = extra[idx, start:stop]
-            values = np.asarray(_synthesize(net, grids, jnp.asarray(pos), jnp.asarray(x), cfg.w0))
-            count = min(signals, n - first)
-            out[first : first + count, start:stop] = values[:count, : stop - start]
-    return np.clip(out, 0.0, 1.0).reshape(n, *signal_shape, -1)
-
-
-@jax.jit
-def _synthesize(net: dict, grids: list, positions: Array, inputs: Array, w0: float) -> Array:
-    """Values (N, samples, C) of N signals' latent grids at shared `positions` (samples, d), with their
-    fixed `inputs` (N, samples, F)."""
-
-    def one(g, x):
-        return siren.apply(net, jnp.concatenate([latents.sample(g, positions), x], axis=-1), w0)
-
-    return jax.vmap(one)(grids, inputs)
+    """`reconstruct` of N signals with one network: latents per level (N, *grid, c), `inputs`
+    (N, *signal_shape, F) -> (N, *signal_shape, out_channels)."""
+    n = np.asarray(quantized[0]).shape[0]
+    return np.stack([reconstruct(net, [np.asarray(q)[i] for q in quantized], signal_shape, cfg, step,
+                                 None if inputs is None else np.asarray(inputs)[i]) for i in range(n)])

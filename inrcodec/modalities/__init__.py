@@ -14,7 +14,7 @@ from typing import Any, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
-from inrcodec.bitstream import container
+from inrcodec.bitstream import container, files
 from inrcodec.core import bases
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
@@ -105,12 +105,16 @@ class Modality(Protocol):
         """A training recipe (training.train.TrainConfig) fitted to sample items (e.g. their value range)."""
 
 
-PLUGINS = ("image", "audio", "climate")  # Modules of this package, imported on first use (they import JAX).
+PLUGINS = ("image", "audio", "climate")  # Modules of this package, each imported on first use.
 
 
 @functools.cache
+def _plugin(name: str) -> Modality:
+    return importlib.import_module(f"{__name__}.{name}")
+
+
 def _registry() -> dict[str, Modality]:
-    return {name: importlib.import_module(f"{__name__}.{name}") for name in PLUGINS}
+    return {name: _plugin(name) for name in PLUGINS}
 
 
 def __getattr__(name: str):
@@ -120,16 +124,17 @@ def __getattr__(name: str):
 
 
 def by_name(name: str) -> Modality:
-    if name not in _registry():
-        raise InputError(f"unknown modality {name!r}; expected one of {sorted(_registry())}")
-    return _registry()[name]
+    if name not in PLUGINS:
+        raise InputError(f"unknown modality {name!r}; expected one of {sorted(PLUGINS)}")
+    return _plugin(name)
 
 
 def by_code(code: int) -> Modality:
-    for m in _registry().values():
-        if m.CODE == code:
-            return m
-    raise FormatError(f"unknown modality {code}")
+    """The plug-in of a container modality code (only that plug-in is imported: decoding an image
+    needs neither the audio nor the climate readers)."""
+    if code not in files.HEADERS:
+        raise FormatError(f"unknown modality {code}")
+    return by_name(files.HEADERS[code].NAME)
 
 
 def for_suffix(path: str | Path) -> Modality | None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inrcodec.core import bases, objective
-from inrcodec import codec
+from inrcodec.core import bases
+from inrcodec import decoder
 from inrcodec.bitstream import container
 from inrcodec.bitstream import audio as audio_header
 from inrcodec.bitstream.audio import MINOR_LOCAL_SCALES, AudioHeader
@@ -64,6 +64,9 @@ def encode(
     frames, channels = audio.samples.shape
     if frames == 0:
         raise InputError("audio has no samples")
+    from inrcodec import codec  # Here: decoding needs no JAX.
+    from inrcodec.core import objective
+
     started = time.perf_counter()
     codings, payloads, outs = [], [], []
     for c in range(channels):
@@ -94,7 +97,7 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     base = base_for(box, base)
     outs, offset = [], 0
     for coding, size in zip(header.codings, header.payload_sizes):
-        values = codec.decode_signal(coding, box.payload[offset : offset + size], base, (header.frames,))
+        values = decoder.decode_signal(coding, box.payload[offset : offset + size], base, (header.frames,))
         outs.append(values[:, 0])
         offset += size
     samples = audio_io.from_unit(np.stack(outs, axis=1))

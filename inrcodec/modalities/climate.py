@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from inrcodec.core import bases
-from inrcodec import codec
+from inrcodec import decoder
 from inrcodec.bitstream import climate as climate_header
 from inrcodec.bitstream import climate_template, container
 from inrcodec.bitstream.climate import MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader
@@ -112,6 +112,8 @@ def encode(
         raise InputError(f"{ny}x{nx} grid is too large for format 1")
     lo, hi = value_range(field, base)
     stacked = signals(field, lo, hi, base)
+    from inrcodec import codec  # Here: decoding needs no JAX.
+
     coded = codec.encode_batch(stacked, base, quality, fit_cfg, seed, progress, stack_prediction=True)
     n = stacked["values"].shape[0]
     template = climate_template.pack(field.template)
@@ -144,7 +146,7 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     latlon = climate_io.from_dataarray(climate_io.to_dataarray(np.zeros(shape), template)).latlon
     inputs = grid_inputs(latlon, header.ny, header.nx, base)
     inputs = np.broadcast_to(inputs, (header.fields, *inputs.shape))
-    values = codec.decode_batch(header.coding, box.payload, base, header.fields, (header.ny, header.nx), inputs)
+    values = decoder.decode_batch(header.coding, box.payload, base, header.fields, (header.ny, header.nx), inputs)
     physical = from_unit(values[..., 0].reshape(shape), valid, header.lo, header.hi)
     return Decoded(climate_io.to_dataarray(physical, template), header, base)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inrcodec.core import bases, objective
-from inrcodec import codec
+from inrcodec.core import bases
+from inrcodec import decoder
 from inrcodec.signals import metrics
 from inrcodec.bitstream import container
 from inrcodec.bitstream import image as image_header
@@ -66,9 +66,13 @@ def encode(
     started = time.perf_counter()
     unit = image_io.to_unit(arr)
     target = np.repeat(unit, 3, axis=2) if c == 1 else unit
+    from inrcodec import codec  # Here: decoding needs no JAX.
+    from inrcodec.core import objective
+
     coded = codec.encode_signal(objective.make_signal(target), base, quality, fit_cfg, seed, progress)
     header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, coded.header)
-    data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload))
+    minor = image_header.MINOR_CONTEXT_TABLES if coded.header.context_tables else container.FORMAT_MINOR
+    data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload, minor))
     recon = _to_output(coded.values, c, header.bit_depth)
     return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, psnr(arr, recon), {}, time.perf_counter() - started)
 
@@ -80,7 +84,7 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to an image array (H, W, C). Deterministic: no optimisation, no randomness."""
     box, header = read_header(data)
     base = base_for(box, base)
-    values = codec.decode_signal(header.coding, box.payload, base, (header.height, header.width))
+    values = decoder.decode_signal(header.coding, box.payload, base, (header.height, header.width))
     return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)
 
 

@@ -62,6 +62,9 @@ def from_unit(x: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, np.float64) * top), 0, top).astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
+PNG_COMPRESS_LEVEL = 1  # zlib level: decoded PNGs are written ~5x faster than at Pillow's 6, ~10 % larger.
+
+
 def encode_png(arr: np.ndarray) -> bytes:
     """uint8/uint16 (H, W, C) -> PNG bytes."""
     if arr.dtype == np.uint16 and arr.shape[2] != 1:
@@ -69,5 +72,5 @@ def encode_png(arr: np.ndarray) -> bytes:
     # Pillow infers the mode from the dtype and shape: L, I;16 or RGB.
     im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    im.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()

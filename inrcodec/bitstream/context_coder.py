@@ -1,0 +1,226 @@
+"""Context coding of 2-D latent levels with shared probability tables (entropy model 4).
+
+Each latent's distribution is a row of a table that ships with the base network (zero bytes per
+file), picked by an integer context: the magnitudes of its already-decoded neighbours left, top-left,
+top and top-right, the magnitude of the co-located latent one level coarser, and the sign of left +
+top. Levels are coded coarsest first; in a level channel after channel, each plane in wavefronts
+t = 2 i + j: a latent depends only on earlier wavefronts, so the decoder decodes a whole wavefront
+in one call. Values beyond +-RANGE are an escape symbol (one per sign), and all escaped values of a
+level follow its symbols, coded with the level's plain Laplace model (its scale byte). Contexts use
+values clipped to +-(RANGE + 1), so the escapes are not needed to form them. Integers and exact
+dyadic probabilities only: decoding is the same on every CPU. numpy and constriction only; see SPEC.md.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import constriction
+import numpy as np
+
+from inrcodec.bitstream import range_coder
+
+RANGE = 15  # Symbols -RANGE..RANGE are coded directly; larger magnitudes escape.
+ALPHABET = 2 * RANGE + 3  # -RANGE..RANGE, then the negative and the positive escape.
+ESCAPE_NEGATIVE, ESCAPE_POSITIVE = 2 * RANGE + 1, 2 * RANGE + 2
+NEIGHBOUR_EDGES = (1, 2, 3, 4, 6, 9, 14, 22)  # Bucket of the neighbours' summed magnitude n: #edges <= n.
+COARSE_EDGES = (1, 2, 4)  # Bucket of the co-located coarser magnitude.
+SIGNS = 3  # sign(left + top) + 1.
+CONTEXTS = (len(NEIGHBOUR_EDGES) + 1) * (len(COARSE_EDGES) + 1) * SIGNS
+TABLE_BITS = 16  # Every table row holds integer frequencies >= 1 summing to 2**TABLE_BITS.
+CHUNK = 1 << 16  # Symbols per coder call when encoding (bounds the probability arrays' memory).
+
+
+def check_tables(tables: np.ndarray, levels: int) -> np.ndarray:
+    """Validates shipped tables: int (levels, CONTEXTS, ALPHABET), entries >= 1, rows summing to 2**TABLE_BITS."""
+    tables = np.asarray(tables)
+    if tables.shape != (levels, CONTEXTS, ALPHABET) or tables.dtype.kind not in "iu":
+        raise ValueError(f"context tables must be int ({levels}, {CONTEXTS}, {ALPHABET}), got {tables.dtype} {tables.shape}")
+    if tables.min() < 1 or np.any(tables.sum(axis=-1, dtype=np.int64) != 1 << TABLE_BITS):
+        raise ValueError(f"context table rows must be positive and sum to 2**{TABLE_BITS}")
+    return tables.astype(np.int64)
+
+
+def frequencies(probabilities: np.ndarray) -> np.ndarray:
+    """Rows of probabilities (..., ALPHABET) -> integer frequencies >= 1 summing to 2**TABLE_BITS
+    (the remainder of the rounding goes to each row's most probable symbol)."""
+    p = np.asarray(probabilities, np.float64)
+    p = p / p.sum(axis=-1, keepdims=True)
+    f = 1 + np.floor(p * ((1 << TABLE_BITS) - ALPHABET)).astype(np.int64)
+    top = np.argmax(p, axis=-1)
+    np.put_along_axis(f, top[..., None], np.take_along_axis(f, top[..., None], -1) + (1 << TABLE_BITS) - f.sum(-1, keepdims=True), -1)
+    return f
+
+
+@functools.cache
+def _bucket_lookup(edges: tuple[int, ...], largest: int) -> np.ndarray:
+    """b[n] = number of edges <= n, for n in 0..largest."""
+    return np.searchsorted(np.asarray(edges), np.arange(largest + 1), side="right").astype(np.int64)
+
+
+_NEIGHBOURS = _bucket_lookup(NEIGHBOUR_EDGES, 4 * (RANGE + 1))
+_COARSE = _bucket_lookup(COARSE_EDGES, RANGE + 1)
+
+
+def _clipped(plane: np.ndarray) -> np.ndarray:
+    return np.clip(plane, -(RANGE + 1), RANGE + 1).astype(np.int64)
+
+
+def _coarse_buckets(coarse: np.ndarray | None, h: int, w: int) -> np.ndarray:
+    """(h, w) bucket of each latent's co-located coarser latent (cell (i // 2, j // 2)); 0 without one."""
+    if coarse is None:
+        return np.zeros((h, w), np.int64)
+    return _COARSE[np.abs(_clipped(coarse))][np.arange(h)[:, None] // 2, np.arange(w)[None, :] // 2]
+
+
+def _context(left, top_left, top, top_right, coarse_bucket):
+    n = np.abs(left) + np.abs(top_left) + np.abs(top) + np.abs(top_right)
+    return (_NEIGHBOURS[n] * (len(COARSE_EDGES) + 1) + coarse_bucket) * SIGNS + np.sign(left + top) + 1
+
+
+def plane_contexts(plane: np.ndarray, coarse: np.ndarray | None) -> np.ndarray:
+    """Context index (h, w) of every latent of an int plane (h, w), given the coarser plane (ceil(h/2), ceil(w/2))."""
+    h, w = plane.shape
+    p = np.zeros((h + 1, w + 2), np.int64)  # A zero row above and a zero column either side.
+    p[1:, 1:-1] = _clipped(plane)
+    return _context(p[1:, :-2], p[:-1, :-2], p[:-1, 1:-1], p[:-1, 2:], _coarse_buckets(coarse, h, w))
+
+
+def symbols_of(plane: np.ndarray) -> np.ndarray:
+    """Alphabet index of every latent: value + RANGE, or an escape."""
+    v = np.asarray(plane, np.int64)
+    return np.where(v > RANGE, ESCAPE_POSITIVE, np.where(v < -RANGE, ESCAPE_NEGATIVE, v + RANGE))
+
+
+@functools.cache
+def wavefronts(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flat indices of an (h, w) plane in coding order, start of each wavefront t = 2 i + j in it)."""
+    i, j = np.divmod(np.arange(h * w), w)
+    order = np.lexsort((i, 2 * i + j))
+    starts = np.searchsorted((2 * i + j)[order], np.arange(2 * (h - 1) + w))
+    return order, starts
+
+
+def planes_of(levels: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """Per level (*grid, C) -> its C planes (h, w)."""
+    return [[np.asarray(q)[..., c] for c in range(q.shape[-1])] for q in levels]
+
+
+def coarser_plane(planes: list[list[np.ndarray]], k: int, c: int) -> np.ndarray | None:
+    if k + 1 >= len(planes):
+        return None
+    above = planes[k + 1]
+    return above[min(c, len(above) - 1)]
+
+
+def encode_levels(encoder, levels: list[np.ndarray], scale_indices: list[int], tables: np.ndarray) -> None:
+    """Appends 2-D levels (*grid (h, w), C), finest first as stored, to a constriction RangeEncoder.
+
+    Levels whose scale index is 0 are all zero and skipped. See the module docstring for the order.
+    """
+    planes = planes_of(levels)
+    probabilities = tables / float(1 << TABLE_BITS)  # Exact: dyadic.
+    model = constriction.stream.model.Categorical(perfect=False)
+    for k in reversed(range(len(levels))):
+        if scale_indices[k] == 0:
+            continue
+        escaped = []
+        for c, plane in enumerate(planes[k]):
+            order, _ = wavefronts(*plane.shape)
+            ctx = plane_contexts(plane, coarser_plane(planes, k, c)).reshape(-1)[order]
+            sym = symbols_of(plane).reshape(-1)[order]
+            for start in range(0, sym.size, CHUNK):
+                part = slice(start, start + CHUNK)
+                encoder.encode(sym[part].astype(np.int32), model, probabilities[k][ctx[part]])
+            flat = plane.reshape(-1)[order]
+            escaped.append(flat[np.abs(flat) > RANGE])
+        _code_escapes(encoder, np.concatenate(escaped), scale_indices[k])
+
+
+def _code_escapes(coder, values: np.ndarray, scale_index: int) -> None:
+    if values.size:
+        b = np.full(values.shape, range_coder.scale_from_index(scale_index), np.float64)
+        coder.encode(values.astype(np.int32), range_coder.laplace_model(), np.zeros_like(b), b)
+
+
+def decode_levels(decoder, shapes: list[tuple[int, ...]], scale_indices: list[int], tables: np.ndarray) -> list[np.ndarray]:
+    """Inverse of `encode_levels`: int32 levels of the given shapes (*grid (h, w), C), finest first."""
+    probabilities = tables / float(1 << TABLE_BITS)
+    model = constriction.stream.model.Categorical(perfect=False)
+    planes = [[np.zeros(s[:2], np.int64) for _ in range(s[-1])] for s in shapes]
+    for k in reversed(range(len(shapes))):
+        if scale_indices[k] == 0:
+            continue
+        escapes = []
+        for c, plane in enumerate(planes[k]):
+            h, w = plane.shape
+            order, starts = wavefronts(h, w)
+            coarse = _coarse_buckets(coarser_plane(planes, k, c), h, w).reshape(-1)[order]
+            i, j = np.divmod(order, w)
+            padded_index = (i + 1) * (w + 2) + j + 1  # Index in the padded plane (see plane_contexts).
+            p = np.zeros((h + 1) * (w + 2), np.int64)
+            sym = np.zeros(h * w, np.int64)
+            ends = list(starts[1:]) + [h * w]
+            for start, end in zip(starts, ends):
+                at = padded_index[start:end]
+                left, top = p[at - 1], p[at - w - 2]
+                ctx = _context(left, p[at - w - 3], top, p[at - w - 1], coarse[start:end])
+                s = np.asarray(decoder.decode(model, probabilities[k][ctx]), np.int64)
+                sym[start:end] = s
+                p[at] = np.where(s == ESCAPE_POSITIVE, RANGE + 1, np.where(s == ESCAPE_NEGATIVE, -RANGE - 1, s - RANGE))
+            values = sym - RANGE
+            escapes.append((plane, order, np.flatnonzero(sym >= ESCAPE_NEGATIVE)))
+            plane.reshape(-1)[order] = values
+        count = sum(e[2].size for e in escapes)
+        if count:
+            b = np.full(count, range_coder.scale_from_index(scale_indices[k]), np.float64)
+            decoded = np.asarray(decoder.decode(range_coder.laplace_model(), np.zeros_like(b), b), np.int64)
+            first = 0
+            for plane, order, where in escapes:
+                got = decoded[first : first + where.size]
+                expected_sign = np.where(plane.reshape(-1)[order[where]] == ESCAPE_POSITIVE - RANGE, 1, -1)
+                if np.any(np.sign(got) != expected_sign) or np.any(np.abs(got) <= RANGE):
+                    raise ValueError("an escaped latent does not match its escape symbol")
+                plane.reshape(-1)[order[where]] = got
+                first += where.size
+    return [np.stack(level, axis=-1).astype(np.int32) for level in planes]
+
+
+def level_bits(levels: list[np.ndarray], scale_indices: list[int], tables: np.ndarray) -> float:
+    """Information content (bits) of the levels under the tables, escapes included (no coder overhead)."""
+    planes = planes_of(levels)
+    bits = 0.0
+    for k in range(len(levels)):
+        if scale_indices[k] == 0:
+            continue
+        for c, plane in enumerate(planes[k]):
+            ctx = plane_contexts(plane, coarser_plane(planes, k, c))
+            bits += float(np.sum(TABLE_BITS - np.log2(tables[k][ctx, symbols_of(plane)])))
+            escaped = plane[np.abs(plane) > RANGE]
+            if escaped.size:
+                bits += range_coder.coded_bits(escaped, scale_indices[k])
+    return bits
+
+
+def encode(levels: list[np.ndarray], scale_indices: list[int], tables: np.ndarray,
+           weights: list[np.ndarray] = (), weight_scale_indices: list[int] = ()) -> bytes:
+    """The payload of entropy model 4: the latent levels by context, then the weight deltas as model 1."""
+    encoder = constriction.stream.queue.RangeEncoder()
+    encode_levels(encoder, levels, scale_indices, tables)
+    range_coder.encode_into(encoder, list(weights), list(weight_scale_indices))
+    return range_coder.to_bytes(encoder)
+
+
+def decode(payload: bytes, shapes: list[tuple[int, ...]], scale_indices: list[int], tables: np.ndarray,
+           weight_shapes: list[tuple[int, ...]] = (), weight_scale_indices: list[int] = ()) -> list[np.ndarray]:
+    """Inverse of `encode`: the int32 latent levels, then the weight deltas."""
+    decoder = range_coder.decoder_of(payload)
+    levels = decode_levels(decoder, shapes, scale_indices, tables)
+    return levels + range_coder.decode_from(decoder, list(weight_shapes), list(weight_scale_indices))
+
+
+def escape_scale_index(level: np.ndarray) -> int:
+    """The scale byte of a non-zero level under entropy model 4: the best Laplace scale of its escaped
+    latents (1 when none escapes, as 0 would mean an all-zero level)."""
+    escaped = np.asarray(level)[np.abs(level) > RANGE]
+    return range_coder.best_scale_index(escaped) if escaped.size else 1

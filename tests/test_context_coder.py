@@ -1,0 +1,117 @@
+"""Entropy model 4: context-coded 2-D latent levels with shared tables (inrcodec.bitstream.context_coder)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inrcodec.bitstream import context_coder as cc
+from inrcodec.bitstream import range_coder
+from inrcodec.training import context_tables
+from make_assets import tiny_context_tables
+
+
+def smooth_levels(rng, shapes, scale=1.5):
+    """Spatially correlated integer levels (a blurred Laplace field, quiet on the left and loud on the
+    right), like fitted latents: flat regions and detailed ones."""
+    out = []
+    for h, w, c in shapes:
+        field = rng.laplace(0, scale, (h + 2, w + 2, c))
+        field = (field[:-2, 1:-1] + field[1:-1, 1:-1] + field[2:, 1:-1] + field[1:-1, :-2] + field[1:-1, 2:]) / 2.5
+        out.append(np.round(field * np.linspace(0.1, 2.0, w)[None, :, None]).astype(np.int32))
+    return out
+
+
+SHAPES = [(17, 23, 1), (9, 12, 2), (5, 6, 1), (3, 3, 1), (1, 2, 1)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_levels_and_weight_deltas_round_trip_exactly(seed):
+    rng = np.random.default_rng(seed)
+    levels = smooth_levels(rng, SHAPES)
+    levels[1][0, 0, 1], levels[1][2, 3, 0], levels[0][5, 5, 0] = 40, -300, 1023  # Escapes of both signs.
+    levels[3][:] = 0
+    scales = [cc.escape_scale_index(q) if q.any() else 0 for q in levels]
+    tables = tiny_context_tables(len(SHAPES))
+    deltas = [rng.integers(-4, 5, (3, 4)).astype(np.int32), np.zeros(5, np.int32)]
+    delta_scales = [range_coder.best_scale_index(d) for d in deltas]
+    payload = cc.encode(levels, scales, tables, deltas, delta_scales)
+    out = cc.decode(payload, [q.shape for q in levels], scales, tables, [d.shape for d in deltas], delta_scales)
+    for got, want in zip(out, levels + deltas):
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, want)
+    # The payload is within a few words of the information content the tables give.
+    bits = cc.level_bits(levels, scales, tables) + sum(range_coder.coded_bits(d, s) for d, s in zip(deltas, delta_scales))
+    assert bits / 8 - 4 <= len(payload) <= bits / 8 + 16
+
+
+def test_a_wavefront_only_needs_latents_of_earlier_wavefronts():
+    h, w = 7, 9
+    order, starts = cc.wavefronts(h, w)
+    assert sorted(order.tolist()) == list(range(h * w))
+    wave = np.empty(h * w, int)
+    for t, (a, b) in enumerate(zip(starts, list(starts[1:]) + [h * w])):
+        wave[order[a:b]] = t
+    for i in range(h):
+        for j in range(w):
+            for di, dj in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):
+                if 0 <= i + di < h and 0 <= j + dj < w:
+                    assert wave[(i + di) * w + j + dj] < wave[i * w + j]
+
+
+def test_contexts_see_the_neighbours_and_the_coarser_level():
+    plane = np.zeros((4, 4), np.int64)
+    coarse = np.zeros((2, 2), np.int64)
+    assert cc.plane_contexts(plane, coarse).max() == cc.plane_contexts(plane, None).max() == 1  # Sign 0.
+    plane[1, 1] = 3
+    ctx = cc.plane_contexts(plane, coarse)
+    assert ctx[1, 2] != ctx[0, 0] and ctx[2, 2] != ctx[0, 0] and ctx[2, 0] != ctx[0, 0]  # Left, top-left, top-right.
+    assert ctx[1, 0] == ctx[0, 0]  # Right of it comes later: no influence.
+    coarse[1, 1] = 5
+    assert cc.plane_contexts(plane, coarse)[3, 3] != ctx[3, 3]
+
+
+def test_fitted_tables_code_correlated_latents_in_fewer_bits_than_one_laplace_per_level():
+    rng = np.random.default_rng(3)
+    shapes = [(40, 60, 1), (20, 30, 1), (10, 15, 1)]
+    counts = None
+    for _ in range(4):
+        levels = smooth_levels(rng, shapes)
+        counts = context_tables.count(levels, [1, 1, 1], counts)
+    tables = context_tables.tables(counts)
+    cc.check_tables(tables, 3)
+    held_out = smooth_levels(rng, shapes)
+    plain = sum(range_coder.coded_bits(q) for q in held_out)
+    by_context = cc.level_bits(held_out, [1, 1, 1], tables)
+    assert by_context < 0.95 * plain
+
+
+@pytest.mark.parametrize("change", ["zero entry", "row sum", "shape", "float"])
+def test_malformed_tables_are_rejected(change):
+    tables = tiny_context_tables(2)
+    if change == "zero entry":
+        tables[0, 0, 0] = 0
+    elif change == "row sum":
+        tables[1, 5, 3] += 1
+    elif change == "shape":
+        tables = tables[:, :-1]
+    else:
+        tables = tables.astype(float)
+    with pytest.raises(ValueError):
+        cc.check_tables(tables, 2)
+
+
+def test_a_corrupted_payload_fails_cleanly_or_decodes_to_valid_integers():
+    rng = np.random.default_rng(5)
+    levels = smooth_levels(rng, SHAPES[:3])
+    scales = [cc.escape_scale_index(q) for q in levels]
+    tables = tiny_context_tables(3)
+    payload = bytearray(cc.encode(levels, scales, tables))
+    for trial in range(20):
+        bad = bytearray(payload)
+        bad[rng.integers(len(bad))] ^= 1 << int(rng.integers(8))
+        try:
+            out = cc.decode(bytes(bad), [q.shape for q in levels], scales, tables)
+        except (ValueError, RuntimeError, AssertionError):
+            continue
+        assert all(q.dtype == np.int32 and np.abs(q).max() <= range_coder.SYMBOL_MAX for q in out)
