@@ -168,22 +168,27 @@ def decode_levels(decoder, shapes: list[tuple[int, ...]], scale_indices: list[in
                 s = np.asarray(decoder.decode(model, probabilities[k][ctx]), np.int64)
                 sym[start:end] = s
                 p[at] = np.where(s == ESCAPE_POSITIVE, RANGE + 1, np.where(s == ESCAPE_NEGATIVE, -RANGE - 1, s - RANGE))
-            values = sym - RANGE
-            escapes.append((plane, order, np.flatnonzero(sym >= ESCAPE_NEGATIVE)))
-            plane.reshape(-1)[order] = values
-        count = sum(e[2].size for e in escapes)
-        if count:
-            b = np.full(count, range_coder.scale_from_index(scale_indices[k]), np.float64)
-            decoded = np.asarray(decoder.decode(range_coder.laplace_model(), np.zeros_like(b), b), np.int64)
-            first = 0
-            for plane, order, where in escapes:
-                got = decoded[first : first + where.size]
-                expected_sign = np.where(plane.reshape(-1)[order[where]] == ESCAPE_POSITIVE - RANGE, 1, -1)
-                if np.any(np.sign(got) != expected_sign) or np.any(np.abs(got) <= RANGE):
-                    raise ValueError("an escaped latent does not match its escape symbol")
-                plane.reshape(-1)[order[where]] = got
-                first += where.size
+            plane.reshape(-1)[order] = sym - RANGE  # Escapes are replaced below.
+            escapes.append((plane, order, sym))
+        _decode_escapes(decoder, escapes, scale_indices[k])
     return [np.stack(level, axis=-1).astype(np.int32) for level in planes]
+
+
+def _decode_escapes(decoder, planes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], scale_index: int) -> None:
+    """Reads a level's escaped latents into its planes ((plane, coding order, symbols in that order))."""
+    where = [np.flatnonzero(sym >= ESCAPE_NEGATIVE) for _, _, sym in planes]
+    count = sum(w.size for w in where)
+    if not count:
+        return
+    b = np.full(count, range_coder.scale_from_index(scale_index), np.float64)
+    values = np.asarray(decoder.decode(range_coder.laplace_model(), np.zeros_like(b), b), np.int64)
+    first = 0
+    for (plane, order, sym), at in zip(planes, where):
+        got = values[first : first + at.size]
+        first += at.size
+        if np.any(np.where(sym[at] == ESCAPE_POSITIVE, got <= RANGE, got >= -RANGE)):
+            raise ValueError("an escaped latent does not match its escape symbol")
+        plane.reshape(-1)[order[at]] = got
 
 
 def level_bits(levels: list[np.ndarray], scale_indices: list[int], tables: np.ndarray) -> float:
