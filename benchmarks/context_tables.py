@@ -6,7 +6,7 @@ then codes the same integer latents both ways. Prints per-photo bytes and writes
 Example (held-back training photos; the tables never saw them):
     python benchmarks/context_tables.py --tables siren-image-v2 --latents runs/context-latents-val \\
         --qualities 1,3,6 --out results/context_tables/held_back.json \\
-        ../shared/data/images/train/set5_subset ../shared/data/images/train/set14_subset ../shared/data/images/train/skimage
+        ../shared/data/images/train/set5_subset ../shared/data/images/train/set14_subset
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
 
 
 def effort_steps(effort: str | None, fit_steps: int | None = None) -> int | None:
-    """Refinement steps of an encoder effort ("fast", "default", "max"; EFFORT_STEPS), unless `fit_steps`
+    """Refinement steps of an encoder effort ("fast", "default"; EFFORT_STEPS), unless `fit_steps`
     is given; None means the base's own schedule."""
     if fit_steps is not None or effort is None:
         return fit_steps

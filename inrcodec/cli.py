@@ -17,7 +17,7 @@ from pathlib import Path
 from inrcodec import __version__
 from inrcodec.errors import FormatError, InputError
 
-EFFORTS = ("fast", "default", "max")  # api.effort_steps gives their steps.
+EFFORTS = ("fast", "default")  # api.effort_steps gives their steps.
 
 EXIT_INPUT = 1
 COMPILING_COMMANDS = ("encode", "eval", "train")  # Commands that run JAX programs (decoding runs none).
@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--base", help="base network name or directory (default: the shipped base of the modality)")
     e.add_argument("--seed", type=int, default=0, help="seed of the fit's noise (same seed: same bytes)")
     e.add_argument("--effort", choices=EFFORTS, default=None,
-                   help="encoder effort: fast (about 5 s per Kodak image), default, max (minutes; slightly better)")
+                   help="encoder effort: fast (48 fit steps, lower quality) or default (400)")
     e.add_argument("--fit-steps", type=int, default=None, metavar="N",
                    help="refinement steps after the meta-learned ones (default 400; overrides --effort)")
     e.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")

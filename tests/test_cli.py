@@ -449,11 +449,11 @@ def test_effort_names_a_number_of_fit_steps_and_fit_steps_override_it(capsys):
     from inrcodec.errors import InputError
 
     assert EFFORTS == tuple(EFFORT_STEPS)
-    assert api.effort_steps("fast") < 400 < api.effort_steps("max")
+    assert api.effort_steps("fast") < 400
     assert api.effort_steps("default") is None and api.effort_steps(None) is None
-    assert api.effort_steps("max", 12) == 12
+    assert api.effort_steps("fast", 12) == 12
     with pytest.raises(InputError, match="effort"):
-        api.effort_steps("slowest")
+        api.effort_steps("max")
     with pytest.raises(SystemExit):
         main(["encode", "x.png", "--effort", "slowest"])
     assert "invalid choice" in capsys.readouterr().err

@@ -126,8 +126,8 @@ QUALITY_LAMBDAS: dict[int, float] = {
 }
 DEFAULT_QUALITY = 4
 # Encoder effort -> refinement steps (None: the base's own schedule, 300 + 100 for the image base).
-# R-D and seconds per Kodak image of each: meta/README.md.
-EFFORT_STEPS: dict[str, int | None] = {"fast": 48, "default": None, "max": 1600}
+# R-D and seconds of each: meta/README.md (1,600 steps coded 16 % larger files: no "max" yet).
+EFFORT_STEPS: dict[str, int | None] = {"fast": 48, "default": None}
 # Quantization step index per quality level: the decoder multiplies the integer latents by
 # 2 ** (-index / 2) (index 0: unit step, the step the base is meta-trained with). Finer steps pay
 # off at high rates (meta/README.md).
