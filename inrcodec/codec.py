@@ -11,7 +11,7 @@ headers and file readers and writers.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -19,10 +19,10 @@ import numpy as np
 
 from inrcodec.bitstream import context_coder, range_coder
 from inrcodec.bitstream.coding import CodingHeader, quant_step
-from inrcodec.core import bases, encoder, latents, synthesis
-from inrcodec.decoder import decode_batch, decode_signal, network, reconstruct_batch  # noqa: F401
+from inrcodec.core import bases, encoder, synthesis
+from inrcodec.decoder import network, reconstruct_batch
 from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig
-from inrcodec.errors import FormatError, InputError
+from inrcodec.errors import InputError
 
 LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
 FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
