@@ -9,6 +9,7 @@ by the functions that run them.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -70,6 +71,8 @@ def encode(
     quality: int | None = None,
     rate: float | None = None,
     bpp: float | None = None,
+    rate_unit: str | None = None,
+    strict: bool = False,
     base: str | bases.Base | None = None,
     modality: str | None = None,
     seed: int = 0,
@@ -84,38 +87,67 @@ def encode(
       signal: image array (H, W, C) uint8/uint16, signals.audio.Audio, signals.climate.Field or an
         xarray.DataArray.
       rate: target in the modality's unit (bpp, kbps or bits per field); `bpp` is its image alias.
+      rate_unit: the unit `rate` is given in, if known ("bpp" with `bpp`): InputError unless it is the modality's.
+      strict: InputError when even the smallest level exceeds the target; otherwise that level's result
+        comes back with `target_missed` set.
       fit: the encoder's schedule (default: the base's, `default_fit`, with `fit_steps` steps if given).
     """
     fmt = modalities.by_name(modality) if modality else modalities.for_signal(signal)
+    target = rate if rate is not None else bpp
+    _check_rate_unit(fmt, _given_unit(rate, bpp, rate_unit))
     base = base if isinstance(base, bases.Base) else load_default_base(base, fmt.NAME)
     modalities.check_base(base, fmt.NAME)
     native = fmt.native(signal)
     fit = fit or default_fit(base, fit_steps)
-    target = rate if rate is not None else bpp
     if target is not None:
         if not target > 0:
             raise InputError(f"the rate target must be positive, got {target}")
-        return _encode_to_rate(native, fmt, base, target, fit, seed, progress)
+        result = _encode_to_rate(native, fmt, base, target, fit, seed, progress)
+        if strict and result.target_missed:
+            raise InputError(f"the rate target {target:g} {fmt.RATE_UNIT} is out of reach: the smallest quality "
+                             f"level ({result.quality}) gives {result.rate:.4g} {fmt.RATE_UNIT}")
+        return result
     quality = DEFAULT_QUALITY if quality is None else quality
     _check_quality(base, quality)
     return fmt.encode(native, base, quality, fit, seed, progress)
 
 
+def _given_unit(rate: float | None, bpp: float | None, rate_unit: str | None) -> str | None:
+    """The unit of the rate target: `rate_unit` for `rate`, "bpp" for the `bpp` alias, else None (unknown)."""
+    return rate_unit if rate is not None else "bpp" if bpp is not None else None
+
+
+def _check_rate_unit(fmt: Modality, unit: str | None, source: str = "") -> None:
+    """InputError unless a rate target in `unit` (None: unknown) is in the modality's unit (RATE_UNIT).
+
+    The message names the option of the right unit (`--bpp`, `--kbps`, `--bits-per-field`).
+    """
+    if unit is not None and unit != fmt.RATE_UNIT:
+        flag = "--" + fmt.RATE_UNIT.replace(" ", "-")
+        raise InputError(f"{source + ': ' if source else ''}{fmt.NAME} rate targets are in {fmt.RATE_UNIT} "
+                         f"({flag}), not {unit}")
+
+
 def _encode_to_rate(native, fmt: Modality, base: bases.Base, target: float, fit: FitConfig, seed: int,
                     progress: Progress | None) -> EncodeResult:
-    """Highest quality level within `target` (bisection: ~3 encodes); the lowest level if none fits."""
+    """Highest quality level within `target` (bisection: ~3 encodes); the lowest level if none fits.
+
+    The result records the target, the levels tried and the wall time of all of them.
+    """
+    started = time.perf_counter()
     levels = qualities(base)
-    lo, hi, best = 0, len(levels) - 1, None
+    lo, hi, best, tried = 0, len(levels) - 1, None, 0
     while lo <= hi:
         mid = (lo + hi) // 2
         result = fmt.encode(native, base, levels[mid], fit, seed, progress)
+        tried += 1
         if result.rate <= target:
             best, lo = result, mid + 1
         else:
             hi = mid - 1
             if mid == 0:
                 best = best or result
-    return best
+    return dataclasses.replace(best, target=target, levels_tried=tried, seconds=time.perf_counter() - started)
 
 
 def encode_file(
@@ -125,6 +157,8 @@ def encode_file(
     quality: int | None = None,
     rate: float | None = None,
     bpp: float | None = None,
+    rate_unit: str | None = None,
+    strict: bool = False,
     base: str | bases.Base | None = None,
     modality: str | None = None,
     var: str | None = None,
@@ -134,9 +168,10 @@ def encode_file(
     fit_steps: int | None = None,
     progress: Progress | None = None,
 ) -> EncodeResult:
-    """Reads a file, encodes it and writes `dst` atomically (refuses to overwrite unless force).
+    """Reads a file, encodes it (the options of `encode`) and writes `dst` atomically (refuses to
+    overwrite unless force; nothing is written when `strict` refuses the result).
 
-    `var` picks the variable of a climate file.
+    `var` picks the variable of a climate file. A rate target in the wrong unit is refused before reading.
     """
     dst = Path(dst)
     if Path(src).resolve() == dst.resolve():
@@ -146,11 +181,12 @@ def encode_file(
         base = load_default_base(base)  # A named base also names the modality.
         modality = base.modality
     fmt = modalities.for_path(src, modality)
+    _check_rate_unit(fmt, _given_unit(rate, bpp, rate_unit), source=str(src))
     if isinstance(base, bases.Base):
         modalities.check_base(base, fmt.NAME, source=str(src), subject="the file")
     native = fmt.read(src, var=var)
-    result = encode(native, quality=quality, rate=rate, bpp=bpp, base=base, modality=fmt.NAME, seed=seed, fit=fit,
-                    fit_steps=fit_steps, progress=progress)
+    result = encode(native, quality=quality, rate=rate, bpp=bpp, rate_unit=rate_unit, strict=strict, base=base,
+                    modality=fmt.NAME, seed=seed, fit=fit, fit_steps=fit_steps, progress=progress)
     atomic_write(dst, result.data, force=force)
     return result
 

@@ -18,6 +18,7 @@ from inrcodec import __version__
 from inrcodec.errors import FormatError, InputError
 
 EFFORTS = ("fast", "default")  # api.effort_steps gives their steps.
+RATE_UNITS = ("bpp", "kbps", "bits per field")  # Units of --bpp, --kbps, --bits-per-field (dest: spaces as _).
 
 EXIT_INPUT = 1
 COMPILING_COMMANDS = ("encode", "eval", "train")  # Commands that run JAX programs (decoding runs none).
@@ -62,22 +63,31 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     out = Path(args.output) if args.output else Path(args.input).with_suffix(".inr")
     update, close = _progress_bar(f"encoding {Path(args.input).name}", not args.quiet)
-    target = next((t for t in (args.bpp, args.kbps, args.bits_per_field) if t is not None), None)
+    given = [(u, getattr(args, u.replace(" ", "_"))) for u in RATE_UNITS]
+    target_unit, target = next(((u, t) for u, t in given if t is not None), (None, None))
     try:
         result = api.encode_file(
-            args.input, out, quality=args.quality, rate=target, base=args.base, modality=args.modality, var=args.var,
-            force=args.force, seed=args.seed, fit_steps=api.effort_steps(args.effort, args.fit_steps), progress=update,
+            args.input, out, quality=args.quality, rate=target, rate_unit=target_unit, strict=args.strict,
+            base=args.base, modality=args.modality, var=args.var, force=args.force, seed=args.seed,
+            fit_steps=api.effort_steps(args.effort, args.fit_steps), progress=update,
         )
     finally:
         close()
     unit = result.rate_unit.replace(" ", "_")
+    metrics = {k: round(v, 4) for k, v in result.metrics.items() if k != "psnr"}
+    searched = result.target is not None
+    search = {"levels_tried": result.levels_tried, "target_missed": result.target_missed} if searched else {}
     line = {"output": str(out), "bytes": len(result.data), unit: round(result.rate, 4), "psnr": round(result.psnr, 2),
-            **{k: round(v, 4) for k, v in result.metrics.items() if k != "psnr"},
-            "quality": result.quality, "seconds": round(result.seconds, 2)}
-    extra = "".join(f", {k} {v}" for k, v in line.items() if k not in ("output", "bytes", unit, "psnr", "quality", "seconds"))
+            **metrics, "quality": result.quality, **search, "seconds": round(result.seconds, 2)}
+    extra = "".join(f", {k} {v}" for k, v in metrics.items())
+    n = result.levels_tried
+    tried = f" ({n} level{'s' * (n != 1)} tried)" if searched else ""
     print(json.dumps(line) if args.json else
           f"{out}: {line['bytes']} bytes, {line[unit]} {result.rate_unit}, PSNR {line['psnr']} dB{extra}, "
-          f"quality {line['quality']}, {line['seconds']} s")
+          f"quality {line['quality']}{tried}, {line['seconds']} s")
+    if result.target_missed:
+        print(f"inrcodec: warning: target {result.target:g} {result.rate_unit} not reached: the smallest quality "
+              f"level ({result.quality}) gives {line[unit]} {result.rate_unit}", file=sys.stderr)
     return 0
 
 
@@ -209,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--bpp", type=float, help="images: target bits per pixel (the best quality level that fits)")
     rate.add_argument("--kbps", type=float, help="audio: target kilobits per second")
     rate.add_argument("--bits-per-field", type=float, help="climate: target bits per 2-D field")
+    e.add_argument("--strict", action="store_true",
+                   help="with a rate target: fail (exit 1, no output) when even the smallest quality level exceeds "
+                   "it, instead of warning")
     e.add_argument("--modality", choices=("image", "audio", "climate"), help="override the modality told by the suffix")
     e.add_argument("--var", help="climate: the variable to encode (default: the only gridded one)")
     e.add_argument("--base", help="base network name or directory (default: the shipped base of the modality)")

@@ -83,6 +83,19 @@ def synthetic_image(h: int = 24, w: int = 40) -> np.ndarray:
     return img.astype(np.uint8)
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A valid ~100-byte grey PNG whose header claims width x height (its one row of zeros is all the data)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey, no interlace.
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(width + 1)))
+            + chunk(b"IEND", b""))
+
+
 def tiny_bases() -> dict[str, bases.Base]:
     """Writes the three tiny bases (deterministic: same bytes, same ids every time)."""
     out = {}

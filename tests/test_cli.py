@@ -23,7 +23,7 @@ from PIL import Image
 from inrcodec.bitstream import HEADER_FIXED_BYTES, MAGIC
 from conftest import DEBUG_FIT, DEBUG_FIT_STEPS, FAST_FIT_STEPS, SMALL_SHAPE, TINY_BASE_NAME
 from inrcodec.cli import main
-from make_assets import synthetic_image
+from make_assets import png_claiming, synthetic_image
 
 pytestmark = pytest.mark.usefixtures("inr_bases")
 
@@ -142,6 +142,44 @@ def test_encode_is_deterministic(capsys, small_png: Path, small_inr: Path, tmp_p
 
 
 # --------------------------------------------------------------------------------------------
+# Rate targets
+
+
+def test_unreachable_rate_target_warns_and_reports_the_search(capsys, small_png: Path, small_inr: Path, tmp_path: Path):
+    out = tmp_path / "out.inr"
+    rc, stdout, stderr = encode(capsys, small_png, out, "--bpp", "0.01")
+    assert rc == 0, stderr
+    assert out.is_file()
+    assert "Traceback" not in stderr
+    warning, = stderr.splitlines()
+    assert warning.startswith("inrcodec: warning:") and "0.01 bpp" in warning
+    assert "levels tried" in stdout
+
+    rc, stdout, stderr = encode(capsys, small_png, tmp_path / "json.inr", "--bpp", "0.01", "--json")
+    line = json.loads(stdout)
+    assert line["target_missed"] is True and line["quality"] == 1 and line["bpp"] > 0.01
+    assert line["levels_tried"] == 3  # Bisection over the 8 levels down to the smallest: 4, 2, 1.
+
+
+def test_unreachable_rate_target_with_strict_fails_and_writes_nothing(capsys, small_png: Path, small_inr: Path,
+                                                                      tmp_path: Path):
+    out = tmp_path / "out.inr"
+    rc, _, err = encode(capsys, small_png, out, "--bpp", "0.01", "--strict")
+    assert_one_line_error(rc, err, "out of reach")
+    assert not out.exists()
+
+
+def test_reachable_rate_target_reports_the_levels_tried(capsys, small_png: Path, small_inr: Path, tmp_path: Path):
+    rc, stdout, stderr = encode(capsys, small_png, tmp_path / "out.inr", "--bpp", "1000", "--json", "--strict")
+    assert rc == 0 and stderr == ""
+    line = json.loads(stdout)
+    assert line["target_missed"] is False and line["quality"] == 8
+    assert line["levels_tried"] == 4  # Bisection up to the largest: 4, 6, 7, 8.
+    rc, stdout, _ = encode(capsys, small_png, tmp_path / "q.inr", "--quality", "8", "--json")
+    assert "levels_tried" not in json.loads(stdout)
+
+
+# --------------------------------------------------------------------------------------------
 # Help
 
 
@@ -191,6 +229,49 @@ def test_directory_as_input(capsys, tmp_path: Path, command):
     argv = [command, src] + ([] if command == "info" else ["-o", tmp_path / "out"])
     rc, _, err = run(capsys, *argv, *(ENCODE_OPTS if command == "encode" else []))
     assert_one_line_error(rc, err, "directory")
+
+
+@pytest.mark.parametrize("side", [100_000, 10_000], ids=["bomb-error", "bomb-warning"])
+def test_image_claiming_a_huge_size_is_refused_before_decoding(capsys, tmp_path: Path, side):
+    """Pillow raises (100000^2) or warns (10000^2) about a decompression bomb; we give one line, no warning."""
+    import warnings
+
+    src = tmp_path / "huge.png"
+    src.write_bytes(png_claiming(side, side))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        rc, _, err = encode(capsys, src, tmp_path / "out.inr")
+    assert_one_line_error(rc, err, "larger than")
+    assert "warning" not in err.lower()
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+    assert time.perf_counter() - started < 5.0
+    assert not (tmp_path / "out.inr").exists()
+
+
+@pytest.mark.parametrize("modality, flag, right", [("image", "--kbps", "--bpp"), ("audio", "--bpp", "--kbps"),
+                                                   ("climate", "--kbps", "--bits-per-field")])
+def test_rate_target_in_another_modalitys_unit_is_refused(capsys, tmp_path: Path, modality, flag, right):
+    src = {"image": tmp_path / "x.png", "audio": tmp_path / "x.wav", "climate": tmp_path / "x.npy"}[modality]
+    src.write_bytes(b"never read: the unit is checked first")  # Nor is a base loaded or anything fitted.
+    rc, _, err = run(capsys, "encode", src, "-o", tmp_path / "out.inr", flag, "1", "--quiet")
+    line = assert_one_line_error(rc, err, right)
+    assert modality in line
+    assert not (tmp_path / "out.inr").exists()
+
+
+def test_truncated_classic_netcdf_is_refused(capsys, tmp_path: Path):
+    """The netCDF library reads a classic file's missing tail as fill values; we refuse the file."""
+    from make_assets import synthetic_field
+
+    whole = tmp_path / "whole.nc"
+    synthetic_field(times=2).to_dataset().to_netcdf(whole, format="NETCDF3_64BIT")
+    data = whole.read_bytes()
+    for n in (len(data) // 2, len(data) - 1):
+        src = write_variant(tmp_path, data[:n], f"cut{n}.nc")
+        rc, _, err = encode(capsys, src, tmp_path / "out.inr")
+        assert_one_line_error(rc, err, "truncated")
+    assert not (tmp_path / "out.inr").exists()
 
 
 # --------------------------------------------------------------------------------------------

@@ -501,6 +501,39 @@ def test_grib_template_is_the_same_at_every_read():
     assert "history" not in t.global_attrs and t.global_attrs["Conventions"] == "CF-1.7"
 
 
+@pytest.mark.parametrize("fmt", ["NETCDF3_CLASSIC", "NETCDF3_64BIT"])
+def test_truncated_classic_netcdf_is_refused(tmp_path, fmt):
+    """Record and fixed variables: a classic file cut anywhere in its data is refused, not read as fill values."""
+    import netCDF4
+
+    path = tmp_path / "f.nc"
+    with netCDF4.Dataset(path, "w", format=fmt) as ds:
+        ds.createDimension("time", None)
+        ds.createDimension("y", 3)
+        ds.createDimension("x", 5)
+        ds.title = "two record variables and a fixed one"
+        ds.createVariable("fixed", "f8", ("y", "x"))[:] = 1.0
+        ds.createVariable("t2m", "f4", ("time", "y", "x"))[:] = np.ones((4, 3, 5))
+        ds.createVariable("flag", "i2", ("time", "y", "x"))[:] = np.ones((4, 3, 5))
+    data = path.read_bytes()
+    climate.read_field(path, "t2m")
+    for n in (len(data) // 2, len(data) - 5):
+        (tmp_path / "cut.nc").write_bytes(data[:n])
+        with pytest.raises(InputError, match="truncated"):
+            climate.read_field(tmp_path / "cut.nc", "t2m")
+
+
+@pytest.mark.parametrize("name", ["train/geocat_t2m_single/T2m.nc",  # classic (CDF-1)
+                                  "archives/eraint_uvz.nc",  # 64-bit offsets (CDF-2)
+                                  "archives/basin_mask.nc"])  # netCDF-4 (HDF5): the library refuses it
+def test_real_netcdf_cut_in_half_is_refused(tmp_path, name):
+    data = need(DATA / name).read_bytes()
+    cut = tmp_path / "half.nc"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="half.nc: (truncated|cannot read)"):
+        climate.read_field(cut, "u" if "uvz" in name else None)
+
+
 def test_real_sst_netcdf(tmp_path):
     src = need(ARCHIVES / "sstdata_netcdf.nc")
     f = climate.read_field(src)

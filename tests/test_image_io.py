@@ -11,7 +11,7 @@ from inrcodec.modalities import image as codec
 from conftest import DEBUG_FIT, SMALL_SHAPE
 from inrcodec.errors import InputError
 from inrcodec.signals import image as image_io
-from make_assets import synthetic_image
+from make_assets import png_claiming, synthetic_image
 
 FAST = DEBUG_FIT
 
@@ -72,6 +72,18 @@ def test_formats_read_as_rgb(tmp_path, fmt):
 def test_palette_image_keeps_colour(tmp_path):
     Image.fromarray(synthetic_image(16, 24)).convert("P").save(tmp_path / "p.png")
     assert image_io.read_array(tmp_path / "p.png").shape[2] == 3
+
+
+@pytest.mark.parametrize("side", [100_000, 10_000])  # Beyond Pillow's decompression-bomb error, warning limits.
+def test_declared_size_beyond_the_limit_is_refused_before_decoding(tmp_path, side):
+    import warnings
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(png_claiming(side, side))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning must not escape either.
+        with pytest.raises(InputError, match=f"larger than {image_io.MAX_PIXELS} pixels"):
+            image_io.read_array(path)
 
 
 def test_bad_quality_and_bpp_are_input_errors(tiny):

@@ -23,7 +23,14 @@ class EncodeResult:
     rate_unit: str
     psnr: float  # dB, with the format's convention (images: peak of the dtype; audio/climate: see metrics).
     metrics: dict  # Further modality metrics (e.g. snr_db, rmse, max_abs_error).
-    seconds: float
+    seconds: float  # Wall time; for a rate target, of every level tried.
+    target: float | None = None  # The rate target searched for, in `rate_unit` (None: a quality level was asked).
+    levels_tried: int = 1  # Quality levels encoded to find it.
+
+    @property
+    def target_missed(self) -> bool:
+        """Whether even the smallest quality level exceeds the rate target (this is then its result)."""
+        return self.target is not None and self.rate > self.target
 
     @property
     def bpp(self) -> float:

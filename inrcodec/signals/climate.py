@@ -15,6 +15,7 @@ import re
 import warnings
 import zipfile
 from dataclasses import dataclass
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def read_field(path: str | Path, var: str | None = None) -> Field:
     GRIB files are read without writing an index file.
 
     Raises:
-      InputError: missing or unreadable file, unknown suffix, ambiguous or missing `var`, fewer than
+      InputError: missing, unreadable or truncated file, unknown suffix, ambiguous or missing `var`, fewer than
         2 dims, non-numeric values, more than MAX_VALUES values, all values missing, or infinite values.
     """
     path = Path(path)
@@ -125,6 +126,8 @@ def read_field(path: str | Path, var: str | None = None) -> Field:
         from gribapi.errors import GribInternalError  # ecCodes' errors (the eccodes wheel ships gribapi).
 
         errors += (GribInternalError,)
+    else:
+        _check_netcdf_length(path)
     try:
         with _open_dataset(path, kind) as ds:
             return _from_dataarray(_select(ds, var, path), str(path))
@@ -132,6 +135,25 @@ def read_field(path: str | Path, var: str | None = None) -> Field:
         raise
     except errors as e:
         raise InputError(f"{path}: cannot read {kind} file ({_reason(e)})") from None
+
+
+def _check_netcdf_length(path: Path) -> None:
+    """InputError if a classic (netCDF-3) file is shorter than its header says: the netCDF library would
+    read the missing values as fill values. scipy maps the file and shapes every variable from the
+    header, reading no data; netCDF-4 (HDF5) files fail on opening instead, and 64-bit-data (CDF-5)
+    files, which scipy cannot read, are left to the library."""
+    from scipy.io import netcdf_file
+
+    try:
+        with path.open("rb") as f:
+            if f.read(4) not in (b"CDF\x01", b"CDF\x02"):
+                return
+        with netcdf_file(path, mmap=True):  # Maps every variable from the header's offsets and shapes.
+            pass
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (ValueError, TypeError, IndexError, struct.error) as e:
+        raise InputError(f"{path}: truncated or corrupt netCDF file ({e})") from None
 
 
 def _open_dataset(path: Path, kind: str) -> xr.Dataset:

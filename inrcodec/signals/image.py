@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,12 @@ def read_array(path: str | Path) -> np.ndarray:
     """Reads an image as uint8 (H, W, C) or, for 16-bit grayscale/RGB PNG, uint16 (H, W, C).
 
     Raises:
-      InputError: unreadable, not an image, or an unsupported pixel format.
+      InputError: unreadable, not an image, more than MAX_PIXELS pixels (from the declared size, before
+        decoding), or an unsupported pixel format.
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise InputError(f"{path}: {im.width}x{im.height} image is larger than {MAX_PIXELS} pixels")
             im.load()
@@ -34,14 +36,26 @@ def read_array(path: str | Path) -> np.ndarray:
             if mode in ("L", "1", "P", "LA") and not _palette_is_color(im):
                 return np.asarray(im.convert("L"), dtype=np.uint8)[:, :, None]
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except InputError:  # An InputError is a ValueError: not "cannot read image".
+        raise
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory") from None
+    except Image.DecompressionBombError:  # Pillow refuses it on opening, before we see its size.
+        raise InputError(f"{path}: image is larger than {MAX_PIXELS} pixels") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"{path}: cannot read image ({e})") from None
+
+
+def _open(path: Path) -> Image.Image:
+    """Image.open without Pillow's decompression-bomb warning: its limit lies above MAX_PIXELS, which
+    read_array checks from the declared size."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def _palette_is_color(im: Image.Image) -> bool:
