@@ -19,7 +19,7 @@ import numpy as np
 
 from inrcodec.bitstream import context_coder, range_coder
 from inrcodec.bitstream.coding import CodingHeader, quant_step
-from inrcodec.core import bases, encoder, synthesis
+from inrcodec.core import bases, encoder, rate, synthesis
 from inrcodec.decoder import network, reconstruct_batch
 from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig
 from inrcodec.errors import InputError
@@ -53,10 +53,14 @@ def problem(base: bases.Base, quality: int, weight_deltas: bool, fit_cfg: FitCon
             local_scales: bool = False) -> tuple[encoder.Problem, int, int]:
     """The fit problem of a quality level, with its latent and weight step indices (0: no deltas)."""
     step_index = quality_step_index(base, quality)
+    tables = base.context_tables if fit_cfg.context_rate and not local_scales else None
+    if base.cfg.spatial_dims != 2:
+        tables = None  # Context tables code 2-D levels only.
     weight_index = fit_cfg.weight_step_index if weight_deltas and base.manifest.get("weight_deltas", True) else 0
     return encoder.Problem(
         base.params, base.cfg, quality_lambda(base, quality), quant_step(step_index),
         quant_step(weight_index) if weight_index else None, local_scales, int(base.manifest.get("inner_steps", 3)),
+        None if tables is None else rate.code_lengths(tables),
     ), step_index, weight_index
 
 

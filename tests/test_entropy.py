@@ -165,3 +165,34 @@ def test_local_rate_proxy_tracks_the_coded_bits():
     assert abs(float(proxy.sum()) / bits - 1) < 0.05
     grad = jax.grad(lambda y: rate.local_laplace_bits(y, log_gain, log_floor).sum())(jnp.asarray(q, jnp.float32) + 0.3)
     assert np.all(np.isfinite(grad)) and np.abs(grad).sum() > 0
+
+
+def test_context_rate_proxy_is_the_coders_bits_with_usable_slopes():
+    """The fit's rate under context tables: at integer latents, exactly what entropy model 4 counts
+    (escapes at the level's scale), with the central difference of each latent's row as gradient;
+    noisy latents get the slope between the integers around them."""
+    from inrcodec.bitstream import context_coder as cc
+    from make_assets import tiny_context_tables
+    from test_context_coder import smooth_levels
+
+    shapes = [(17, 23, 1), (9, 12, 2), (5, 6, 1), (3, 3, 1), (2, 2, 1)]  # A pyramid, with two channels.
+    levels = smooth_levels(np.random.default_rng(3), shapes, scale=4.0)
+    levels[0][0, 0, 0] = 40  # One escape.
+    tables = tiny_context_tables(len(shapes))
+    scales = [cc.escape_scale_index(q) for q in levels]
+    log_scales = jnp.log(jnp.asarray([range_coder.scale_from_index(s) for s in scales], jnp.float32))
+    lengths = jnp.asarray(rate.code_lengths(tables))
+    as_float = [jnp.asarray(q, jnp.float32) for q in levels]
+    proxy = float(rate.context_bits(as_float, lengths, log_scales))
+    assert proxy == pytest.approx(cc.level_bits(levels, scales, tables), rel=1e-5)
+    grad = jax.grad(lambda ys: rate.context_bits(ys, lengths, log_scales))(as_float)
+    k, i, j = 1, 4, 5
+    plane = levels[k][..., 0]
+    ctx = cc.plane_contexts(plane, levels[k + 1][..., 0])[i, j]
+    row = cc.TABLE_BITS - np.log2(tables[k][ctx].astype(np.float64))
+    v = plane[i, j] + cc.RANGE
+    assert abs(v - cc.RANGE) < cc.RANGE
+    assert float(grad[k][i, j, 0]) == pytest.approx((row[v + 1] - row[v - 1]) / 2, rel=1e-4)
+    noisy = [q + 0.3 for q in as_float]  # Noisy latents pay the row's bits interpolated between integers.
+    interpolated = jax.grad(lambda ys: rate.context_bits(ys, lengths, log_scales, rounded=False))(noisy)
+    assert float(interpolated[k][i, j, 0]) == pytest.approx(row[v + 1] - row[v], rel=1e-4)

@@ -110,6 +110,7 @@ class FitConfig:
     sample_fraction: float = 0.125  # Fraction of samples whose distortion is evaluated each step.
     weight_step_index: int = 16  # Per-image weight deltas quantized with step 2 ** (-index / 2); 0 = none.
     weight_lr: float = 2e-3  # Adam learning rate on the weight deltas (in weight units).
+    context_rate: bool = True  # Price 2-D latents with the base's context tables, when it ships them.
 
 
 # Rate-distortion trade-off per quality level: loss = MSE + lam * bits_per_sample. Level 1 is

@@ -39,6 +39,7 @@ class Problem:
     weight_step: float | None = None  # Step of per-signal weight deltas; None: no deltas.
     local_scales: bool = False  # The rate of local scales (rate.local_log_scales) instead of one scale per level.
     inner_steps: int = 3  # Meta-learned adaptation steps.
+    lengths: np.ndarray | None = None  # rate.code_lengths of the base's context tables: the latents' rate.
 
 
 def _batched(fn, *args):
@@ -94,9 +95,10 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
 
 
 def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
-           num_samples: int | None):
+           num_samples: int | None, lengths=None):
     """`steps` (runtime) Adam steps on one signal's modulations (in units of `step`) under the RD loss;
-    step i uses step_keys[i]; `ste` (runtime bool) picks straight-through rounding over noise.
+    step i uses step_keys[i]; `ste` (runtime bool) picks straight-through rounding over noise;
+    `lengths` (rate.code_lengths) prices the latents with context tables.
 
     Pure and jit-able: the encoder runs it vmapped over signals (`fit_signals`), meta-training inside
     its tasks (training.train.fit_tasks). Returns (mods, opt_state).
@@ -106,7 +108,7 @@ def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weigh
     def body(i, carry):
         p, s = carry
         grads = jax.grad(lambda q: objective.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
-                                                 weight_step)[0])(p)
+                                                 weight_step, lengths)[0])(p)
         updates, s = optimizer.update(grads, s, p)
         return optax.apply_updates(p, updates), s
 
@@ -127,13 +129,13 @@ def init_state(mods: dict, hyper: dict):
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "num_samples"))
-def _run(net, mods, opt_state, signals, lam, keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
+def _run(net, mods, opt_state, signals, lam, keys, steps, ste, step, weight_step, hyper, lengths, cfg: ModelConfig,
          num_samples: int):
     """`refine` of every signal for `steps` <= CHUNK_STEPS; signal n's step i uses split(keys[n], CHUNK_STEPS)[i]."""
 
     def one(m, state, signal, key):
         return refine(net, m, state, signal, lam, jax.random.split(key, CHUNK_STEPS), steps, ste, step, weight_step,
-                      hyper, cfg, num_samples)
+                      hyper, cfg, num_samples, lengths)
 
     return _batched(one, mods, opt_state, signals, keys)
 
@@ -169,7 +171,8 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
             n = min(CHUNK_STEPS, steps)
             chunk_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(k_fit, done)
             mods, state = _run(problem.params["net"], mods, state, signals, lam, chunk_keys, n, ste,
-                               jnp.float32(problem.step), jnp.float32(weight_step or 1.0), hyper, problem.cfg,
+                               jnp.float32(problem.step), jnp.float32(weight_step or 1.0), hyper,
+                               None if problem.lengths is None else jnp.asarray(problem.lengths), problem.cfg,
                                num_samples)
             steps -= n
             done += n

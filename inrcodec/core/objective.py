@@ -96,6 +96,7 @@ def rd_loss(
     num_samples: int | None = None,
     step: float = 1.0,
     weight_step: float = 1.0,
+    lengths: Array | None = None,
 ) -> tuple[Array, tuple[Array, Array]]:
     """Distortion + lam * rate of one signal.
 
@@ -112,6 +113,8 @@ def rd_loss(
       num_samples: evaluate the distortion on this many random samples (None: all of them).
       step: quantization step; the network sees step * (quantized latents).
       weight_step: quantization step of the weight deltas.
+      lengths: with 2-D levels, the latents' rate is that of the context tables (rate.context_bits of
+        rate.code_lengths(tables)) instead of one Laplace per level.
 
     Returns:
       (loss, (mse over the samples with a value, bits per sample with a value)).
@@ -124,7 +127,10 @@ def rd_loss(
         scales = [rate.local_log_scales(q, mods["log_gain"][i], mods["log_scale"][i]) for i, q in enumerate(quantized)]
     else:
         scales = [mods["log_scale"][i] for i in range(len(quantized))]
-    coded = list(quantized)  # Everything whose bits count, with its log-scales.
+    coded, bits = list(quantized), jnp.float32(0.0)  # Everything whose bits count, with its log-scales.
+    if lengths is not None:  # Context tables (entropy model 4).
+        rounded = mode != "noise" if isinstance(mode, str) else mode
+        coded, scales, bits = [], [], rate.context_bits(quantized, lengths, mods["log_scale"], rounded)
     if "delta" in mods:
         leaves, treedef = jax.tree_util.tree_flatten(mods["delta"])
         dkeys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
@@ -132,7 +138,8 @@ def rd_loss(
         coded += dq
         scales += [mods["delta_log_scale"][i] for i in range(len(dq))]
         net = apply_delta(net, jax.tree_util.tree_unflatten(treedef, dq), weight_step)
-    bits = rate.total_laplace_bits(coded, scales)
+    if coded:
+        bits = bits + rate.total_laplace_bits(coded, scales)
     flat = {k: v.reshape(total, -1) for k, v in signal.items()}
     if num_samples is None or num_samples >= total:
         positions = jnp.asarray(latents.all_positions(signal_shape))

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inrcodec.bitstream import range_coder
+from inrcodec.bitstream import context_coder, range_coder
 from inrcodec.bitstream.range_coder import CONTEXT_BLOCK, CONTEXT_WINDOW
 
 Array = jnp.ndarray
@@ -64,3 +64,65 @@ def total_laplace_bits(values: list[Array], log_scales: list[Array]) -> Array:
     flat_y = jnp.concatenate([jnp.ravel(y) for y in values])
     flat_s = jnp.concatenate([jnp.ravel(jnp.broadcast_to(s, y.shape)) for y, s in zip(values, log_scales)])
     return laplace_bits(flat_y, flat_s).sum()
+
+
+def code_lengths(tables: np.ndarray) -> np.ndarray:
+    """Context tables (levels, CONTEXTS, ALPHABET) -> float32 bits (levels, CONTEXTS, RANGE * 2 + 3),
+    re-ordered by value: column e is the value e - RANGE - 1, the first and last the escapes."""
+    bits = context_coder.TABLE_BITS - np.log2(np.asarray(tables, np.float64))
+    r = context_coder.RANGE
+    order = [context_coder.ESCAPE_NEGATIVE, *range(2 * r + 1), context_coder.ESCAPE_POSITIVE]
+    return bits[..., order].astype(np.float32)
+
+
+def _bucket(values: Array, edges: tuple[int, ...]) -> Array:
+    """Number of `edges` <= each value (context_coder's bucket lookup)."""
+    return sum((values >= e).astype(jnp.int32) for e in edges)
+
+
+def _plane_contexts(r: Array, coarse: Array | None) -> Array:
+    """context_coder.plane_contexts of an int plane (h, w) clipped to +-(RANGE + 1), in JAX."""
+    h, w = r.shape
+    p = jnp.pad(r, ((1, 0), (1, 1)))
+    left, top_left, top, top_right = p[1:, :-2], p[:-1, :-2], p[:-1, 1:-1], p[:-1, 2:]
+    n = jnp.abs(left) + jnp.abs(top_left) + jnp.abs(top) + jnp.abs(top_right)
+    coarse_bucket = 0
+    if coarse is not None:
+        up = jnp.repeat(jnp.repeat(_bucket(jnp.abs(coarse), context_coder.COARSE_EDGES), 2, axis=0), 2, axis=1)
+        coarse_bucket = up[:h, :w]
+    ctx = _bucket(n, context_coder.NEIGHBOUR_EDGES) * (len(context_coder.COARSE_EDGES) + 1) + coarse_bucket
+    return ctx * context_coder.SIGNS + jnp.sign(left + top) + 1
+
+
+def context_bits(levels: list[Array], lengths: Array, log_scales: Array, rounded: bool | Array = True) -> Array:
+    """Bits of 2-D latent levels (*grid (h, w), C), finest first, under context tables (entropy model 4).
+
+    `lengths` is `code_lengths(tables)`; escaped values add their Laplace bits at the level's log-scale.
+    Contexts come from the rounded neighbours, held constant for the gradient. Noisy latents
+    (`rounded` False) pay the row's bits linearly interpolated between integers: its gradient is the
+    slope of the expected bits under the noise. Rounded latents (straight-through, `rounded` True or a
+    runtime bool) pay exactly what the coder counts, with the central difference of the row as
+    gradient (the slope of a Laplace's bits at an integer).
+    """
+    top = context_coder.RANGE + 1
+    levels_r = [jnp.clip(jax.lax.stop_gradient(jnp.round(y)), -top, top).astype(jnp.int32) for y in levels]
+    total = jnp.float32(0.0)
+    for k, y in enumerate(levels):
+        for c in range(y.shape[-1]):
+            coarse = None
+            if k + 1 < len(levels):
+                coarse = levels_r[k + 1][..., min(c, levels[k + 1].shape[-1] - 1)]
+            rows = lengths[k][_plane_contexts(levels_r[k][..., c], coarse)]  # (h, w, 2 RANGE + 3)
+
+            def at(i):
+                return jnp.take_along_axis(rows, jnp.clip(i, 0, 2 * top)[..., None], axis=-1)[..., 0]
+
+            q = y[..., c]
+            e = levels_r[k][..., c] + top
+            exact = at(e) + (q - jax.lax.stop_gradient(q)) * 0.5 * (at(e + 1) - at(e - 1))
+            low = jnp.clip(jax.lax.stop_gradient(jnp.floor(q)), -top, top - 1).astype(jnp.int32) + top
+            interpolated = at(low) + (q - (low - top)) * (at(low + 1) - at(low))
+            bits = jnp.where(rounded, exact, interpolated)
+            escaped = at(e) + laplace_bits(q, log_scales[k])
+            total = total + jnp.where(jnp.abs(e - top) == top, escaped, bits).sum()
+    return total
