@@ -53,9 +53,8 @@ def problem(base: bases.Base, quality: int, weight_deltas: bool, fit_cfg: FitCon
             local_scales: bool = False) -> tuple[encoder.Problem, int, int]:
     """The fit problem of a quality level, with its latent and weight step indices (0: no deltas)."""
     step_index = quality_step_index(base, quality)
-    tables = base.context_tables if fit_cfg.context_rate and not local_scales else None
-    if base.cfg.spatial_dims != 2:
-        tables = None  # Context tables code 2-D levels only.
+    priced = fit_cfg.context_rate and not local_scales and base.cfg.spatial_dims == 2  # Tables code 2-D levels.
+    tables = base.context_tables if priced else None
     weight_index = fit_cfg.weight_step_index if weight_deltas and base.manifest.get("weight_deltas", True) else 0
     return encoder.Problem(
         base.params, base.cfg, quality_lambda(base, quality), quant_step(step_index),

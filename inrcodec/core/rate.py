@@ -108,14 +108,15 @@ def context_bits(levels: list[Array], lengths: Array, log_scales: Array, rounded
     levels_r = [jnp.clip(jax.lax.stop_gradient(jnp.round(y)), -top, top).astype(jnp.int32) for y in levels]
     total = jnp.float32(0.0)
     for k, y in enumerate(levels):
+        flat = lengths[k].reshape(-1)
         for c in range(y.shape[-1]):
             coarse = None
             if k + 1 < len(levels):
                 coarse = levels_r[k + 1][..., min(c, levels[k + 1].shape[-1] - 1)]
-            rows = lengths[k][_plane_contexts(levels_r[k][..., c], coarse)]  # (h, w, 2 RANGE + 3)
+            row = _plane_contexts(levels_r[k][..., c], coarse) * (2 * top + 1)  # Start of each latent's row.
 
-            def at(i):
-                return jnp.take_along_axis(rows, jnp.clip(i, 0, 2 * top)[..., None], axis=-1)[..., 0]
+            def at(i):  # One gather from the flat table: no (h, w, row) array on every step.
+                return flat[row + jnp.clip(i, 0, 2 * top)]
 
             q = y[..., c]
             e = levels_r[k][..., c] + top
