@@ -8,7 +8,7 @@ plug-ins (inrcodec.modalities) wrap this with their headers and file writers.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -65,34 +65,43 @@ def decode_signal(
     base: bases.Base,
     signal_shape: Sequence[int],
     inputs: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Decodes one signal's payload to values (*signal_shape, out_channels) in [0, 1].
 
-    `inputs` are the base's fixed per-sample inputs, if it uses any.
+    `inputs` are the base's fixed per-sample inputs, if it uses any. With `out`, each band of values
+    goes through `convert` into it (synthesis.reconstruct), and `out` is returned.
     """
     ints, deltas = decode_symbols(header, payload, base, signal_shape)
     net = network(base, deltas if header.weight_step_index else None, quant_step(header.weight_step_index))
-    return synthesis.reconstruct(net, ints, signal_shape, base.cfg, quant_step(header.step_index), inputs)
+    return synthesis.reconstruct(net, ints, signal_shape, base.cfg, quant_step(header.step_index), inputs,
+                                 out=out, convert=convert)
 
 
 def reconstruct_batch(base: bases.Base, ints: list[np.ndarray], signal_shape: Sequence[int], step: float,
-                      inputs: np.ndarray | None = None) -> np.ndarray:
-    """Decodes N signals' integer latents (per level (N, *grid, c)) to (N, *signal_shape, C) in [0, 1]."""
-    return synthesis.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs)
+                      inputs: np.ndarray | None = None, out: np.ndarray | None = None,
+                      convert: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Decodes N signals' integer latents (per level (N, *grid, c)) to (N, *signal_shape, C) in [0, 1]
+    (with `out`, converted band by band into it: synthesis.reconstruct)."""
+    return synthesis.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs, out, convert)
 
 
 def decode_batch(header: CodingHeader, payload: bytes, base: bases.Base, n: int, signal_shape: Sequence[int],
-                 inputs: np.ndarray | None = None) -> np.ndarray:
-    """Inverse of codec.BatchCoded.payload for N signals: values (N, *signal_shape, C) in [0, 1]."""
+                 inputs: np.ndarray | None = None, out: np.ndarray | None = None,
+                 convert: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Inverse of codec.BatchCoded.payload for N signals: values (N, *signal_shape, C) in [0, 1] (with
+    `out`, converted band by band into it)."""
     if header.weight_step_index:
         raise FormatError("batch-coded signals carry no weight deltas")
     if len(header.scale_indices) != base.cfg.levels:
         raise FormatError(f"file has {len(header.scale_indices)} latent levels, base {base.name} has {base.cfg.levels}")
     shapes = [(n, *s) for s in grid_shapes(signal_shape, base.cfg)]
     try:
-        symbols = range_coder.decode(payload, shapes, list(header.scale_indices))
-        predicted = header.predicted or (False,) * len(symbols)
-        ints = [range_coder.stack_sums(q) if p else q for q, p in zip(symbols, predicted)]
+        ints = range_coder.decode(payload, shapes, list(header.scale_indices))
+        for k, predicted in enumerate(header.predicted):
+            if predicted:  # In place in the list: one level's differences and sums at a time.
+                ints[k] = range_coder.stack_sums(ints[k])
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
-    return reconstruct_batch(base, ints, signal_shape, quant_step(header.step_index), inputs)
+    return reconstruct_batch(base, ints, signal_shape, quant_step(header.step_index), inputs, out, convert)

@@ -59,6 +59,31 @@ def test_a_wavefront_only_needs_latents_of_earlier_wavefronts():
                     assert wave[(i + di) * w + j + dj] < wave[i * w + j]
 
 
+@pytest.mark.parametrize("h, w", [(7, 9), (1, 1), (1, 6), (6, 1), (2, 2), (11, 4)])
+def test_the_decoder_visits_each_wavefront_in_the_encoder_order(h, w):
+    """decode_levels forms each wavefront's (i, j) alone (never the whole plane's order): the same
+    positions in the same order as `wavefronts`, empty wavefronts (a plane 1 wide) included."""
+    order, starts = cc.wavefronts(h, w)
+    ends = list(starts[1:]) + [h * w]
+    assert len(starts) == 2 * (h - 1) + w
+    for t, (a, b) in enumerate(zip(starts, ends)):
+        i, j = cc.wavefront(t, h, w)
+        np.testing.assert_array_equal(i * w + j, order[a:b])
+
+
+def test_levels_that_mostly_escape_round_trip_exactly():
+    """Escapes of both signs in every wavefront of several planes and levels (decoded wavefront by
+    wavefront after their level's symbols)."""
+    rng = np.random.default_rng(4)
+    levels = [np.clip(rng.laplace(0, 40, s), -1023, 1023).round().astype(np.int32) for s in [(13, 10, 2), (7, 5, 1), (4, 3, 2)]]
+    scales = [cc.escape_scale_index(q) for q in levels]
+    tables = tiny_context_tables(3)
+    out = cc.decode(cc.encode(levels, scales, tables), [q.shape for q in levels], scales, tables)
+    for got, want in zip(out, levels):
+        assert got.dtype == np.int32 and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
 def test_contexts_see_the_neighbours_and_the_coarser_level():
     plane = np.zeros((4, 4), np.int64)
     coarse = np.zeros((2, 2), np.int64)

@@ -79,6 +79,28 @@ def test_stack_differences_invert_and_refuse_latents_out_of_range():
         range_coder.stack_sums(np.full((2, 3), range_coder.SYMBOL_MAX))  # Sums to 2 * SYMBOL_MAX.
 
 
+def test_decoding_in_chunks_gives_the_symbols_of_one_call(monkeypatch):
+    """Levels and stack sums are decoded DECODE_CHUNK values at a time (bounded memory); chunk
+    boundaries anywhere give the same symbols as one coder call, and the same out-of-range error."""
+    rng = np.random.default_rng(7)
+    levels = [rng.laplace(0, 3, (41, 5)).round().astype(np.int32), rng.laplace(0, 0.4, (23,)).round().astype(np.int32)]
+    indices = [range_coder.best_scale_index(q) for q in levels]
+    payload = range_coder.encode(levels, indices)
+    whole = range_coder.decode(payload, [q.shape for q in levels], indices)
+    past_end = range_coder.decode(payload[:8], [q.shape for q in levels], indices)  # Reads past the data.
+    q = rng.integers(-5, 6, (13, 3, 4)).astype(np.int32)
+    monkeypatch.setattr(range_coder, "DECODE_CHUNK", 7)
+    for got, want, level in zip(range_coder.decode(payload, [q.shape for q in levels], indices), whole, levels):
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, level)
+    for got, want in zip(range_coder.decode(payload[:8], [q.shape for q in levels], indices), past_end):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(range_coder.stack_sums(range_coder.stack_differences(q)), q)
+    with pytest.raises(ValueError, match="leave"):
+        range_coder.stack_sums(np.concatenate([np.zeros((9, 2), np.int32), np.full((2, 2), range_coder.SYMBOL_MAX)]))
+
+
 def test_stack_prediction_is_chosen_only_where_it_saves_bits():
     rng = np.random.default_rng(3)
     drift = np.cumsum(rng.laplace(0, 0.3, (40, 5, 7)).round(), axis=0).astype(np.int32) + rng.integers(-9, 10, (5, 7))

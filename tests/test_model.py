@@ -107,6 +107,29 @@ def test_the_numpy_synthesis_is_the_training_math_and_bands_do_not_change_it(cfg
     np.testing.assert_allclose(a, want, atol=2e-6)
 
 
+def test_values_converted_band_by_band_are_those_of_the_whole_signal():
+    """With `out` and `convert`, reconstruct writes each band's converted values: exactly (bit for bit)
+    the conversion of the values it returns without them, in the output's dtype."""
+    from inrcodec.signals import image as image_io
+
+    cfg = ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 2, 1), hidden=8, depth=2)
+    base = objective.init_base(jax.random.PRNGKey(1), cfg)
+    rng = np.random.default_rng(1)
+    shape = (23, 17)
+    ints = [rng.integers(-40, 41, s).astype(np.int32) for s in latents.grid_shapes(shape, cfg)]
+    whole = synthesis.reconstruct(base["net"], ints, shape, cfg, 0.25, band=40)
+    for depth in (8, 16):
+        def grey(values):
+            return image_io.from_unit(values.mean(axis=-1, keepdims=True), depth)
+
+        out = np.empty((*shape, 1), np.uint8 if depth == 8 else np.uint16)
+        got = synthesis.reconstruct(base["net"], ints, shape, cfg, 0.25, band=40, out=out, convert=grey)
+        assert got is out
+        np.testing.assert_array_equal(out, grey(whole))
+    batch = synthesis.reconstruct_batch(base["net"], [np.stack([q, -q]) for q in ints], shape, cfg, 0.25)
+    np.testing.assert_array_equal(batch[0], synthesis.reconstruct(base["net"], ints, shape, cfg, 0.25))
+
+
 def test_missing_samples_do_not_count_in_the_distortion_and_inputs_reach_the_network():
     cfg = ModelConfig(spatial_dims=2, out_channels=1, channels=(1, 1), hidden=8, depth=2, input_features=3)
     base = objective.init_base(jax.random.PRNGKey(0), cfg)

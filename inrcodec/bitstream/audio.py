@@ -16,7 +16,8 @@ from inrcodec.errors import FormatError
 
 DESCRIPTOR = struct.Struct("<IIBBB")  # sample rate, frames, channels, sample format, container.
 CHANNEL_BYTES = struct.Struct("<I")  # Payload bytes of one channel.
-MAX_DECODE_SAMPLES = 1 << 31  # frames x channels; larger headers are refused before decoding.
+MAX_DECODE_SAMPLES = 1 << 25  # frames x channels; larger headers are refused before decoding (bounds memory;
+# beyond 2^25 frames, float32 cell coordinates of level 1 would also round past its grid).
 MAX_CHANNELS = 8
 MINOR_LOCAL_SCALES = 3  # Container minor version of files with a channel coded with entropy model 3.
 # Stable codes of the source's sample format and container: never renumber, only append.

@@ -23,7 +23,7 @@ FLAG_MASK = 1  # A mask of missing values follows the template.
 FLAG_TEMPLATE_DICTIONARY = 2  # The template's zlib stream uses climate_template.TEMPLATE_DICTIONARY (format 1.1).
 MINOR_TEMPLATE_DICTIONARY = 1  # Container minor version of files that set FLAG_TEMPLATE_DICTIONARY.
 MINOR_STACK_PREDICTION = 2  # Container minor version of stacks coded with entropy model 2 (coding.ENTROPY_MODEL_STACK).
-MAX_DECODE_VALUES = 1 << 28  # fields x ny x nx; larger headers are refused before decoding.
+MAX_DECODE_VALUES = 1 << 25  # fields x ny x nx; larger headers are refused before decoding (bounds memory).
 NAME = "climate"  # The modality's name in base manifests, archive settings and results.
 RATE_UNIT = "bits per field"
 

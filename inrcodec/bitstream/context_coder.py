@@ -143,52 +143,68 @@ def _code_escapes(coder, values: np.ndarray, scale_index: int) -> None:
         coder.encode(values.astype(np.int32), range_coder.laplace_model(), np.zeros_like(b), b)
 
 
+def wavefront(t: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) of wavefront t = 2 i + j of an (h, w) plane in coding order (i ascending): the part of
+    `wavefronts`'s order for t, without forming the order of the whole plane."""
+    i = np.arange(max(0, (t - w + 2) // 2), min(h - 1, t // 2) + 1)
+    return i, t - 2 * i
+
+
 def decode_levels(decoder, shapes: list[tuple[int, ...]], scale_indices: list[int], tables: np.ndarray) -> list[np.ndarray]:
-    """Inverse of `encode_levels`: int32 levels of the given shapes (*grid (h, w), C), finest first."""
+    """Inverse of `encode_levels`: int32 levels of the given shapes (*grid (h, w), C), finest first.
+
+    Index arrays are per wavefront, never per plane: a plane of n latents needs, besides the levels,
+    n bytes of clipped values and n / 4 bytes of coarser buckets.
+    """
     probabilities = tables / float(1 << TABLE_BITS)
     model = constriction.stream.model.Categorical(perfect=False)
-    planes = [[np.zeros(s[:2], np.int64) for _ in range(s[-1])] for s in shapes]
+    planes = [[np.zeros(s[:2], np.int32) for _ in range(s[-1])] for s in shapes]
     for k in reversed(range(len(shapes))):
         if scale_indices[k] == 0:
             continue
-        escapes = []
+        escaped = []
         for c, plane in enumerate(planes[k]):
             h, w = plane.shape
-            order, starts = wavefronts(h, w)
-            coarse = _coarse_buckets(coarser_plane(planes, k, c), h, w).reshape(-1)[order]
-            i, j = np.divmod(order, w)
-            padded_index = (i + 1) * (w + 2) + j + 1  # Index in the padded plane (see plane_contexts).
-            p = np.zeros((h + 1) * (w + 2), np.int64)
-            sym = np.zeros(h * w, np.int64)
-            ends = list(starts[1:]) + [h * w]
-            for start, end in zip(starts, ends):
-                at = padded_index[start:end]
-                left, top = p[at - 1], p[at - w - 2]
-                ctx = _context(left, p[at - w - 3], top, p[at - w - 1], coarse[start:end])
+            above = coarser_plane(planes, k, c)
+            if above is not None:  # Bucket of (i // 2, j // 2) = (i // 2, t // 2 - i): at cell[i] + t // 2.
+                coarse = _COARSE.astype(np.int8)[np.minimum(np.abs(above), RANGE + 1)].reshape(-1)
+                cell = np.arange(h) // 2 * above.shape[1] - np.arange(h)
+            # Clipped values, zero-padded as in plane_contexts; int8 holds them and their sums of four.
+            padded = np.zeros((h + 1) * (w + 2), np.int8)
+            flat, fronts = plane.reshape(-1), []
+            at_plane = np.arange(h) * (w - 2)  # (i, t - 2 i) is at i (w - 2) + t in the plane.
+            for t in range(2 * (h - 1) + w):
+                first, last = max(0, (t - w + 2) // 2), min(h - 1, t // 2)
+                n = max(0, last - first + 1)
+                # (i + 1, t - 2 i + 1) in the padded plane is at i w + t + w + 3: w apart along the wavefront.
+                at = first * w + t + w + 3
+                left, top_left, top, top_right = (padded[a : a + n * w : w] for a in (at - 1, at - w - 3, at - w - 2, at - w - 1))
+                bucket = 0 if above is None else coarse[cell[first : last + 1] + t // 2]
+                ctx = _context(left, top_left, top, top_right, bucket)
                 s = np.asarray(decoder.decode(model, probabilities[k][ctx]), np.int64)
-                sym[start:end] = s
-                p[at] = np.where(s == ESCAPE_POSITIVE, RANGE + 1, np.where(s == ESCAPE_NEGATIVE, -RANGE - 1, s - RANGE))
-            plane.reshape(-1)[order] = sym - RANGE  # Escapes are replaced below.
-            escapes.append((plane, order, sym))
-        _decode_escapes(decoder, escapes, scale_indices[k])
-    return [np.stack(level, axis=-1).astype(np.int32) for level in planes]
+                flat[at_plane[first : last + 1] + t] = s - RANGE  # Escapes (RANGE + 1, RANGE + 2 here) are replaced below.
+                padded[at : at + n * w : w] = np.where(s == ESCAPE_POSITIVE, RANGE + 1, np.where(s == ESCAPE_NEGATIVE, -RANGE - 1, s - RANGE))
+                if n and s.max() >= ESCAPE_NEGATIVE:
+                    fronts.append(t)
+            escaped.append((plane, fronts))
+        _decode_escapes(decoder, escaped, scale_indices[k])
+    return [level[0][..., None] if len(level) == 1 else np.stack(level, axis=-1) for level in planes]
 
 
-def _decode_escapes(decoder, planes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], scale_index: int) -> None:
-    """Reads a level's escaped latents into its planes ((plane, coding order, symbols in that order))."""
-    where = [np.flatnonzero(sym >= ESCAPE_NEGATIVE) for _, _, sym in planes]
-    count = sum(w.size for w in where)
-    if not count:
-        return
-    b = np.full(count, range_coder.scale_from_index(scale_index), np.float64)
-    values = np.asarray(decoder.decode(range_coder.laplace_model(), np.zeros_like(b), b), np.int64)
-    first = 0
-    for (plane, order, sym), at in zip(planes, where):
-        got = values[first : first + at.size]
-        first += at.size
-        if np.any(np.where(sym[at] == ESCAPE_POSITIVE, got <= RANGE, got >= -RANGE)):
-            raise ValueError("an escaped latent does not match its escape symbol")
-        plane.reshape(-1)[order[at]] = got
+def _decode_escapes(decoder, planes: list[tuple[np.ndarray, list[int]]], scale_index: int) -> None:
+    """Reads a level's escaped latents into its planes ((plane, its wavefronts holding an escape)) in
+    coding order, one coder call per such wavefront (the decoder gives what one call would)."""
+    scale = range_coder.scale_from_index(scale_index)
+    for plane, fronts in planes:
+        h, w = plane.shape
+        flat = plane.reshape(-1)
+        for t in fronts:
+            i, j = wavefront(t, h, w)
+            at = (i * w + j)[flat[i * w + j] > RANGE]
+            got = range_coder.decode_plain(decoder, at.size, scale)
+            if np.any(np.where(flat[at] + RANGE == ESCAPE_POSITIVE, got <= RANGE, got >= -RANGE)):
+                raise ValueError("an escaped latent does not match its escape symbol")
+            flat[at] = got
 
 
 def level_bits(levels: list[np.ndarray], scale_indices: list[int], tables: np.ndarray) -> float:

@@ -26,6 +26,7 @@ CODER_PRECISION = 24  # constriction's models give every symbol a probability of
 CONTEXT_BLOCK = 16  # Positions of a local-scale level that share one scale.
 CONTEXT_WINDOW = 64  # Previous positions (same channel) whose magnitudes set a block's scale.
 CONTEXT_GAIN_ZERO = 128  # Context byte g (1..255) adds g - 128 sixteenths of an octave; 0 = no context.
+DECODE_CHUNK = 1 << 16  # Symbols per coder call when decoding: bounds the scale arrays' memory.
 # round(2 ** (16 + i / 16)) for i = 1..15: the fractional steps of `ilog16` (none is near a tie).
 _LOG_STEPS = (68438, 71468, 74632, 77936, 81386, 84990, 88752, 92682, 96785, 101070, 105545, 110218, 115098,
               120194, 125515)
@@ -81,11 +82,21 @@ def stack_differences(symbols: np.ndarray) -> np.ndarray:
 
 
 def stack_sums(differences: np.ndarray) -> np.ndarray:
-    """Inverse of `stack_differences`: int32 (N, ...); raises ValueError outside [-SYMBOL_MAX, SYMBOL_MAX]."""
-    symbols = np.cumsum(np.asarray(differences, np.int64), axis=0)
-    if symbols.size and np.abs(symbols).max() > SYMBOL_MAX:
-        raise ValueError(f"stack-predicted latents leave [-{SYMBOL_MAX}, {SYMBOL_MAX}]")
-    return symbols.astype(np.int32)
+    """Inverse of `stack_differences`: int32 (N, ...); raises ValueError outside [-SYMBOL_MAX, SYMBOL_MAX].
+
+    Sums DECODE_CHUNK values at a time, so the int64 temporaries stay small whatever N.
+    """
+    differences = np.asarray(differences)
+    out = np.empty(differences.shape, np.int32)
+    carry = np.zeros(differences.shape[1:], np.int64)
+    rows = max(1, DECODE_CHUNK // max(1, int(np.prod(differences.shape[1:]))))
+    for start in range(0, differences.shape[0], rows):
+        part = np.cumsum(differences[start : start + rows], axis=0, dtype=np.int64) + carry
+        if part.size and np.abs(part).max() > SYMBOL_MAX:
+            raise ValueError(f"stack-predicted latents leave [-{SYMBOL_MAX}, {SYMBOL_MAX}]")
+        out[start : start + rows] = part
+        carry = part[-1]
+    return out
 
 
 def predict_along_stack(symbols: np.ndarray) -> bool:
@@ -253,9 +264,10 @@ def encode_into(encoder, levels: list[np.ndarray], scale_indices: list[int], con
 def _decode_local(decoder, shape: tuple[int, ...], floor: int, context: int) -> np.ndarray:
     """One local-scale level, block after block (a block's scale needs the latents before it)."""
     channels, positions = shape[-1], int(np.prod(shape[:-1]))
-    sequences = np.zeros((channels, positions), np.int64)
+    sequences = np.zeros((channels, positions), np.int32)  # |latent| <= SYMBOL_MAX: int32 is exact.
     model, block_sums = laplace_model(), np.zeros(-(-positions // CONTEXT_BLOCK), np.int64)
     lag = CONTEXT_WINDOW // CONTEXT_BLOCK  # The window is the `lag` blocks before.
+    zeros = np.zeros(CONTEXT_BLOCK, np.float64)
     for c in range(channels):
         window = 0
         for j, start in enumerate(range(0, positions, CONTEXT_BLOCK)):
@@ -264,11 +276,11 @@ def _decode_local(decoder, shape: tuple[int, ...], floor: int, context: int) -> 
             index = max(floor, min(255, _ilog16_int(window) + context - CONTEXT_GAIN_ZERO)) if window else floor
             stop = min(start + CONTEXT_BLOCK, positions)
             b = np.full((stop - start,), SCALES[index], np.float64)
-            block = decoder.decode(model, np.zeros_like(b), b)
+            block = decoder.decode(model, zeros[: stop - start], b)
             sequences[c, start:stop] = block
             block_sums[j] = np.abs(block).sum()
             window += int(block_sums[j])
-    return np.ascontiguousarray(sequences.T.astype(np.int32)).reshape(shape)
+    return np.ascontiguousarray(sequences.T).reshape(shape)  # No copy for one channel.
 
 
 def decode(payload: bytes, shapes: list[tuple[int, ...]], scale_indices: list[int],
@@ -288,13 +300,25 @@ def decode_from(decoder, shapes: list[tuple[int, ...]], scale_indices: list[int]
     """Reads levels from a RangeDecoder as `decode` does."""
     out = []
     for k, (shape, index) in enumerate(zip(shapes, scale_indices)):
-        n = int(np.prod(shape))
         if index == 0:
             out.append(np.zeros(shape, np.int32))
             continue
         if k < len(contexts) and contexts[k]:
             out.append(_decode_local(decoder, tuple(shape), index, contexts[k]))
             continue
-        b = np.full((n,), scale_from_index(index), np.float64)
-        out.append(np.asarray(decoder.decode(laplace_model(), np.zeros_like(b), b), np.int32).reshape(shape))
+        out.append(decode_plain(decoder, int(np.prod(shape)), scale_from_index(index)).reshape(shape))
+    return out
+
+
+def decode_plain(decoder, n: int, scale: float) -> np.ndarray:
+    """n symbols of one Laplace(scale) from a RangeDecoder -> int32 (n,), DECODE_CHUNK per coder call.
+
+    The decoder reads symbol after symbol whatever the calls, so the chunks give what one call would.
+    """
+    out = np.empty(n, np.int32)
+    b = np.full(min(n, DECODE_CHUNK), scale, np.float64)
+    means, model = np.zeros_like(b), laplace_model()
+    for start in range(0, n, DECODE_CHUNK):
+        stop = min(start + DECODE_CHUNK, n)
+        out[start:stop] = decoder.decode(model, means[: stop - start], b[: stop - start])
     return out

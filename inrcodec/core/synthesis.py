@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -21,35 +21,48 @@ BAND_SAMPLES = 1 << 15  # Samples evaluated at once per thread (about 20 MB of a
 THREADS = min(4, os.cpu_count() or 1)
 
 
-def _axis_weights(n: int, cells: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For samples 0..n-1 along an axis of a grid with `cells` cells of `stride` samples: the lower and
-    upper cell index and the weight of the upper one (linear interpolation between cell centres)."""
-    x = (np.arange(n, dtype=np.float32) + np.float32(0.5)) / np.float32(stride) - np.float32(0.5)
+def _axis_weights(index: np.ndarray, cells: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the samples `index` (ints) along an axis of a grid with `cells` cells of `stride` samples: the
+    lower and upper cell index and the weight of the upper one (linear interpolation between cell centres).
+
+    Only those samples: a band of a long signal costs its own length, not that of all samples before it.
+    """
+    # float32(i) as np.arange(n, dtype=np.float32)[i] gives it (rounded above 2^24): the same weights.
+    x = (np.asarray(index, np.int64).astype(np.float32) + np.float32(0.5)) / np.float32(stride) - np.float32(0.5)
     x = np.clip(x, np.float32(0.0), np.float32(cells - 1))
     lo = np.floor(x).astype(np.int64)
     return lo, np.minimum(lo + 1, cells - 1), (x - lo).astype(np.float32)
 
 
-def upsample(grid: np.ndarray, stride: int, span: Sequence[range]) -> np.ndarray:
-    """Level values (*grid, c) linearly interpolated at the samples `span` (one range per axis, of
-    sample indices) -> (*len(span), c) float32; stride 1 reads the grid directly."""
-    out = np.asarray(grid, np.float32)
+def upsample(grid: np.ndarray, stride: int, span: Sequence[range], step: float = 1.0) -> np.ndarray:
+    """Level values (*grid, c) times `step` linearly interpolated at the samples `span` (one range per
+    axis, of sample indices) -> (*len(span), c) float32; stride 1 reads the grid directly.
+
+    Only the grid rows the samples of span[0] need are converted to float32 (`grid` may be integers).
+    """
+    out = np.asarray(grid)
     for axis, samples in enumerate(span):
         index = np.asarray(samples)
+
+        def take(at: np.ndarray) -> np.ndarray:  # Scaling the rows taken equals taking scaled rows.
+            taken = np.take(out, at, axis=axis)
+            return np.asarray(taken, np.float32) * np.float32(step) if axis == 0 else taken
+
         if stride == 1:
-            out = np.take(out, index, axis=axis)
+            out = take(index)
             continue
-        lo, hi, frac = (a[index] for a in _axis_weights(samples.stop, grid.shape[axis], stride))
+        lo, hi, frac = _axis_weights(index, grid.shape[axis], stride)
         shape = [1] * out.ndim
         shape[axis] = -1
         frac = frac.reshape(shape)
-        out = np.take(out, lo, axis=axis) * (np.float32(1.0) - frac) + np.take(out, hi, axis=axis) * frac
+        out = take(lo) * (np.float32(1.0) - frac) + take(hi) * frac
     return out
 
 
-def features(grids: list[np.ndarray], span: Sequence[range]) -> np.ndarray:
-    """The modulation features z (*len(span), sum c_k) of the samples `span`: every level upsampled."""
-    return np.concatenate([upsample(g, 2**k, span) for k, g in enumerate(grids)], axis=-1)
+def features(grids: list[np.ndarray], span: Sequence[range], step: float = 1.0) -> np.ndarray:
+    """The modulation features z (*len(span), sum c_k) of the samples `span`: every level times
+    `step`, upsampled."""
+    return np.concatenate([upsample(g, 2**k, span, step) for k, g in enumerate(grids)], axis=-1)
 
 
 def apply(net: dict, z: np.ndarray, w0: float) -> np.ndarray:
@@ -79,24 +92,30 @@ def reconstruct(
     step: float = 1.0,
     inputs: np.ndarray | None = None,
     band: int = BAND_SAMPLES,
+    out: np.ndarray | None = None,
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Decodes one signal's integer latents (per level (*grid, c), times `step`) to values
     (*signal_shape, out_channels) in [0, 1], float32.
 
     `inputs` (*signal_shape, input_features) are the fixed per-sample inputs, if the base uses any.
+    With `out` (*signal_shape, ...), every band of rows of values goes through `convert` (elementwise
+    along the rows, e.g. to the output's integers) into `out`, which is returned: the float32 values
+    of the whole signal never exist at once.
     """
     net = as_float32(net)
-    grids = [np.asarray(q, np.float32) * np.float32(step) for q in quantized]
+    grids = [np.asarray(q) for q in quantized]  # Converted to float32 a band at a time.
     rows = max(1, band // max(1, int(np.prod(signal_shape[1:]))))
-    out = np.empty((*signal_shape, cfg.out_channels), np.float32)
+    if out is None:
+        out = np.empty((*signal_shape, cfg.out_channels), np.float32)
 
     def one_band(start: int) -> None:
         span = [range(start, min(start + rows, signal_shape[0]))] + [range(n) for n in signal_shape[1:]]
-        z = features(grids, span)
+        z = features(grids, span, step)
         if inputs is not None:
             z = np.concatenate([z, np.asarray(inputs[span[0].start : span[0].stop], np.float32)], axis=-1)
-        values = apply(net, z.reshape(-1, z.shape[-1]), cfg.w0)
-        out[span[0].start : span[0].stop] = np.clip(values.reshape(*z.shape[:-1], -1), 0.0, 1.0)
+        values = np.clip(apply(net, z.reshape(-1, z.shape[-1]), cfg.w0).reshape(*z.shape[:-1], -1), 0.0, 1.0)
+        out[span[0].start : span[0].stop] = values if convert is None else convert(values)
 
     starts = range(0, signal_shape[0], rows)
     if len(starts) == 1:
@@ -114,9 +133,15 @@ def reconstruct_batch(
     cfg: ModelConfig,
     step: float = 1.0,
     inputs: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """`reconstruct` of N signals with one network: latents per level (N, *grid, c), `inputs`
-    (N, *signal_shape, F) -> (N, *signal_shape, out_channels)."""
+    (N, *signal_shape, F) -> (N, *signal_shape, out_channels), or `convert`ed into `out` (N, ...)."""
     n = np.asarray(quantized[0]).shape[0]
-    return np.stack([reconstruct(net, [np.asarray(q)[i] for q in quantized], signal_shape, cfg, step,
-                                 None if inputs is None else np.asarray(inputs)[i]) for i in range(n)])
+    if out is None:
+        out = np.empty((n, *signal_shape, cfg.out_channels), np.float32)
+    for i in range(n):
+        reconstruct(net, [np.asarray(q)[i] for q in quantized], signal_shape, cfg, step,
+                    None if inputs is None else np.asarray(inputs)[i], out=out[i], convert=convert)
+    return out

@@ -18,7 +18,7 @@ from inrcodec.core import bases
 from inrcodec import decoder
 from inrcodec.bitstream import container
 from inrcodec.bitstream import audio as audio_header
-from inrcodec.bitstream.audio import MINOR_LOCAL_SCALES, AudioHeader
+from inrcodec.bitstream.audio import MAX_DECODE_SAMPLES, MINOR_LOCAL_SCALES, AudioHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import InputError
 from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
@@ -64,6 +64,8 @@ def encode(
     frames, channels = audio.samples.shape
     if frames == 0:
         raise InputError("audio has no samples")
+    if frames * channels > MAX_DECODE_SAMPLES:
+        raise InputError(f"{frames} frames x {channels} channels is more than the {MAX_DECODE_SAMPLES} samples of format 1")
     from inrcodec import codec  # Here: decoding needs no JAX.
     from inrcodec.core import objective
 
@@ -95,12 +97,12 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to Audio. Deterministic: no optimisation, no randomness."""
     box, header = read_header(data)
     base = base_for(box, base)
-    outs, offset = [], 0
-    for coding, size in zip(header.codings, header.payload_sizes):
-        values = decoder.decode_signal(coding, box.payload[offset : offset + size], base, (header.frames,))
-        outs.append(values[:, 0])
+    samples, offset = np.empty((header.frames, header.channels), np.float32), 0
+    for c, (coding, size) in enumerate(zip(header.codings, header.payload_sizes)):
+        # Each band of values becomes samples in place: no float copy of the whole clip.
+        decoder.decode_signal(coding, box.payload[offset : offset + size], base, (header.frames,),
+                              out=samples[:, c : c + 1], convert=audio_io.from_unit)
         offset += size
-    samples = audio_io.from_unit(np.stack(outs, axis=1))
     return Decoded(audio_io.Audio(samples, header.sample_rate, header.subtype, header.container), header, base)
 
 

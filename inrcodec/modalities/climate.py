@@ -21,7 +21,7 @@ from inrcodec.core import bases
 from inrcodec import decoder
 from inrcodec.bitstream import climate as climate_header
 from inrcodec.bitstream import climate_template, container
-from inrcodec.bitstream.climate import MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader
+from inrcodec.bitstream.climate import MAX_DECODE_VALUES, MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
 from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
@@ -34,6 +34,7 @@ CODE = container.MODALITY_CLIMATE
 SUFFIXES = climate_io.NETCDF_SUFFIXES + climate_io.GRIB_SUFFIXES + (".npy", ".npz")
 OUTPUT_SUFFIX = ".nc"
 RATE_UNIT = climate_header.RATE_UNIT
+INPUT_BLOCK = 1 << 16  # Grid points whose fixed inputs are computed at a time.
 
 
 def read(path: str | Path, var: str | None = None, **options) -> climate_io.Field:
@@ -62,12 +63,16 @@ def grid_inputs(latlon: np.ndarray | None, ny: int, nx: int, base: bases.Base) -
     """
     if base.cfg.input_features == 0:
         return np.zeros((ny, nx, 0), np.float32)
-    if latlon is None:
-        lat, lon = geometry.global_grid(ny, nx)
-        lat, lon = np.meshgrid(lat, lon, indexing="ij")
-    else:
-        lat, lon = latlon[..., 0], latlon[..., 1]
-    return base.cfg.input_scale * geometry.sphere_inputs(lat, lon)
+    out = np.empty((ny, nx, 3), np.float32)
+    rows = max(1, INPUT_BLOCK // nx)
+    lats, lons = geometry.global_grid(ny, nx)
+    for start in range(0, ny, rows):  # Elementwise: blocks of rows only bound the float64 temporaries.
+        if latlon is None:
+            lat, lon = np.meshgrid(lats[start : start + rows], lons, indexing="ij")
+        else:
+            lat, lon = latlon[start : start + rows, :, 0], latlon[start : start + rows, :, 1]
+        out[start : start + rows] = base.cfg.input_scale * geometry.sphere_inputs(lat, lon)
+    return out
 
 
 def metrics(field: climate_io.Field, values: np.ndarray, lo: float, hi: float, base: bases.Base) -> dict:
@@ -92,8 +97,12 @@ def signals(field: climate_io.Field, lo: float, hi: float, base: bases.Base) -> 
 
 def from_unit(values: np.ndarray, valid: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Coded values in [0, 1] -> physical values (float64), NaN where missing."""
-    out = lo + (hi - lo) * np.asarray(values, np.float64)
-    return np.where(valid, out, np.nan)
+    return np.where(valid, physical(values, lo, hi), np.nan)
+
+
+def physical(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Coded values in [0, 1] -> physical values (float64, same shape), elementwise."""
+    return lo + (hi - lo) * np.asarray(values, np.float64)
 
 
 def encode(
@@ -108,8 +117,9 @@ def encode(
     check_base(base, NAME)
     started = time.perf_counter()
     ny, nx = field.values.shape[-2:]
-    if ny > 65535 or nx > 65535:
-        raise InputError(f"{ny}x{nx} grid is too large for format 1")
+    if ny > 65535 or nx > 65535 or field.values.size > MAX_DECODE_VALUES:
+        raise InputError(f"a field of shape {field.values.shape} is too large for format 1 (grids up to 65535 x 65535, "
+                         f"at most {MAX_DECODE_VALUES} values); compress it with inrcodec.compress_dataset instead")
     lo, hi = value_range(field, base)
     stacked = signals(field, lo, hi, base)
     from inrcodec import codec  # Here: decoding needs no JAX.
@@ -143,12 +153,15 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     if int(np.prod(shape[:-2], dtype=np.int64)) != header.fields or tuple(shape[-2:]) != (header.ny, header.nx):
         raise FormatError(f"template shape {shape} does not match {header.fields} fields of {header.ny}x{header.nx}")
     valid = climate_template.unpack_mask(header.mask, shape)
-    latlon = climate_io.from_dataarray(climate_io.to_dataarray(np.zeros(shape), template)).latlon
-    inputs = grid_inputs(latlon, header.ny, header.nx, base)
+    inputs = grid_inputs(climate_io.template_latlon(template), header.ny, header.nx, base)
     inputs = np.broadcast_to(inputs, (header.fields, *inputs.shape))
-    values = decoder.decode_batch(header.coding, box.payload, base, header.fields, (header.ny, header.nx), inputs)
-    physical = from_unit(values[..., 0].reshape(shape), valid, header.lo, header.hi)
-    return Decoded(climate_io.to_dataarray(physical, template), header, base)
+    # Physical values band by band (from_unit, missing values set below): no float32 copy of the stack.
+    values = np.empty((header.fields, header.ny, header.nx, 1), np.float64)
+    decoder.decode_batch(header.coding, box.payload, base, header.fields, (header.ny, header.nx), inputs, out=values,
+                         convert=lambda band: physical(band, header.lo, header.hi))
+    values = values.reshape(shape)
+    values[~valid] = np.nan
+    return Decoded(climate_io.to_dataarray(values, template), header, base)
 
 
 def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:

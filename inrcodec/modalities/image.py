@@ -84,8 +84,11 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to an image array (H, W, C). Deterministic: no optimisation, no randomness."""
     box, header = read_header(data)
     base = base_for(box, base)
-    values = decoder.decode_signal(header.coding, box.payload, base, (header.height, header.width))
-    return Decoded(_to_output(values, header.channels, header.bit_depth), header, base)
+    # Converted band by band: the image's float values never exist at once (bounded memory).
+    out = np.empty((header.height, header.width, header.channels), np.uint8 if header.bit_depth == 8 else np.uint16)
+    decoder.decode_signal(header.coding, box.payload, base, (header.height, header.width), out=out,
+                          convert=lambda values: _to_output(values, header.channels, header.bit_depth))
+    return Decoded(out, header, base)
 
 
 def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:

@@ -12,7 +12,9 @@ import soundfile as sf
 from inrcodec.errors import InputError
 from inrcodec.signals import metrics
 
-MAX_SAMPLES = 1 << 31  # frames x channels; longer inputs are refused from the header, before decoding.
+MAX_SAMPLES = 1 << 25  # frames x channels, as bitstream.audio.MAX_DECODE_SAMPLES; longer inputs are refused
+# from the header, before decoding.
+WRITE_FRAMES = 1 << 16  # Frames converted and written to a file at a time.
 MAX_CHANNELS = 8
 MIN_RATE, MAX_RATE = 8_000, 48_000  # Hz, inclusive.
 
@@ -115,24 +117,32 @@ def audio_bytes(audio: Audio, container: str | None = None) -> bytes:
     """Encodes `audio` as a WAV or FLAC file in memory (default: `audio.container`).
 
     Samples are clipped to [-1, 1] and, for PCM, rounded to the nearest level of the output subtype
-    (see `output_subtype`), so reading the result back returns exactly those levels.
+    (see `output_subtype`), so reading the result back returns exactly those levels. Written
+    WRITE_FRAMES frames at a time: the file's bytes are those of one write, the temporaries stay small.
     """
     container = container or audio.container
     if container not in CONTAINERS:
         raise InputError(f"audio container must be WAV or FLAC, not {container!r}")
     subtype = output_subtype(audio.subtype, container)
-    x = np.clip(np.asarray(audio.samples, np.float64), -1.0, 1.0)
+    samples = np.asarray(audio.samples)
+    buf = io.BytesIO()
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    with sf.SoundFile(buf, "w", audio.sample_rate, channels, subtype, format=container) as f:
+        for start in range(0, len(samples), WRITE_FRAMES):
+            f.write(_file_samples(samples[start : start + WRITE_FRAMES], subtype))
+    return buf.getvalue()
+
+
+def _file_samples(samples: np.ndarray, subtype: str) -> np.ndarray:
+    """Samples (frames, channels) as soundfile writes them in `subtype`: float, or left-aligned int32 levels."""
+    x = np.clip(np.asarray(samples, np.float64), -1.0, 1.0)
     bits = _PCM_BITS.get(subtype)
     if bits is None:
-        data = x.astype(np.float64 if subtype == "DOUBLE" else np.float32)
-    else:
-        # soundfile treats int32 input as left-aligned: the top `bits` bits are the sample.
-        top = 1 << (bits - 1)
-        levels = np.clip(np.round(x * top), -top, top - 1).astype(np.int64)
-        data = (levels << (32 - bits)).astype(np.int32)
-    buf = io.BytesIO()
-    sf.write(buf, data, audio.sample_rate, subtype=subtype, format=container)
-    return buf.getvalue()
+        return x.astype(np.float64 if subtype == "DOUBLE" else np.float32)
+    # soundfile treats int32 input as left-aligned: the top `bits` bits are the sample.
+    top = 1 << (bits - 1)
+    levels = np.clip(np.round(x * top), -top, top - 1).astype(np.int64)
+    return (levels << (32 - bits)).astype(np.int32)
 
 
 def to_unit(samples: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ import xarray as xr
 from inrcodec.errors import FormatError, InputError
 
 MAX_VALUES = 1 << 28  # values per field; larger inputs are refused from the shape, before loading.
+UNROTATE_BLOCK = 1 << 16  # Grid points unrotated at a time.
 ERA5_T2M_RANGE = (202.66, 320.93)  # K: COIN++'s normalisation of ERA5 2 m temperature to [0, 1].
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf")
 GRIB_SUFFIXES = (".grib", ".grib2", ".grb", ".grb2")
@@ -294,8 +295,9 @@ def _grid(da: xr.DataArray) -> tuple[str, str, np.ndarray | None]:
     """(y dim, x dim, latlon (ny, nx, 2) or None) of `da`."""
     lat, lon = _find(da, _is_lat, 1), _find(da, _is_lon, 1)
     if lat is not None and lon is not None and lat.dims != lon.dims:
-        lats, lons = np.meshgrid(lat.values.astype(np.float64), lon.values.astype(np.float64), indexing="ij")
-        return lat.dims[0], lon.dims[0], np.stack([lats, lons], axis=-1)
+        latlon = np.empty((lat.size, lon.size, 2), np.float64)  # Filled in place: no meshgrid copies.
+        latlon[..., 0], latlon[..., 1] = lat.values.astype(np.float64)[:, None], lon.values.astype(np.float64)[None, :]
+        return lat.dims[0], lon.dims[0], latlon
     lat, lon = _find(da, _is_lat, 2), _find(da, _is_lon, 2)
     if lat is not None and lon is not None and set(lat.dims) == set(lon.dims):
         y, x = lat.dims
@@ -316,6 +318,15 @@ def _grid(da: xr.DataArray) -> tuple[str, str, np.ndarray | None]:
 
 def _unrotate(rlat: np.ndarray, rlon: np.ndarray, mapping: dict) -> np.ndarray:
     """Geographic (ny, nx, 2) latitude, longitude in degrees of a CF rotated_latitude_longitude grid."""
+    rlat = np.asarray(rlat, np.float64)
+    out = np.empty((rlat.size, np.size(rlon), 2), np.float64)
+    rows = max(1, UNROTATE_BLOCK // max(1, np.size(rlon)))
+    for start in range(0, rlat.size, rows):  # Elementwise: blocks of rows only bound the temporaries.
+        out[start : start + rows] = _unrotate_rows(rlat[start : start + rows], rlon, mapping)
+    return out
+
+
+def _unrotate_rows(rlat: np.ndarray, rlon: np.ndarray, mapping: dict) -> np.ndarray:
     pole_lat = float(mapping["grid_north_pole_latitude"])
     pole_lon = float(mapping["grid_north_pole_longitude"])
     rlon = np.asarray(rlon, np.float64) - float(mapping.get("north_pole_grid_longitude", 0.0))
@@ -327,6 +338,12 @@ def _unrotate(rlat: np.ndarray, rlon: np.ndarray, mapping: dict) -> np.ndarray:
     lat = np.degrees(np.arcsin(np.clip(z, -1.0, 1.0)))
     lon = (np.degrees(np.arctan2(y, x)) + pole_lon) % 360.0 - 180.0  # + pole_lon + 180, wrapped to [-180, 180)
     return np.stack([lat, lon], axis=-1)
+
+
+def template_latlon(template) -> np.ndarray | None:
+    """The grid coordinates (ny, nx, 2) of a template's field (None for a regular global grid), as
+    `from_dataarray(to_dataarray(values, template)).latlon` gives them, without any values."""
+    return _grid(to_dataarray(np.broadcast_to(np.float64(0.0), template.field_shape), template))[2]
 
 
 # --- template --------------------------------------------------------------------------------------

@@ -81,10 +81,11 @@ PNG_COMPRESS_LEVEL = 1  # zlib level: decoded PNGs are written ~5x faster than a
 
 def encode_png(arr: np.ndarray) -> bytes:
     """uint8/uint16 (H, W, C) -> PNG bytes."""
-    if arr.dtype == np.uint16 and arr.shape[2] != 1:
-        arr = (arr >> 8).astype(np.uint8)  # Pillow cannot write 16-bit RGB PNG: store 8-bit colour.
+    if arr.dtype == np.uint16 and arr.shape[2] != 1:  # Pillow cannot write 16-bit RGB PNG: store 8-bit colour.
+        arr = np.right_shift(arr, 8, out=np.empty(arr.shape, np.uint8), casting="unsafe")  # No uint16 temporary.
     # Pillow infers the mode from the dtype and shape: L, I;16 or RGB.
     im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
+    del arr  # Pillow holds its own copy: a converted array is not kept while the PNG is written.
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
