@@ -17,7 +17,7 @@ from inrcodec.core import bases
 from inrcodec import modalities
 from inrcodec._io import atomic_write, check_writable
 from inrcodec.bitstream import container, files
-from inrcodec.core.config import DEFAULT_QUALITY, EFFORT_STEPS, QUALITY_LAMBDAS, FitConfig, ModelConfig
+from inrcodec.core.config import DEFAULT_QUALITY, EFFORT_STEPS, NO_FIT, QUALITY_LAMBDAS, FitConfig, ModelConfig
 from inrcodec.errors import InputError
 from inrcodec.modalities import Modality
 from inrcodec.modalities.common import Decoded, EncodeResult, Progress
@@ -79,6 +79,8 @@ def encode(
     fit: FitConfig | None = None,
     fit_steps: int | None = None,
     progress: Progress | None = None,
+    max_error: float | None = None,
+    rel_error: float | None = None,
 ) -> EncodeResult:
     """Encodes a signal at a quality level of the base (`qualities`; default DEFAULT_QUALITY) or at the
     best level within a rate target.
@@ -91,10 +93,14 @@ def encode(
       strict: InputError when even the smallest level exceeds the target; otherwise that level's result
         comes back with `target_missed` set.
       fit: the encoder's schedule (default: the base's, `default_fit`, with `fit_steps` steps if given).
+      max_error, rel_error: climate: every decoded value within this absolute bound (the variable's
+        units), or this fraction of the values' range, of the original. The network is then not
+        fitted (quality NO_FIT = 0, the base's own field predicts) unless a quality level is given.
     """
     fmt = modalities.by_name(modality) if modality else modalities.for_signal(signal)
     target = rate if rate is not None else bpp
     _check_rate_unit(fmt, _given_unit(rate, bpp, rate_unit))
+    options = _encode_options(fmt, target, max_error=max_error, rel_error=rel_error)
     base = base if isinstance(base, bases.Base) else load_default_base(base, fmt.NAME)
     modalities.check_base(base, fmt.NAME)
     native = fmt.native(signal)
@@ -107,9 +113,23 @@ def encode(
             raise InputError(f"the rate target {target:g} {fmt.RATE_UNIT} is out of reach: the smallest quality "
                              f"level ({result.quality}) gives {result.rate:.4g} {fmt.RATE_UNIT}")
         return result
-    quality = DEFAULT_QUALITY if quality is None else quality
-    _check_quality(base, quality)
-    return fmt.encode(native, base, quality, fit, seed, progress)
+    if quality is None:  # With an error bound the network's fit buys ~nothing (meta/README.md): skip it.
+        quality = NO_FIT if options else DEFAULT_QUALITY
+    if not (options and quality == NO_FIT):
+        _check_quality(base, quality)
+    return fmt.encode(native, base, quality, fit, seed, progress, **options)
+
+
+def _encode_options(fmt: Modality, target: float | None, **given) -> dict:
+    """The options given (not None) that the modality's `encode` takes; InputError for any other."""
+    options = {k: v for k, v in given.items() if v is not None}
+    for option in options:
+        if option not in fmt.ENCODE_OPTIONS:
+            names = modalities.taking_option(option)
+            raise InputError(f"--{option.replace('_', '-')} applies to {' and '.join(names)} signals, not {fmt.NAME}")
+    if options and target is not None:
+        raise InputError("an error bound and a rate target cannot be combined: the bound sets the rate")
+    return options
 
 
 def _given_unit(rate: float | None, bpp: float | None, rate_unit: str | None) -> str | None:
@@ -167,11 +187,14 @@ def encode_file(
     fit: FitConfig | None = None,
     fit_steps: int | None = None,
     progress: Progress | None = None,
+    max_error: float | None = None,
+    rel_error: float | None = None,
 ) -> EncodeResult:
     """Reads a file, encodes it (the options of `encode`) and writes `dst` atomically (refuses to
     overwrite unless force; nothing is written when `strict` refuses the result).
 
-    `var` picks the variable of a climate file. A rate target in the wrong unit is refused before reading.
+    `var` picks the variable of a climate file. A rate target in the wrong unit, or an option the
+    modality does not take, is refused before reading.
     """
     dst = Path(dst)
     if Path(src).resolve() == dst.resolve():
@@ -182,11 +205,13 @@ def encode_file(
         modality = base.modality
     fmt = modalities.for_path(src, modality)
     _check_rate_unit(fmt, _given_unit(rate, bpp, rate_unit), source=str(src))
+    _encode_options(fmt, rate if rate is not None else bpp, max_error=max_error, rel_error=rel_error)
     if isinstance(base, bases.Base):
         modalities.check_base(base, fmt.NAME, source=str(src), subject="the file")
     native = fmt.read(src, var=var)
     result = encode(native, quality=quality, rate=rate, bpp=bpp, rate_unit=rate_unit, strict=strict, base=base,
-                    modality=fmt.NAME, seed=seed, fit=fit, fit_steps=fit_steps, progress=progress)
+                    modality=fmt.NAME, seed=seed, fit=fit, fit_steps=fit_steps, progress=progress,
+                    max_error=max_error, rel_error=rel_error)
     atomic_write(dst, result.data, force=force)
     return result
 

@@ -70,6 +70,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
             args.input, out, quality=args.quality, rate=target, rate_unit=target_unit, strict=args.strict,
             base=args.base, modality=args.modality, var=args.var, force=args.force, seed=args.seed,
             fit_steps=api.effort_steps(args.effort, args.fit_steps), progress=update,
+            max_error=args.max_error, rel_error=args.rel_error,
         )
     finally:
         close()
@@ -219,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--bpp", type=float, help="images: target bits per pixel (the best quality level that fits)")
     rate.add_argument("--kbps", type=float, help="audio: target kilobits per second")
     rate.add_argument("--bits-per-field", type=float, help="climate: target bits per 2-D field")
+    bound = e.add_mutually_exclusive_group()
+    bound.add_argument("--max-error", type=float, metavar="E",
+                       help="climate: every decoded value within E of the original (the variable's units)")
+    bound.add_argument("--rel-error", type=float, metavar="R",
+                       help="climate: every decoded value within R times the field's value range of the original")
     e.add_argument("--strict", action="store_true",
                    help="with a rate target: fail (exit 1, no output) when even the smallest quality level exceeds "
                    "it, instead of warning")

@@ -81,17 +81,18 @@ def decode_signal(
 
 def reconstruct_batch(base: bases.Base, ints: list[np.ndarray], signal_shape: Sequence[int], step: float,
                       inputs: np.ndarray | None = None, out: np.ndarray | None = None,
-                      convert: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+                      convert: Callable[[np.ndarray], np.ndarray] | None = None, dtype=np.float32) -> np.ndarray:
     """Decodes N signals' integer latents (per level (N, *grid, c)) to (N, *signal_shape, C) in [0, 1]
-    (with `out`, converted band by band into it: synthesis.reconstruct)."""
-    return synthesis.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs, out, convert)
+    (with `out`, converted band by band into it: synthesis.reconstruct), computed in `dtype`."""
+    return synthesis.reconstruct_batch(base.params["net"], ints, signal_shape, base.cfg, step, inputs, out, convert,
+                                       dtype)
 
 
 def decode_batch(header: CodingHeader, payload: bytes, base: bases.Base, n: int, signal_shape: Sequence[int],
                  inputs: np.ndarray | None = None, out: np.ndarray | None = None,
-                 convert: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+                 convert: Callable[[np.ndarray], np.ndarray] | None = None, dtype=np.float32) -> np.ndarray:
     """Inverse of codec.BatchCoded.payload for N signals: values (N, *signal_shape, C) in [0, 1] (with
-    `out`, converted band by band into it)."""
+    `out`, converted band by band into it), computed in `dtype`."""
     if header.weight_step_index:
         raise FormatError("batch-coded signals carry no weight deltas")
     if len(header.scale_indices) != base.cfg.levels:
@@ -104,4 +105,4 @@ def decode_batch(header: CodingHeader, payload: bytes, base: bases.Base, n: int,
                 ints[k] = range_coder.stack_sums(ints[k])
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:
         raise FormatError(f"entropy-coded payload is invalid ({e})") from None
-    return reconstruct_batch(base, ints, signal_shape, quant_step(header.step_index), inputs, out, convert)
+    return reconstruct_batch(base, ints, signal_shape, quant_step(header.step_index), inputs, out, convert, dtype)

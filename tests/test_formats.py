@@ -182,9 +182,10 @@ def test_decode_refuses_a_suffix_the_modality_cannot_write(tmp_path, capsys, sma
     fails(capsys, ["decode", str(small_audio.inr), "-o", str(tmp_path / "a.png")], ".wav or .flac", tmp_path / "a.png")
 
 
-@pytest.mark.parametrize("flip", [2, 4])
-def test_climate_header_flag_bits_are_checked(flip):
-    """Flags bit 1 must agree with the template's preset-dictionary bit; higher bits are reserved."""
+@pytest.mark.parametrize("flip, message", [(2, "disagree"), (4, "error-bound fields"), (8, "reserved")])
+def test_climate_header_flag_bits_are_checked(flip, message):
+    """Flags bit 1 must agree with the template's preset-dictionary bit; bit 2 announces error-bound
+    fields, which must be there; higher bits are reserved."""
     from pathlib import Path
 
     from inrcodec.bitstream import container
@@ -195,7 +196,7 @@ def test_climate_header_flag_bits_are_checked(flip):
     meta = bytearray(box.meta)
     meta[8] ^= flip  # The climate flags byte (SPEC.md section 3.3).
     edited = container.pack(container.Container(box.modality, box.base_id, bytes(meta), box.payload, box.minor))
-    with pytest.raises(FormatError, match="disagree" if flip == 2 else "reserved"):
+    with pytest.raises(FormatError, match=message):
         api.decode(edited)
 
 

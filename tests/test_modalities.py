@@ -46,9 +46,10 @@ def test_every_plugin_satisfies_the_protocol(plugin):
         spec = getattr(Modality, name, None)
         if inspect.isfunction(spec):
             assert callable(getattr(plugin, name)), f"{plugin.NAME}.{name} is not a function"
-            options = plugin.READ_OPTIONS if name == "read" else ()
+            options = {"read": plugin.READ_OPTIONS, "encode": plugin.ENCODE_OPTIONS}.get(name, ())
             assert _parameters(getattr(plugin, name), options) == _parameters(spec), f"{plugin.NAME}.{name}: parameters"
     assert set(plugin.READ_OPTIONS) <= set(inspect.signature(plugin.read).parameters)
+    assert set(plugin.ENCODE_OPTIONS) <= set(inspect.signature(plugin.encode).parameters)
     assert isinstance(plugin.NAME, str) and isinstance(plugin.CODE, int) and isinstance(plugin.TRAIN_CROPS, bool)
     assert isinstance(plugin.FIXED_RANGE, bool)
     assert all(s.startswith(".") and s == s.lower() for s in plugin.SUFFIXES)

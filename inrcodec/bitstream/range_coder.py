@@ -180,6 +180,11 @@ def _bits_table() -> np.ndarray:
     return np.concatenate([np.zeros((1, SYMBOL_MAX + 1)), bits])
 
 
+def bits_by_scale(symbols: np.ndarray) -> np.ndarray:
+    """(255,) bits of `symbols` (|s| <= SYMBOL_MAX) under each scale index 1..255, from their histogram."""
+    return _bits_table()[1:] @ np.bincount(np.abs(symbols).reshape(-1), minlength=SYMBOL_MAX + 1)
+
+
 def _bits_given_logs(sequences: np.ndarray, logs: np.ndarray, floor: int, context: int) -> float:
     index = _per_symbol(_block_indices(logs, floor, context), sequences.shape[1])
     return float(_bits_table()[index, np.abs(sequences)].sum())

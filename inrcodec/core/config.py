@@ -126,6 +126,7 @@ QUALITY_LAMBDAS: dict[int, float] = {
     8: 0.0003,
 }
 DEFAULT_QUALITY = 4
+NO_FIT = 0  # Quality "no fit": error-bounded climate files whose latents are all zero (modalities.climate).
 # Encoder effort -> refinement steps (None: the base's own schedule, 300 + 100 for the image base).
 # R-D and seconds of each: meta/README.md (1,600 steps coded 16 % larger files: no "max" yet).
 EFFORT_STEPS: dict[str, int | None] = {"fast": 48, "default": None}

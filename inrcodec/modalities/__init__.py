@@ -33,6 +33,7 @@ class Modality(Protocol):
     OUTPUT_SUFFIX: str  # What `decode` writes by default.
     RATE_UNIT: str  # "bpp", "kbps" or "bits per field".
     READ_OPTIONS: tuple[str, ...]  # Keyword options `read` takes (e.g. "var", "seconds").
+    ENCODE_OPTIONS: tuple[str, ...]  # Keyword options `encode` takes besides the quality (e.g. "max_error").
     TRAIN_CROPS: bool  # Whether meta-training draws random crops of the items (else whole items).
     FIXED_RANGE: bool  # Whether values map to [0, 1] by a physical range the base records (manifest value_range).
 
@@ -41,8 +42,9 @@ class Modality(Protocol):
         """The native signal of a file; options not in READ_OPTIONS are ignored."""
 
     def encode(self, native: Any, base: bases.Base, quality: int, fit_cfg: FitConfig = ..., seed: int = ...,
-               progress: Progress | None = ...) -> EncodeResult:
-        """The .inr bytes of a native signal at one quality level, and the decoder's reconstruction."""
+               progress: Progress | None = ..., **options: Any) -> EncodeResult:
+        """The .inr bytes of a native signal at one quality level, and the decoder's reconstruction;
+        options not in ENCODE_OPTIONS are ignored (the API refuses them first)."""
 
     def read_header(self, data: bytes) -> tuple[container.Container, Any]:
         """The validated container and the modality's header (with rate(file bytes) and describe())."""
@@ -172,8 +174,8 @@ def for_stack(items: Any, dim: str | None = None) -> tuple[Modality, Iterable[np
 
 
 def taking_option(option: str) -> list[str]:
-    """Names of the modalities whose `read` takes `option`."""
-    return [m.NAME for m in _registry().values() if option in m.READ_OPTIONS]
+    """Names of the modalities whose `read` or `encode` takes `option`."""
+    return [m.NAME for m in _registry().values() if option in m.READ_OPTIONS + m.ENCODE_OPTIONS]
 
 
 __all__ = ["FORMATS", "Decoded", "EncodeResult", "Modality", "Progress", "StackSettings", "by_code", "by_name",

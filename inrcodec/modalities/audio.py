@@ -31,6 +31,7 @@ SUFFIXES = (".wav", ".flac")
 OUTPUT_SUFFIX = ".wav"
 RATE_UNIT = audio_header.RATE_UNIT
 READ_OPTIONS = ("seconds",)  # Only the first `seconds` of the clip.
+ENCODE_OPTIONS: tuple[str, ...] = ()  # No options beyond the quality level.
 TRAIN_CROPS = True  # Meta-training draws random windows.
 FIXED_RANGE = False  # Waveforms in [-1, 1] map to [0, 1].
 
@@ -58,6 +59,7 @@ def encode(
     fit_cfg: FitConfig = FitConfig(),
     seed: int = 0,
     progress: Progress | None = None,
+    **options,
 ) -> EncodeResult:
     """Encodes every channel of `audio` at one quality level."""
     check_base(base, NAME)

@@ -17,11 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from inrcodec.bitstream.coding import CodingHeader, quant_step
+from inrcodec.core.config import NO_FIT, grid_shapes
 from inrcodec.core import bases
 from inrcodec import decoder
 from inrcodec.bitstream import climate as climate_header
-from inrcodec.bitstream import climate_template, container
-from inrcodec.bitstream.climate import MAX_DECODE_VALUES, MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader
+from inrcodec.bitstream import climate_template, container, residuals
+from inrcodec.bitstream.climate import (MAX_DECODE_VALUES, MINOR_ERROR_BOUND, MINOR_STACK_PREDICTION,
+                                        MINOR_TEMPLATE_DICTIONARY, ClimateHeader)
+from inrcodec.bitstream.residuals import ResidualHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
 from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
@@ -35,6 +39,9 @@ SUFFIXES = climate_io.NETCDF_SUFFIXES + climate_io.GRIB_SUFFIXES + (".npy", ".np
 OUTPUT_SUFFIX = ".nc"
 RATE_UNIT = climate_header.RATE_UNIT
 INPUT_BLOCK = 1 << 16  # Grid points whose fixed inputs are computed at a time.
+# An error bound keeps this fraction of the value range for the float64 prediction to differ between CPUs
+# (sums in another order, another libm's sin): many orders of magnitude above what they change.
+PREDICTION_MARGIN = 2.0**-30
 
 
 def read(path: str | Path, var: str | None = None, **options) -> climate_io.Field:
@@ -112,33 +119,123 @@ def encode(
     fit_cfg: FitConfig = FitConfig(),
     seed: int = 0,
     progress: Progress | None = None,
+    max_error: float | None = None,
+    rel_error: float | None = None,
+    **options,
 ) -> EncodeResult:
-    """Encodes every 2-D field of `field` (fitted together in vmapped chunks) at one quality level."""
+    """Encodes every 2-D field of `field` (fitted together in vmapped chunks) at one quality level.
+
+    With `max_error` (in the variable's units) or `rel_error` (a fraction of the valid values' range),
+    every decoded value lies within that bound of the original: the network's prediction plus coded
+    residuals (format 1.5, bitstream.residuals). Quality NO_FIT (bounds only) skips the fit.
+    """
     check_base(base, NAME)
     started = time.perf_counter()
     ny, nx = field.values.shape[-2:]
     if ny > 65535 or nx > 65535 or field.values.size > MAX_DECODE_VALUES:
         raise InputError(f"a field of shape {field.values.shape} is too large for format 1 (grids up to 65535 x 65535, "
                          f"at most {MAX_DECODE_VALUES} values); compress it with inrcodec.compress_dataset instead")
+    bound = error_bound(field, max_error, rel_error)
+    if quality == NO_FIT and bound is None:
+        raise InputError(f"quality {NO_FIT} (no fit) needs an error bound (--max-error or --rel-error)")
     lo, hi = value_range(field, base)
     stacked = signals(field, lo, hi, base)
-    from inrcodec import codec  # Here: decoding needs no JAX.
-
-    coded = codec.encode_batch(stacked, base, quality, fit_cfg, seed, progress, stack_prediction=True)
     n = stacked["values"].shape[0]
+    if quality == NO_FIT:  # Zero latents: the base's own field predicts; no JAX, no fitting.
+        coding = CodingHeader(0, 0, (0,) * base.cfg.levels, (), ())
+        ints, latents = [np.zeros((n, *s), np.int32) for s in grid_shapes((ny, nx), base.cfg)], b""
+    else:
+        from inrcodec import codec  # Here: decoding needs no JAX.
+
+        coded = codec.encode_batch(stacked, base, quality, fit_cfg, seed, progress, stack_prediction=True)
+        coding, ints, latents = coded.header, coded.ints, coded.payload()
     template = climate_template.pack(field.template)
-    header = ClimateHeader(ny, nx, n, lo, hi, template, climate_template.pack_mask(field.valid), coded.header)
+    residual, extra = None, b""
+    if bound is not None:
+        prediction = _prediction(ints, coding.step_index, stacked["inputs"], base, lo, hi)
+        residual, extra, values = _bounded(field, prediction, bound, lo, hi)
+    else:
+        values = from_unit(coded.values[..., 0].reshape(field.values.shape), field.valid, lo, hi)
+    header = ClimateHeader(ny, nx, n, lo, hi, template, climate_template.pack_mask(field.valid), coding, residual)
     meta = header.pack()
     if len(meta) > container.MAX_META_BYTES:
         raise InputError(f"the field's description takes {len(meta)} bytes, more than one .inr file holds; "
                          "compress the stack with inrcodec.compress_dataset instead")
-    minor = (MINOR_STACK_PREDICTION if coded.header.predicted else
+    minor = (MINOR_ERROR_BOUND if residual else MINOR_STACK_PREDICTION if coding.predicted else
              MINOR_TEMPLATE_DICTIONARY if header.dictionary else container.FORMAT_MINOR)
-    data = container.pack(container.Container(CODE, base.base_id, meta, coded.payload(), minor))
-    values = from_unit(coded.values[..., 0].reshape(field.values.shape), field.valid, lo, hi)
+    data = container.pack(container.Container(CODE, base.base_id, meta, latents + extra, minor))
     recon = climate_io.to_dataarray(values, climate_template.unpack(template))  # Exactly what decoding gives.
     m = metrics(field, values, lo, hi, base)
     return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
+
+
+def error_bound(field: climate_io.Field, max_error: float | None, rel_error: float | None) -> float | None:
+    """The absolute bound of `max_error` or `rel_error` (a fraction of the valid values' range), or None."""
+    if max_error is not None and rel_error is not None:
+        raise InputError("give an absolute (--max-error) or a relative (--rel-error) bound, not both")
+    given = max_error if max_error is not None else rel_error
+    if given is None:
+        return None
+    if not (np.isfinite(given) and given > 0):
+        raise InputError(f"the error bound must be a positive number, got {given}")
+    if max_error is not None:
+        return float(max_error)
+    data = field.values[field.valid]
+    spread = float(data.max() - data.min()) if data.size else 0.0
+    if spread == 0:
+        raise InputError("a relative bound needs values that vary; the field is constant (give --max-error)")
+    return float(rel_error) * spread
+
+
+def storage_margin(encoding: dict, magnitude: float) -> float:
+    """How far writing a value of at most `magnitude` to the source's storage (dtype, packing) can move it."""
+    dtype = np.dtype(encoding.get("dtype", np.float64))
+    if "scale_factor" in encoding or dtype.kind in "iu":
+        return 0.5 * abs(float(encoding.get("scale_factor", 1.0)))
+    if dtype.kind == "f" and dtype.itemsize < 8:
+        return float(np.spacing(np.array(magnitude, dtype))) if np.isfinite(magnitude) else np.inf
+    return 0.0
+
+
+def _prediction(ints: list[np.ndarray], step_index: int, inputs: np.ndarray, base: bases.Base, lo: float,
+                hi: float) -> np.ndarray:
+    """The float64 prediction (N, ny, nx) of coded latents, in physical units: what the decoder computes."""
+    n, ny, nx = inputs.shape[:3]
+    out = np.empty((n, ny, nx, 1), np.float64)
+    decoder.reconstruct_batch(base, ints, (ny, nx), quant_step(step_index), inputs, out=out,
+                              convert=lambda band: physical(band, lo, hi), dtype=np.float64)
+    return out[..., 0]
+
+
+def _bounded(field: climate_io.Field, prediction: np.ndarray, bound: float, lo: float,
+             hi: float) -> tuple[ResidualHeader, bytes, np.ndarray]:
+    """(error-bound fields, residual bytes, decoded values (field shape, NaN where missing)) that put every
+    valid value within `bound` of the original, after the decoder's float64 arithmetic and the output's storage."""
+    x = field.values.reshape(prediction.shape)
+    valid = field.valid.reshape(prediction.shape)
+    magnitude = float(np.abs(x[valid]).max(initial=0.0)) + bound
+    encoding = field.template.encoding if field.template else {}
+    margin = PREDICTION_MARGIN * (hi - lo) + storage_margin(encoding, magnitude)
+    inner = bound - margin  # What the residuals must meet before the storage and another CPU's rounding.
+    if not inner > magnitude * 2.0**-40:
+        raise InputError(f"the error bound {bound:g} is below what the decoded values can resolve "
+                         f"({margin:.3g} for this variable's storage and range)")
+    step = 2.0 * inner * (1.0 - 2.0**-20)  # Rounding p + decoded residual cannot carry it past `inner`.
+    e = np.where(valid, x - prediction, 0.0)
+    if not np.abs(e).max(initial=0.0) < step * 2.0**32:
+        raise InputError(f"the error bound {bound:g} is too small for this field's values (residuals beyond 2^32 steps)")
+    try:
+        (predictor, shift, index, context, groups), symbols, decoded = residuals.choose(e, valid, step)
+    except ValueError:
+        raise InputError(f"the error bound {bound:g} is too small for this field's values") from None
+    values = prediction + decoded
+    if not (np.abs(x - values)[valid] <= inner).all():
+        raise RuntimeError("error-bounded residuals missed their bound")  # Never: tests/test_error_bound.py.
+    sizes = residuals.group_sizes(valid) if groups else None
+    stream, raw = residuals.encode(symbols, shift, index, context, groups, sizes)
+    header = ResidualHeader(bound, step, predictor, shift, index, context, len(stream), groups)
+    values[~valid] = np.nan
+    return header, stream + raw, values.reshape(field.values.shape)
 
 
 read_header = climate_header.read  # (container, ClimateHeader) of .inr bytes: the bitstream's reader.
@@ -155,13 +252,31 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     valid = climate_template.unpack_mask(header.mask, shape)
     inputs = grid_inputs(climate_io.template_latlon(template), header.ny, header.nx, base)
     inputs = np.broadcast_to(inputs, (header.fields, *inputs.shape))
+    stack = (header.fields, header.ny, header.nx)
+    latents, residual = _split_payload(box.payload, header, valid.reshape(stack))
     # Physical values band by band (from_unit, missing values set below): no float32 copy of the stack.
-    values = np.empty((header.fields, header.ny, header.nx, 1), np.float64)
-    decoder.decode_batch(header.coding, box.payload, base, header.fields, (header.ny, header.nx), inputs, out=values,
-                         convert=lambda band: physical(band, header.lo, header.hi))
+    values = np.empty((*stack, 1), np.float64)
+    decoder.decode_batch(header.coding, latents, base, header.fields, (header.ny, header.nx), inputs, out=values,
+                         convert=lambda band: physical(band, header.lo, header.hi),
+                         dtype=np.float64 if header.residual else np.float32)
     values = values.reshape(shape)
+    if header.residual:
+        values += residual.reshape(shape)  # As the encoder's prediction + decoded residual.
     values[~valid] = np.nan
     return Decoded(climate_io.to_dataarray(values, template), header, base)
+
+
+def _split_payload(payload: bytes, header: ClimateHeader, valid: np.ndarray) -> tuple[bytes, np.ndarray | None]:
+    """(the latents' stream, the decoded residuals (F, ny, nx) float64 or None) of a payload."""
+    if header.residual is None:
+        return payload, None
+    h = header.residual
+    raw = h.raw_bytes(h.coded_count(valid))
+    latent_bytes = len(payload) - h.stream_bytes - raw
+    if latent_bytes < 0:
+        raise FormatError("error-bounded residual payload is truncated")
+    stream = payload[latent_bytes : latent_bytes + h.stream_bytes]
+    return payload[:latent_bytes], residuals.decode(h, stream, payload[latent_bytes + h.stream_bytes :], valid)
 
 
 def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
@@ -173,12 +288,14 @@ def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
 
 def summary(decoded: Decoded) -> str:
     h = decoded.header
-    return f"{h.fields} field(s) of {h.ny}x{h.nx}, variable {decoded.array.name}"
+    bound = f", every value within {h.residual.bound:.4g}" if h.residual else ""
+    return f"{h.fields} field(s) of {h.ny}x{h.nx}, variable {decoded.array.name}{bound}"
 
 
 # --- plug-in members besides the codec (modalities.Modality) -------------------------------------------
 
 READ_OPTIONS = ("var",)  # The variable to read from a file holding several.
+ENCODE_OPTIONS = ("max_error", "rel_error")  # Error bounds (absolute, or a fraction of the values' range).
 TRAIN_CROPS = False  # Meta-training sees whole fields: the inputs are positions on the sphere.
 FIXED_RANGE = True  # Physical values map to [0, 1] by the base's value_range.
 

@@ -27,6 +27,7 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".
 OUTPUT_SUFFIX = ".png"
 RATE_UNIT = image_header.RATE_UNIT
 READ_OPTIONS: tuple[str, ...] = ()
+ENCODE_OPTIONS: tuple[str, ...] = ()  # No options beyond the quality level.
 TRAIN_CROPS = True  # Meta-training draws random square crops.
 FIXED_RANGE = False  # Pixel values map to [0, 1] by their bit depth.
 
@@ -55,6 +56,7 @@ def encode(
     fit_cfg: FitConfig = FitConfig(),
     seed: int = 0,
     progress: Progress | None = None,
+    **options,
 ) -> EncodeResult:
     """Encodes an image array (H, W, C) of uint8 or uint16, C in {1, 3}, at one quality level."""
     if arr.ndim != 3 or arr.shape[2] not in (1, 3) or arr.dtype not in (np.uint8, np.uint16):
