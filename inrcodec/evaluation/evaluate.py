@@ -4,14 +4,17 @@
 encoded, its file bytes counted (the rate: bpp, kbps or bits per 2-D field), the file decoded from
 bytes (which must give exactly the encoder's reconstruction) and the metrics computed from the
 decoded signal; then each classical baseline codec is run per item at the rate inrcodec reached on
-that item (`inrcodec.evaluation.baselines.<modality>.match_item`).
+that item (`inrcodec.evaluation.baselines.<modality>.match_item`). Audio also gets the perceptual
+metrics of `inrcodec.evaluation.perceptual` (PESQ-WB, STOI, ViSQOL), each skipped with a notice when
+its package is missing.
 Everything is written in the CompressAI results schema (`inrcodec.evaluation.results`):
 out/inrcodec.json and one out/<codec>.json per baseline. What is modality-specific comes from the
 modality plug-ins (inrcodec.modalities) and from BENCHMARKS (the published benchmark of each modality).
 
 `report` reads such a folder and writes out/bd.json (BD-rate and BD-PSNR of inrcodec against each
-baseline and each published anchor curve of the modality's benchmark dataset), out/report.md and the
-R-D plot out/rd.png. Library code: nothing here prints; notices go through the `log` callback and
+baseline and each published anchor curve of the modality's benchmark dataset; for audio also BD-rate
+on PESQ-WB and ViSQOL against the baselines), out/report.md and the R-D plot out/rd.png (audio: also
+out/rd_<metric>.png). Library code: nothing here prints; notices go through the `log` callback and
 progress through the `progress` callback.
 
 Rates: the results lists carry the modality's rate key (`bpp`, `kbps` or `bits_per_field`, also in
@@ -34,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from inrcodec.evaluation import anchors, baselines, results
+from inrcodec.evaluation import anchors, baselines, perceptual, results
 from inrcodec import api, modalities
 from inrcodec._io import atomic_write
 from inrcodec.evaluation.bdrate import MIN_POINTS, bd_psnr_with_overlap, bd_rate_with_overlap
@@ -66,6 +69,8 @@ class Benchmark:
     baseline_extra: tuple[str, ...] = ()  # Per-item keys of baseline records besides the metrics.
     # Results written before "anchors_comparable" was recorded: (comparable, note) from the item count.
     count_comparability: Callable[[int], tuple[bool, str]] | None = None
+    perceptual: tuple[str, ...] = ()  # Keys of inrcodec.evaluation.perceptual, measured when installed.
+    bd_metrics: tuple[str, ...] = ()  # Quality axes besides PSNR for BD-rate (where the results have them).
 
 
 def _kodak_differences(items: Sequence["Item"], value_range: Any, seconds: float | None) -> list[str]:
@@ -125,6 +130,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         differences=_librispeech_differences, baseline_extra=("lag_frames",),
         match_note="the clips are cut like the anchors' benchmark ({label}); the anchors average over their own "
         "clip sets",
+        perceptual=perceptual.NAMES, bd_metrics=("pesq_wb", "visqol"),
     ),
     "climate": Benchmark(
         rate_key="bits_per_field", rate_label="bits per field",
@@ -140,6 +146,8 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 RATE_KEYS = {b.rate_key: m for m, b in BENCHMARKS.items()}
 TIME_KEYS = ("encoding_time", "decoding_time")
+# Axis labels of the quality metrics besides PSNR: (name, unit).
+METRIC_LABELS = {k: (perceptual.LABELS[k], "MOS" if k != "stoi" else "") for k in perceptual.NAMES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,8 +234,19 @@ def anchor_comparability(modality: str, items: Sequence[Item], base_value_range:
 # --- inrcodec ------------------------------------------------------------------------------------
 
 
-def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig, seed: int = 0) -> dict:
-    """Encodes one item, decodes the bytes, checks the decode and measures it: one per-item record."""
+def _measure(item: Item, keys: Sequence[str]):
+    """(reference, decode) -> the perceptual metrics `keys` of an audio item, or None without keys."""
+    if not keys:
+        return None
+    return lambda ref, test: perceptual.measure(ref, test, item.native.sample_rate, keys)
+
+
+def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig, seed: int = 0,
+                  perceptual_keys: Sequence[str] = ()) -> dict:
+    """Encodes one item, decodes the bytes, checks the decode and measures it: one per-item record.
+
+    `perceptual_keys` (audio): metrics of inrcodec.evaluation.perceptual added to the record.
+    """
     fmt = modalities.by_name(modality)
     enc = fmt.encode(item.native, base, quality, fit, seed)
     t = time.perf_counter()
@@ -239,6 +258,9 @@ def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig,
     record = {"file": item.name, "bytes": len(enc.data), "bpp": 8 * len(enc.data) / item.positions}
     record[rate_key] = dec.header.rate(len(enc.data))
     record.update(fmt.distortion(item.native, dec))
+    measure = _measure(item, perceptual_keys)
+    if measure:
+        record.update(measure(item.native.samples, dec.array.samples))
     record.update({"encoding_time": enc.seconds, "decoding_time": dec_time})
     return record
 
@@ -246,9 +268,15 @@ def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig,
 # --- baselines -----------------------------------------------------------------------------------
 
 
-def eval_baseline(item: Item, modality: str, codec: str, target: float, value_range=None) -> dict:
-    """Runs one baseline on one item at the highest setting within `target` (inrcodec's rate): a record."""
-    r, metrics = baselines.BY_MODALITY[modality].match_item(item.native, codec, target, value_range)
+def eval_baseline(item: Item, modality: str, codec: str, target: float, value_range=None,
+                  perceptual_keys: Sequence[str] = ()) -> dict:
+    """Runs one baseline on one item at the highest setting within `target` (inrcodec's rate): a record.
+
+    `perceptual_keys` (audio): metrics of inrcodec.evaluation.perceptual of the (aligned) decode.
+    """
+    measure = _measure(item, perceptual_keys)
+    extra = {"measure": measure} if measure else {}  # Only audio's match_item takes it.
+    r, metrics = baselines.BY_MODALITY[modality].match_item(item.native, codec, target, value_range, **extra)
     setting = r.setting if isinstance(r.setting, int) else float(r.setting)
     return {"file": item.name, "bytes": r.bytes, "bpp": 8 * r.bytes / item.positions,
             BENCHMARKS[modality].rate_key: r.rate, "target": target, "setting": setting, **metrics,
@@ -268,10 +296,34 @@ def check_baselines(modality: str, names: Iterable[str]) -> tuple[list[str], dic
 # --- the run -------------------------------------------------------------------------------------
 
 
+def _mean(values: list) -> float | None:
+    """The mean of the defined (not None) values; None if there are none (a metric undefined on every item)."""
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 def _mean_point(records: list[dict], keys: Sequence[str], per_item_keys: Sequence[str]) -> dict:
-    point = {k: float(np.mean([r[k] for r in records])) for k in keys}
+    point = {k: _mean([r[k] for r in records]) for k in keys}
     point["per_item"] = {k: [r[k] for r in records] for k in per_item_keys}
     return point
+
+
+def _undefined(points: list[dict], keys: Sequence[str]) -> dict[str, int]:
+    """{metric: items where it was undefined (None), summed over the points}, for the metrics with any."""
+    counts = {k: sum(v is None for p in points for v in p["per_item"][k]) for k in keys}
+    return {k: n for k, n in counts.items() if n}
+
+
+def check_perceptual(modality: str) -> tuple[list[str], dict[str, str]]:
+    """(the modality's perceptual metrics that can run here, {unavailable metric: reason})."""
+    status = perceptual.available(BENCHMARKS[modality].perceptual)
+    return [k for k, why in status.items() if why is None], {k: why for k, why in status.items() if why is not None}
+
+
+def _metric_text(point: dict, keys: Sequence[str]) -> str:
+    """", PESQ-WB 2.31, STOI 0.912" for the perceptual metrics of a point (n/a where undefined)."""
+    return "".join(f", {perceptual.LABELS[k]} " + (f"{point[k]:.3g}" if point[k] is not None else "n/a")
+                   for k in keys)
 
 
 def _machine() -> str:
@@ -344,6 +396,9 @@ def run(
     runnable, skipped = check_baselines(modality, bench.baselines if baseline_names is None else baseline_names)
     for name, reason in skipped.items():
         log(f"{name}: skipped ({reason})")
+    perc, perc_skipped = check_perceptual(modality)
+    for name, reason in perc_skipped.items():
+        log(f"metric {name}: skipped ({reason})")
     fit = fit or api.default_fit(the_base, fit_steps)
     explicit = {Path(d) for d in data if Path(d).is_file()}
     items = []
@@ -383,6 +438,8 @@ def run(
         "anchors_comparable": comparable,
         "anchor_note": anchor_note,
         "baselines_skipped": skipped,
+        **({"perceptual": {k: perceptual.CONVENTIONS[k] for k in perc}, "perceptual_skipped": perc_skipped}
+           if bench.perceptual else {}),
         **({"seconds": seconds} if seconds is not None else {}),
         **({"var": var} if var is not None else {}),
     }
@@ -399,42 +456,54 @@ def run(
     if progress:
         progress(0, total, "inrcodec")
     rate_key = bench.rate_key
-    keys = list(dict.fromkeys(["bpp", rate_key, *bench.metrics, *TIME_KEYS]))
+    keys = list(dict.fromkeys(["bpp", rate_key, *bench.metrics, *perc, *TIME_KEYS]))
     item_keys = ["file", "bytes", *keys]
     points, targets = [], []
     for q in qualities:
         records = []
         for it in items:
-            records.append(eval_inrcodec(it, modality, the_base, q, fit, seed))
+            records.append(eval_inrcodec(it, modality, the_base, q, fit, seed, perc))
             tick(f"inrcodec q{q}")
         points.append(_mean_point(records, keys, item_keys))
         targets.append([r[rate_key] for r in records])
-        log(f"inrcodec q{q}: {format_point(points[-1][rate_key], points[-1]['psnr'], bench.rate_key)}")
+        log(f"inrcodec q{q}: {format_point(points[-1][rate_key], points[-1]['psnr'], bench.rate_key)}"
+            + _metric_text(points[-1], perc))
+        undefined = _undefined(points, perc)
         ours = results.make_results(
             "inrcodec", f"inrcodec {the_base.name}, quality levels {qualities[: len(points)]}", points,
-            meta={**meta, "quality": qualities[: len(points)]})
+            meta={**meta, "quality": qualities[: len(points)],
+                  **({"perceptual_undefined": undefined} if undefined else {})})
         results.write_results(out_dir / "inrcodec.json", ours)
+    if undefined:
+        log("inrcodec: undefined on some clips (averaged over the others): "
+            + ", ".join(f"{k} {m} of {n * len(qualities)}" for k, m in undefined.items()))
     written = {"inrcodec": ours}
 
     codecs = baselines.MODALITIES[modality].CODECS
-    bkeys = list(dict.fromkeys(["bpp", rate_key, *bench.metrics, *TIME_KEYS]))
+    bkeys = list(dict.fromkeys(["bpp", rate_key, *bench.metrics, *perc, *TIME_KEYS]))
     bitem_keys = ["file", "bytes", *bkeys, "target", "setting", *bench.baseline_extra]
     for name in runnable:
         bpoints, over = [], 0
         for q, qtargets in zip(qualities, targets):
             records = []
             for it, target in zip(items, qtargets):
-                records.append(eval_baseline(it, modality, name, target, value_range))
+                records.append(eval_baseline(it, modality, name, target, value_range, perc))
                 over += records[-1][rate_key] > target
                 tick(f"{name} q{q}")
             bpoints.append(_mean_point(records, bkeys, bitem_keys))
         if over:
             log(f"{name}: {over} of {n * len(qualities)} runs could not get down to inrcodec's rate "
                 "(its lowest setting was used)")
-        log(f"{name}: " + ", ".join(format_point(p[rate_key], p["psnr"], rate_key) for p in bpoints))
+        log(f"{name}: " + ", ".join(format_point(p[rate_key], p["psnr"], rate_key) + _metric_text(p, perc)
+                                    for p in bpoints))
+        undefined = _undefined(bpoints, perc)
+        if undefined:
+            log(f"{name}: undefined on some clips (averaged over the others): "
+                + ", ".join(f"{k} {m} of {n * len(qualities)}" for k, m in undefined.items()))
         desc = (f"{codecs[name].description}; setting ({codecs[name].knob}) searched per item for the highest "
                 f"rate not above inrcodec's rate on that item at each quality level")
-        bmeta = {**meta, "codec": name, "knob": codecs[name].knob, "runs_above_target": over}
+        bmeta = {**meta, "codec": name, "knob": codecs[name].knob, "runs_above_target": over,
+                 **({"perceptual_undefined": undefined} if undefined else {})}
         res = results.make_results(name, desc, bpoints, meta=bmeta)
         results.write_results(out_dir / f"{name}.json", res)
         written[name] = res
@@ -461,6 +530,12 @@ def curve(res: dict, rate_key: str | None = None) -> tuple[list[float], list[flo
     """(rates, psnrs) of a results dict."""
     r = res["results"]
     return list(r[rate_key or rate_key_of(res)]), list(r[psnr_key_of(res)])
+
+
+def metric_curve(res: dict, metric: str, rate_key: str | None = None) -> tuple[list[float], list[float | None]]:
+    """(rates, values of `metric`, e.g. "pesq_wb"; None where undefined on every item) of a results dict."""
+    r = res["results"]
+    return list(r[rate_key or rate_key_of(res)]), list(r[metric])
 
 
 def modality_of_results(res: dict) -> str:
@@ -490,14 +565,15 @@ def _interval(pair: tuple[float, float]) -> list[float]:
     return [float(pair[0]), float(pair[1])]
 
 
-def _why_undefined(anchor, test, axis: str, unit: str) -> str:
-    """A short reason why a BD metric is undefined, in the curves' own units."""
+def _why_undefined(anchor, test, axis: str, unit: str, quality: tuple[str, str] = ("PSNR", "dB")) -> str:
+    """A short reason why a BD metric is undefined, in the curves' own units (axis "psnr": the quality axis)."""
     if min(len(anchor[0]), len(test[0])) < MIN_POINTS:
         return f"needs >= {MIN_POINTS} points per curve (anchor {len(anchor[0])}, inrcodec {len(test[0])})"
     i = 1 if axis == "psnr" else 0
     a, t = anchor[i], test[i]
-    what, unit = ("PSNR", "dB") if axis == "psnr" else ("rate", unit)
-    return f"no {what} overlap: anchor {min(a):.4g}-{max(a):.4g} {unit}, inrcodec {min(t):.4g}-{max(t):.4g} {unit}"
+    what, unit = quality if axis == "psnr" else ("rate", unit)
+    unit = f" {unit}" if unit else ""
+    return f"no {what} overlap: anchor {min(a):.4g}-{max(a):.4g}{unit}, inrcodec {min(t):.4g}-{max(t):.4g}{unit}"
 
 
 def bd_comparison(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequence[float], Sequence[float]],
@@ -519,6 +595,32 @@ def bd_comparison(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[S
     return out
 
 
+def bd_metric_comparison(anchor: tuple[Sequence[float], Sequence[float | None]],
+                         test: tuple[Sequence[float], Sequence[float | None]], metric: str, unit: str = "") -> dict:
+    """BD-rate (%) of `test` against `anchor` at equal `metric` (e.g. PESQ-WB) and BD-`metric` (the mean
+    metric difference at equal rate, in its own units), each with its overlap or why it is undefined."""
+    label = METRIC_LABELS.get(metric, (metric, ""))
+    if any(v is None for v in (*anchor[1], *test[1])):
+        why = f"{label[0]} is undefined at some quality points"
+        return {"bd_rate_percent": None, "bd_rate_error": why, "bd_delta": None, "bd_delta_error": why}
+    out: dict[str, Any] = {}
+    try:
+        pct, interval = bd_rate_with_overlap(anchor[0], anchor[1], test[0], test[1])
+        out.update(bd_rate_percent=pct, metric_overlap=_interval(interval))
+    except ValueError as e:
+        reason = (_why_undefined(anchor, test, "psnr", unit, label) if "overlap" in str(e) or "point" in str(e)
+                  else str(e))
+        out.update(bd_rate_percent=None, bd_rate_error=reason)
+    try:
+        delta, interval = bd_psnr_with_overlap(anchor[0], anchor[1], test[0], test[1])
+        out.update(bd_delta=delta, rate_overlap=_interval(interval))
+    except ValueError as e:
+        reason = (_why_undefined(anchor, test, "rate", unit, label) if "overlap" in str(e) or "point" in str(e)
+                  else str(e))
+        out.update(bd_delta=None, bd_delta_error=reason)
+    return out
+
+
 def compare(ours: dict, others: dict[str, dict], modality: str | None = None) -> dict:
     """BD metrics of inrcodec against each baseline result and each published anchor of the modality."""
     modality = modality or modality_of_results(ours)
@@ -526,11 +628,19 @@ def compare(ours: dict, others: dict[str, dict], modality: str | None = None) ->
     rate_key = rate_key_of(ours)
     test = curve(ours, rate_key)
     unit = rate_key.replace("_", " ")
+    # Published anchors have PSNR only: the other quality axes compare with the baselines.
+    metrics = [k for k in bench.bd_metrics if k in ours["results"]]
     rows = []
     for name, res in others.items():
         rows.append({"anchor": name, "kind": "baseline", "source": res.get("description", ""),
                      "runs_above_target": res.get("meta", {}).get("runs_above_target"),
                      **bd_comparison(curve(res, rate_key_of(res)), test, unit)})
+        if metrics:
+            missing = {"bd_rate_percent": None, "bd_delta": None}
+            rows[-1]["bd_by_metric"] = {
+                k: bd_metric_comparison(metric_curve(res, k), metric_curve(ours, k, rate_key), k, unit)
+                if k in res["results"] else {**missing, "bd_rate_error": f"{name} has no {k}", "bd_delta_error":
+                                             f"{name} has no {k}"} for k in metrics}
     for name, entry in anchors.DATASETS[bench.dataset].items():
         rows.append({"anchor": name, "kind": "published", "source": entry["source"],
                      **bd_comparison((entry["rate"], entry["psnr"]), test, unit)})
@@ -544,6 +654,7 @@ def compare(ours: dict, others: dict[str, dict], modality: str | None = None) ->
         "modality": modality,
         "rate_key": rate_key,
         "psnr_key": psnr_key_of(ours),
+        **({"bd_metrics": metrics} if bench.bd_metrics else {}),
         "dataset": bench.dataset,
         "anchors_comparable": comparable,
         "anchor_note": note,
@@ -559,7 +670,22 @@ def format_point(rate: float, psnr: float, rate_key: str) -> str:
 
 
 def bd_line(row: dict) -> str:
-    """One line: "BD vs NAME: BD-rate +12.3 %, BD-PSNR -0.45 dB (PSNR overlap 23.2-29.9 dB)" or why not."""
+    """One line: "BD vs NAME: BD-rate +12.3 %, BD-PSNR -0.45 dB (PSNR overlap 23.2-29.9 dB)" or why not;
+    then each further quality axis (e.g. "; on PESQ-WB: BD-rate +41.0 % (PESQ-WB overlap 1.52-2.90), BD-PESQ-WB
+    -0.52")."""
+    return _bd_psnr_text(row) + "".join(_bd_metric_text(k, m) for k, m in row.get("bd_by_metric", {}).items())
+
+
+def _bd_metric_text(metric: str, m: dict) -> str:
+    label = METRIC_LABELS.get(metric, (metric, ""))[0]
+    delta = f", BD-{label} {m['bd_delta']:+.2f}" if m["bd_delta"] is not None else ""
+    if m["bd_rate_percent"] is None:
+        return f"; on {label}: BD-rate n/a ({m['bd_rate_error']}){delta}"
+    lo, hi = m["metric_overlap"]
+    return f"; on {label}: BD-rate {m['bd_rate_percent']:+.1f} % ({label} overlap {lo:.2f}-{hi:.2f}){delta}"
+
+
+def _bd_psnr_text(row: dict) -> str:
     parts = []
     if row["bd_rate_percent"] is not None:
         lo, hi = row["psnr_overlap_db"]
@@ -608,6 +734,35 @@ def plot_folder(folder: str | Path, out_path: str | Path | None = None, title: s
                    bench.rate_label, psnr_label=bench.psnr_label, log_rate=bench.log_rate, xlim=xlim, ylim=ylim)
 
 
+def plot_metric_folder(folder: str | Path, metric: str, out_path: str | Path | None = None) -> Path | None:
+    """The plot of `metric` (e.g. "pesq_wb") against rate for inrcodec and its baselines as a PNG (default
+    folder/rd_<metric>.png; no published anchors: they have PSNR only); None if no curve has the metric."""
+    from inrcodec.evaluation.plot import plot_rd
+
+    folder = Path(folder)
+    ours, others = load_folder(folder)
+    bench = BENCHMARKS[modality_of_results(ours)]
+    curves = {}
+    named = [("inrcodec (this repo)", ours), *((f"{n} (same items, matched rate)", r) for n, r in others.items())]
+    for label, res in named:
+        if metric in res["results"]:
+            pts = [(a, b) for a, b in zip(*metric_curve(res, metric)) if b is not None]
+            if pts:
+                curves[label] = ([a for a, _ in pts], [b for _, b in pts])
+    if not curves:
+        return None
+    xlim, _ = _plot_limits(list(curves.values()), [], bench.log_rate)
+    lo, hi = perceptual.SCALES.get(metric, (min(v for c in curves.values() for v in c[1]),
+                                            max(v for c in curves.values() for v in c[1])))
+    pad = 0.03 * (hi - lo)
+    name, unit = METRIC_LABELS.get(metric, (metric, ""))
+    count = len(ours.get("meta", {}).get("items") or [])
+    return plot_rd(curves, None, Path(out_path or folder / f"rd_{metric}.png"),
+                   f"{folder.name}: {count} {modality_of_results(ours)} item(s), {name}", bench.rate_label,
+                   psnr_label=f"{name} ({unit})" if unit else name, log_rate=bench.log_rate, xlim=xlim,
+                   ylim=(lo - pad, hi + pad))
+
+
 def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> str:
     modality, rate_key, psnr_key = bd["modality"], bd["rate_key"], bd["psnr_key"]
     bench = BENCHMARKS[modality]
@@ -615,7 +770,9 @@ def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> st
     r = ours["results"]
     qualities = meta.get("quality", list(range(1, len(r[rate_key]) + 1)))
     unit = rate_key.replace("_", " ")
-    extra = [k for k in bench.metrics if k in r and k not in ("psnr", "psnr-rgb")]
+    extra = [k for k in (*bench.metrics, *bench.perceptual) if k in r and k not in ("psnr", "psnr-rgb")]
+    shown = [k for k in bench.perceptual if k in r]  # Beside each baseline's PSNR.
+    bd_metrics = bd.get("bd_metrics", [])
     lines = [f"# inrcodec rate-distortion report: {folder.name}", ""]
     items = meta.get("items") or meta.get("images") or []
     base = meta.get("base", {})
@@ -627,25 +784,53 @@ def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> st
               f"- rate: {unit} from the file bytes; PSNR: {meta.get('psnr', bench.psnr_convention)}"]
     if meta.get("baselines_skipped"):
         lines.append("- baselines skipped: " + "; ".join(f"{k} ({v})" for k, v in meta["baselines_skipped"].items()))
+    for k, text in meta.get("perceptual", {}).items():
+        lines.append(f"- {k}: {text}")
+    if meta.get("perceptual_skipped"):
+        lines.append("- metrics skipped: " + "; ".join(f"{k} ({v})" for k, v in meta["perceptual_skipped"].items()))
+    undefined = {n: o.get("meta", {}).get("perceptual_undefined") for n, o in {"inrcodec": ours, **others}.items()}
+    if any(undefined.values()):
+        lines.append("- undefined on some clips (means over the others): " + "; ".join(
+            f"{n} " + ", ".join(f"{k} {c}" for k, c in u.items()) for n, u in undefined.items() if u))
     lines.append("")
     head = f"| quality | {unit} | PSNR (dB) |" + "".join(f" {k} |" for k in extra) + " encode s/item | decode s/item |"
     head += "".join(f" {n} at the same rate |" for n in others)
     lines += [head, "|" + "---|" * (5 + len(extra) + len(others))]
     for i, q in enumerate(qualities):
-        row = f"| {q} | {r[rate_key][i]:.4g} | {r[psnr_key][i]:.2f} |" + "".join(f" {r[k][i]:.4g} |" for k in extra)
+        row = f"| {q} | {r[rate_key][i]:.4g} | {r[psnr_key][i]:.2f} |"
+        row += "".join(f" {_num(r[k][i])} |" for k in extra)
         row += f" {r['encoding_time'][i]:.2f} | {r['decoding_time'][i]:.3f} |"
         for o in others.values():
             o_r = o["results"]
-            row += f" {o_r[psnr_key_of(o)][i]:.2f} dB ({o_r[rate_key_of(o)][i]:.4g} {unit}) |" if i < len(o_r["bpp"]) else " |"
+            if i >= len(o_r["bpp"]):
+                row += " |"
+                continue
+            metrics = "".join(f", {perceptual.LABELS[k]} {_num(o_r[k][i])}" for k in shown if k in o_r)
+            row += f" {o_r[psnr_key_of(o)][i]:.2f} dB{metrics} ({o_r[rate_key_of(o)][i]:.4g} {unit}) |"
         lines.append(row)
+    labels = [METRIC_LABELS[k][0] for k in bd_metrics]
     lines += ["", f"BD metrics of inrcodec against each curve ({bd['method']})", "",
-              "| inrcodec vs | kind | BD-rate | BD-PSNR | PSNR overlap (dB) | rate overlap |", "|---|---|---|---|---|---|"]
+              "| inrcodec vs | kind | BD-rate | BD-PSNR | PSNR overlap (dB) | rate overlap |"
+              + "".join(f" BD-rate on {m} | BD-{m} | {m} overlap |" for m in labels), "|---|---|---|---|---|---|"
+              + "---|---|---|" * len(labels)]
     for row in bd["comparisons"]:
         rate = f"{row['bd_rate_percent']:+.1f} %" if row["bd_rate_percent"] is not None else "n/a"
         db = f"{row['bd_psnr_db']:+.2f} dB" if row["bd_psnr_db"] is not None else "n/a"
         ov = "{:.1f}-{:.1f}".format(*row["psnr_overlap_db"]) if "psnr_overlap_db" in row else row.get("bd_rate_error", "")
         rov = "{:.4g}-{:.4g}".format(*row["rate_overlap"]) if "rate_overlap" in row else row.get("bd_psnr_error", "")
-        lines.append(f"| {row['anchor']} | {row['kind']} | {rate} | {db} | {ov} | {rov} |")
+        line = f"| {row['anchor']} | {row['kind']} | {rate} | {db} | {ov} | {rov} |"
+        for k in bd_metrics:
+            m = row.get("bd_by_metric", {}).get(k)
+            if m is None:
+                line += " n/a | n/a | (PSNR only) |"
+                continue
+            delta = f"{m['bd_delta']:+.2f}" if m["bd_delta"] is not None else "n/a"
+            if m["bd_rate_percent"] is None:
+                line += f" n/a | {delta} | {m['bd_rate_error']} |"
+            else:
+                lo, hi = m["metric_overlap"]
+                line += f" {m['bd_rate_percent']:+.1f} % | {delta} | {lo:.2f}-{hi:.2f} |"
+        lines.append(line)
     over = [(row["anchor"], row["runs_above_target"]) for row in bd["comparisons"] if row.get("runs_above_target")]
     if over:
         runs = len(qualities) * len(items)
@@ -655,13 +840,19 @@ def _markdown(folder: Path, ours: dict, others: dict[str, dict], bd: dict) -> st
               "Their sources (inrcodec.evaluation.anchors):", ""]
     lines += [f"- {row['anchor']}: {row['source']}" for row in bd["comparisons"] if row["kind"] == "published"]
     lines += ["", "![rate-distortion](rd.png)" if bd.get("plot") else "(no plot: matplotlib is not installed)", ""]
+    lines += [f"![{METRIC_LABELS[k][0]} against rate]({name})\n" for k, name in bd.get("metric_plots", {}).items()]
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return f"{value:.4g}" if value is not None else "n/a"
 
 
 def report(folder: str | Path, log: Log = lambda s: None, plot: bool = True) -> dict:
     """Writes folder/bd.json, folder/report.md and folder/rd.png from the results in `folder`; returns bd.
 
-    bd["plot"] is "rd.png", or None when `plot` is False or matplotlib is missing (said through `log`).
+    bd["plot"] is "rd.png", or None when `plot` is False or matplotlib is missing (said through `log`);
+    audio results with perceptual metrics also get folder/rd_<metric>.png, listed in bd["metric_plots"].
     """
     folder = Path(folder)
     ours, others = load_folder(folder)
@@ -673,8 +864,14 @@ def report(folder: str | Path, log: Log = lambda s: None, plot: bool = True) -> 
             log("rd.png not drawn: matplotlib is not installed (pip install matplotlib)")
             plot = False
     bd["plot"] = "rd.png" if plot else None
+    plotted = [k for k in BENCHMARKS[bd["modality"]].perceptual if k in ours["results"]
+               and any(v is not None for v in ours["results"][k])] if plot else []
+    if plotted:
+        bd["metric_plots"] = {k: f"rd_{k}.png" for k in plotted}
     atomic_write(folder / "bd.json", (json.dumps(bd, indent=1, ensure_ascii=False) + "\n").encode("utf-8"), force=True)
     atomic_write(folder / "report.md", _markdown(folder, ours, others, bd).encode("utf-8"), force=True)
     if plot:
         plot_folder(folder)
+        for k in plotted:
+            plot_metric_folder(folder, k)
     return bd

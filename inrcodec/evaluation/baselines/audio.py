@@ -6,13 +6,15 @@ Decoders remove the encoder delay (MP3: a measured constant; Opus: the Ogg pre-s
 input length and clip to [-1, 1]. Metrics: PSNR of the waveform mapped from [-1, 1] to [0, 1] (peak
 1, the COIN++ convention) and SNR in dB, after `align` (as in docs PROBES.md): Opus's SILK mode, used
 at the lowest bitrates, leaves the decoded waveform a few samples late (2 at 16 kHz, measured), which
-a waveform PSNR would punish by several dB although it is inaudible. Nothing here prints.
+a waveform PSNR would punish by several dB although it is inaudible. `match_rate`'s `measure` adds
+further metrics of the aligned decode (the evaluation's perceptual ones). Nothing here prints.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -42,6 +44,8 @@ _OPUS_KBPS = tuple(round(6.0 * 2.0 ** (k / 16), 2) for k in range(16 * 7))
 _OPUS_MAX_KBPS_PER_CHANNEL = 256.0
 # Largest residual delay `align` compensates, in seconds.
 MAX_ALIGN_SECONDS = 0.001
+# (reference, decode), both (frames, channels) float -> further metrics of the decode.
+Measure = Callable[[np.ndarray, np.ndarray], dict]
 
 
 class _Clip(NamedTuple):
@@ -234,7 +238,8 @@ def kbps(num_bytes: int, frames: int, sample_rate: int) -> float:
     return 8.0 * num_bytes / (frames / sample_rate) / 1000.0
 
 
-def match_rate(samples: np.ndarray, sample_rate: int, codec: str, target_kbps: float) -> BaselineResult:
+def match_rate(samples: np.ndarray, sample_rate: int, codec: str, target_kbps: float,
+               measure: Measure | None = None) -> BaselineResult:
     """Encodes the audio with the highest codec bitrate whose real rate does not exceed `target_kbps`.
 
     Bisection over the codec's bitrates (`_common.search_setting`); if even the lowest is above the
@@ -245,10 +250,12 @@ def match_rate(samples: np.ndarray, sample_rate: int, codec: str, target_kbps: f
         sample_rate: Hz.
         codec: "mp3" or "opus".
         target_kbps: Target kilobits per second (> 0).
+        measure: (reference, aligned decode), both (frames, channels) -> further metrics (e.g.
+            `inrcodec.evaluation.perceptual`), run on the chosen setting's decode only.
 
     Returns:
         BaselineResult with rate in kbps and metrics {"psnr": dB, "snr": dB, "lag_frames": the
-        residual delay `align` removed (within MAX_ALIGN_SECONDS) before measuring}.
+        residual delay `align` removed (within MAX_ALIGN_SECONDS) before measuring, **measure's}.
     """
     clip = _check_audio(samples, sample_rate)
     frames = clip.samples.shape[0]
@@ -256,7 +263,8 @@ def match_rate(samples: np.ndarray, sample_rate: int, codec: str, target_kbps: f
 
     def metrics_of(decoded: np.ndarray) -> dict[str, float]:
         aligned, lag = align(clip.samples, decoded, max_lag)
-        return {**audio_metrics(clip.samples, aligned), "lag_frames": float(lag)}
+        extra = measure(clip.samples, aligned) if measure is not None else {}
+        return {**audio_metrics(clip.samples, aligned), "lag_frames": float(lag), **extra}
 
     return _common.match_rate(
         codec, lookup(CODECS, codec, "audio"), clip, target_kbps,
@@ -264,7 +272,9 @@ def match_rate(samples: np.ndarray, sample_rate: int, codec: str, target_kbps: f
     )
 
 
-def match_item(audio, codec: str, target: float, value_range=None) -> tuple[BaselineResult, dict]:
+def match_item(audio, codec: str, target: float, value_range=None,
+               measure: Measure | None = None) -> tuple[BaselineResult, dict]:
     """`match_rate` on an Audio item; its metrics under the evaluation's keys ("lag_frames": the alignment)."""
-    r = match_rate(audio.samples, audio.sample_rate, codec, target)
-    return r, {"psnr": r.metrics["psnr"], "snr_db": r.metrics["snr"], "lag_frames": r.metrics["lag_frames"]}
+    r = match_rate(audio.samples, audio.sample_rate, codec, target, measure)
+    extra = {k: v for k, v in r.metrics.items() if k not in ("psnr", "snr", "lag_frames")}
+    return r, {"psnr": r.metrics["psnr"], "snr_db": r.metrics["snr"], "lag_frames": r.metrics["lag_frames"], **extra}
