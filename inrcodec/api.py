@@ -238,8 +238,8 @@ def decode(data: bytes) -> Decoded:
 
 
 def default_output(src: Path, data: bytes) -> Path:
-    """Where `inrcodec decode x.inr` writes: x.inr.png / .wav / .nc."""
-    return src.with_name(src.name + format_of(data).OUTPUT_SUFFIX)
+    """Where `inrcodec decode x.inr` writes: x.png / .wav / .nc (refused if it exists, unless forced)."""
+    return src.with_suffix(format_of(data).OUTPUT_SUFFIX)
 
 
 def decode_file(src: str | Path, dst: str | Path | None = None, *, force: bool = False) -> tuple[Path, Decoded]:
@@ -247,9 +247,12 @@ def decode_file(src: str | Path, dst: str | Path | None = None, *, force: bool =
     src = Path(src)
     data = read_inr(src)
     fmt = format_of(data)
-    dst = Path(dst) if dst else default_output(src, data)
-    if src.resolve() == dst.resolve():
-        raise InputError(f"{dst}: output would overwrite the input")
+    chosen = Path(dst) if dst else default_output(src, data)
+    if src.resolve() == chosen.resolve():
+        raise InputError(f"{chosen}: output would overwrite the input")
+    if not dst and chosen.exists() and not force:  # Likely the original the file was made from.
+        raise InputError(f"{chosen}: already exists (name another output with -o, or use --force)")
+    dst = chosen
     check_writable(dst, force)
     decoded = fmt.decode(data)
     atomic_write(dst, fmt.write(decoded, dst.suffix), force=force)

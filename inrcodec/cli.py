@@ -33,7 +33,7 @@ examples:
   inrcodec encode photo.png --bpp 0.25      # best quality within 0.25 bits per pixel
   inrcodec encode speech.flac --kbps 16     # audio (WAV, FLAC)
   inrcodec encode t2m.grib --var t2m        # climate fields (netCDF, GRIB, .npy, .npz)
-  inrcodec decode photo.inr                 # writes photo.inr.png (.wav, .nc for audio, climate)
+  inrcodec decode photo.inr                 # writes photo.png (.wav, .nc); never over an existing file
   inrcodec info photo.inr                   # header fields, base network, rate
 """
 
@@ -97,7 +97,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     out, decoded = api.decode_file(Path(args.input), Path(args.output) if args.output else None, force=args.force)
-    print(f"{out}: {api.summary(decoded)}, {time.perf_counter() - started:.2f} s")
+    seconds = time.perf_counter() - started
+    summary = api.summary(decoded)
+    print(json.dumps({"output": str(out), "summary": summary, "seconds": round(seconds, 2)}) if args.json else
+          f"{out}: {summary}, {seconds:.2f} s")
     return 0
 
 
@@ -243,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("decode", help="decompress a .inr file to PNG, WAV/FLAC or netCDF")
     d.add_argument("input", help=".inr file")
-    d.add_argument("-o", "--output", help="output file (default: input + .png, .wav or .nc)")
+    d.add_argument("-o", "--output", help="output file (default: the input's name with .png, .wav or .nc)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    d.add_argument("--json", action="store_true", help="print the result line as JSON")
     d.set_defaults(func=cmd_decode)
 
     i = sub.add_parser("info", help="show the header of a .inr file")

@@ -381,6 +381,23 @@ def test_encode_refuses_existing_output_without_force(capsys, small_png: Path, s
     assert out.read_bytes() == small_inr.read_bytes()
 
 
+def test_decode_default_name_is_the_source_name_and_never_overwrites(capsys, small_inr: Path, tmp_path: Path):
+    """`decode photo.inr` writes photo.png; if photo.png exists (likely the original) it is kept."""
+    src = tmp_path / "photo.inr"
+    src.write_bytes(small_inr.read_bytes())
+    rc, stdout, err = run(capsys, "decode", src)
+    assert rc == 0, err
+    assert (tmp_path / "photo.png").is_file() and str(tmp_path / "photo.png") in stdout
+    (tmp_path / "photo.png").write_bytes(b"original")
+    rc, _, err = run(capsys, "decode", src)
+    assert_one_line_error(rc, err, "already exists", "-o")
+    assert (tmp_path / "photo.png").read_bytes() == b"original"
+    rc, stdout, err = run(capsys, "decode", src, "-o", tmp_path / "again.png", "--json")
+    assert rc == 0, err
+    line = json.loads(stdout)
+    assert line["output"] == str(tmp_path / "again.png") and line["seconds"] >= 0 and line["summary"]
+
+
 def test_decode_refuses_existing_output_without_force(capsys, small_inr: Path, tmp_path: Path):
     out = tmp_path / "existing.png"
     out.write_bytes(b"precious")

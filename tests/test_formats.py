@@ -65,7 +65,7 @@ def test_climate_round_trip_keeps_dims_coords_attrs_and_missing_values(tmp_path,
     assert {"rmse", "max_abs_error"} <= set(line)
     shutil.copyfile(small_climate.inr, tmp_path / "t.inr")
     assert main(["decode", str(tmp_path / "t.inr")]) == 0
-    with xr.open_dataset(src) as a, xr.open_dataset(tmp_path / "t.inr.nc") as b:
+    with xr.open_dataset(src) as a, xr.open_dataset(tmp_path / "t.nc") as b:
         assert a["t2m"].dims == b["t2m"].dims and a["t2m"].shape == b["t2m"].shape
         for c in ("time", "lat", "lon"):
             np.testing.assert_array_equal(a[c].values, b[c].values)

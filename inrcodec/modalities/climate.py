@@ -199,12 +199,17 @@ def storage_margin(encoding: dict, magnitude: float) -> float:
 
 def _prediction(ints: list[np.ndarray], step_index: int, inputs: np.ndarray, base: bases.Base, lo: float,
                 hi: float) -> np.ndarray:
-    """The float64 prediction (N, ny, nx) of coded latents, in physical units: what the decoder computes."""
+    """The float64 prediction (N, ny, nx) of coded latents, in physical units: what the decoder computes.
+
+    Without latents every field has the same prediction: it is computed once (same bits as N times).
+    """
     n, ny, nx = inputs.shape[:3]
-    out = np.empty((n, ny, nx, 1), np.float64)
+    if not any(np.any(q) for q in ints):
+        ints, inputs = [np.zeros((1, *q.shape[1:]), np.int32) for q in ints], inputs[:1]
+    out = np.empty((len(inputs), ny, nx, 1), np.float64)
     decoder.reconstruct_batch(base, ints, (ny, nx), quant_step(step_index), inputs, out=out,
                               convert=lambda band: physical(band, lo, hi), dtype=np.float64)
-    return out[..., 0]
+    return np.broadcast_to(out[..., 0], (n, ny, nx))
 
 
 def _bounded(field: climate_io.Field, prediction: np.ndarray, bound: float, lo: float,
@@ -228,7 +233,7 @@ def _bounded(field: climate_io.Field, prediction: np.ndarray, bound: float, lo: 
         (predictor, shift, index, context, groups), symbols, decoded = residuals.choose(e, valid, step)
     except ValueError:
         raise InputError(f"the error bound {bound:g} is too small for this field's values") from None
-    values = prediction + decoded
+    values = prediction + decoded  # A new array (prediction may be a broadcast view).
     if not (np.abs(x - values)[valid] <= inner).all():
         raise RuntimeError("error-bounded residuals missed their bound")  # Never: tests/test_error_bound.py.
     sizes = residuals.group_sizes(valid) if groups else None
@@ -254,14 +259,19 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     inputs = np.broadcast_to(inputs, (header.fields, *inputs.shape))
     stack = (header.fields, header.ny, header.nx)
     latents, residual = _split_payload(box.payload, header, valid.reshape(stack))
-    # Physical values band by band (from_unit, missing values set below): no float32 copy of the stack.
-    values = np.empty((*stack, 1), np.float64)
-    decoder.decode_batch(header.coding, latents, base, header.fields, (header.ny, header.nx), inputs, out=values,
-                         convert=lambda band: physical(band, header.lo, header.hi),
-                         dtype=np.float64 if header.residual else np.float32)
-    values = values.reshape(shape)
-    if header.residual:
-        values += residual.reshape(shape)  # As the encoder's prediction + decoded residual.
+    no_latents = not any(header.coding.scale_indices) and len(header.coding.scale_indices) == base.cfg.levels
+    if header.residual and no_latents:  # The encoder's _prediction, and its values + decoded residual.
+        zeros = [np.zeros((1, *s), np.int32) for s in grid_shapes((header.ny, header.nx), base.cfg)]
+        values = (_prediction(zeros, header.coding.step_index, inputs, base, header.lo, header.hi)
+                  + residual).reshape(shape)
+    else:  # Physical values band by band (from_unit, missing values set below): no float32 copy of the stack.
+        values = np.empty((*stack, 1), np.float64)
+        decoder.decode_batch(header.coding, latents, base, header.fields, (header.ny, header.nx), inputs, out=values,
+                             convert=lambda band: physical(band, header.lo, header.hi),
+                             dtype=np.float64 if header.residual else np.float32)
+        values = values.reshape(shape)
+        if header.residual:
+            values += residual.reshape(shape)  # As the encoder's prediction + decoded residual.
     values[~valid] = np.nan
     return Decoded(climate_io.to_dataarray(values, template), header, base)
 

@@ -175,7 +175,7 @@ def _select(ds: xr.Dataset, var: str | None, path: Path) -> xr.DataArray:
             raise InputError(f"{path}: no variable with 2 or more dimensions")
         if len(choices) > 1:
             raise InputError(f"{path}: {len(choices)} variables with 2 or more dimensions "
-                             f"({', '.join(choices)}); choose one")
+                             f"({', '.join(choices)}); choose one with --var")
         var = choices[0]
     elif var not in ds.data_vars:
         raise InputError(f"{path}: no variable {var!r} (available: {', '.join(map(str, ds.data_vars)) or 'none'})")
@@ -217,7 +217,7 @@ def _load_npz(path: Path, var: str | None) -> tuple[str, np.ndarray]:
         keys = list(z.files)
         if var is None:
             if len(keys) != 1:
-                raise InputError(f"{path}: {len(keys)} arrays ({', '.join(keys) or 'none'}); choose one")
+                raise InputError(f"{path}: {len(keys)} arrays ({', '.join(keys) or 'none'}); choose one with --var")
             var = keys[0]
         elif var not in keys:
             raise InputError(f"{path}: no array {var!r} (available: {', '.join(keys) or 'none'})")
