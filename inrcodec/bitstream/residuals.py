@@ -210,42 +210,46 @@ def least_shift(d: np.ndarray) -> int:
     return shift
 
 
-def _high_coding(high: np.ndarray) -> tuple[int, int, float]:
-    """(scale index, context byte, bits) that code the high parts in fewest bits."""
+def _high_coding(high: np.ndarray, local: bool = True) -> tuple[int, int, float]:
+    """(scale index, context byte, bits) that code the high parts in fewest bits (local scales tried
+    only if `local`: their search costs ~30 passes over the symbols)."""
     if not high.any():
         return 0, 0, 0.0
     bits = range_coder.bits_by_scale(high)
     plain = 1 + int(np.argmin(bits))
-    if high.size >= 4 * range_coder.CONTEXT_WINDOW:
-        floor, context, local = range_coder.best_local_scale(high[:, None], plain)
-        if local < bits[plain - 1]:
-            return floor, context, local
+    if local and high.size >= 4 * range_coder.CONTEXT_WINDOW:
+        floor, context, local_bits = range_coder.best_local_scale(high[:, None], plain)
+        if local_bits < bits[plain - 1]:
+            return floor, context, local_bits
     return plain, 0, float(bits[plain - 1])
 
 
-def choose(e: np.ndarray, valid: np.ndarray, step: float) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
-    """((predictor, shift, scale index, context byte), symbols, decoded residuals) that code target
-    residuals e (F, ny, nx) with `step` in the fewest bits.
+def choose(e: np.ndarray, valid: np.ndarray, step: float) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """((predictor, shift, scale index, context byte, scale groups), symbols, decoded residuals) that
+    code target residuals e (F, ny, nx) with `step` in few bits.
 
-    Raises ValueError if every predictor's symbols need a shift beyond MAX_SHIFT.
+    Every predictor and shift is costed with one scale (or one per pass); local scales are then
+    tried for the cheapest only. Raises ValueError if every predictor needs a shift beyond MAX_SHIFT.
     """
-    best = None
+    candidates = []
     for predictor in PREDICTORS:
         d, decoded = fit(e, valid, step, predictor)
         least = least_shift(d)
         for shift in range(least, min(least + 2, MAX_SHIFT) + 1):  # A larger shift can cost fewer bits.
-            index, context, bits = _high_coding(d >> shift)
+            index, context, bits = _high_coding(d >> shift, local=False)
             options = [(bits, (index, context, ()))]
             if predictor == PREDICT_INTERPOLATION:
                 groups, grouped = _group_coding(d >> shift, group_sizes(valid))
                 options.append((grouped / GROUP_PREFERENCE, (0, 0, groups)))  # Decodes far faster than local scales.
             bits, (index, context, groups) = min(options, key=lambda o: o[0])
-            total = bits + shift * d.size
-            if best is None or total < best[0]:
-                best = (total, (predictor, shift, index, context, groups), d, decoded)
-    if best is None:
+            candidates.append((bits + shift * d.size, (predictor, shift, index, context, groups), d, decoded))
+    if not candidates:
         raise ValueError("residuals too large for the error-bounded coder")
-    return best[1:]
+    total, (predictor, shift, index, context, groups), d, decoded = min(candidates, key=lambda c: c[0])
+    local_index, local_context, local_bits = _high_coding(d >> shift)
+    if local_context and local_bits + shift * d.size < total / (GROUP_PREFERENCE if groups else 1.0):
+        index, context, groups = local_index, local_context, ()
+    return (predictor, shift, index, context, groups), d, decoded
 
 
 def _group_coding(high: np.ndarray, sizes: list[int]) -> tuple[tuple[int, ...], float]:
