@@ -7,7 +7,7 @@ encoded with them; tests/expected/golden*.json keep their hashes, golden*.npy th
 exact.json their header fields and decoded integer symbols, machine.json the float fingerprint of the
 machine that made them. Regenerate only for a deliberate format change. golden-audio-1.0.inr and
 golden-climate-1.0/1.1.inr are files of older format versions (kept, never regenerated), which must
-keep decoding.
+keep decoding. golden-climate-bound.inr (format 1.5, error bound, no fit): `make_assets.py climate-bound`.
 
 What is exact on every CPU: the file bytes, the header fields and the integer symbols the range
 decoder gives (numpy and constriction, no floats). What is not: everything XLA computes in float32
@@ -235,6 +235,7 @@ GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-c
 FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format, "image-context": image_format}
 
 
+BOUND_FILE, BOUND_OPTIONS = "golden-climate-bound", {"max_error": 0.05}  # Format 1.5, no fit (quality 0).
 OLDER_FILES = ("golden-audio-1.0", "golden-climate-1.0", "golden-climate-1.1", "golden-climate-1.2")  # Never regenerated.
 EXACT_JSON = HERE / "expected" / "exact.json"
 MACHINE_JSON = HERE / "expected" / "machine.json"
@@ -272,6 +273,29 @@ def write_decoded(stems: list[str]) -> None:
             record.write_text(json.dumps(expected, indent=1) + "\n")
 
 
+def bound_result():
+    """golden_inputs()'s climate field encoded with BOUND_OPTIONS by the tiny climate base (numpy only)."""
+    import os
+
+    from inrcodec.core.config import NO_FIT
+
+    os.environ["INRCODEC_BASES"] = str(HERE / "assets")
+    base = bases.load_base("tiny-climate-test-base")
+    return climate_format.encode(golden_inputs()["climate"], base, NO_FIT, **BOUND_OPTIONS)
+
+
+def write_bound() -> None:
+    """Writes golden-climate-bound.inr and its records from the tiny climate base as it is."""
+    result = bound_result()
+    (HERE / "assets" / f"{BOUND_FILE}.inr").write_bytes(result.data)
+    expected = {"inr_sha256": hashlib.sha256(result.data).hexdigest(),
+                "decoded_sha256": hashlib.sha256(decoded_bytes(result.reconstruction)).hexdigest(),
+                "bytes": len(result.data), "psnr": result.psnr}
+    (HERE / "expected" / f"{BOUND_FILE}.json").write_text(json.dumps(expected, indent=1) + "\n")
+    np.save(HERE / "expected" / f"{BOUND_FILE}.npy", decoded_values(result.reconstruction))
+    write_exact([BOUND_FILE])
+
+
 def main(modalities: list[str]) -> None:
     """Regenerates the tiny bases and the golden files of `modalities` (all of them when empty).
 
@@ -281,10 +305,13 @@ def main(modalities: list[str]) -> None:
     from the files as they are, after a deliberate change of the decoder's float arithmetic.
     """
     if modalities == ["exact"]:
-        write_exact([*GOLDEN_FILES.values(), *OLDER_FILES])
+        write_exact([*GOLDEN_FILES.values(), *OLDER_FILES, BOUND_FILE])
         return
     if modalities == ["decoded"]:
-        write_decoded([*GOLDEN_FILES.values(), *OLDER_FILES])
+        write_decoded([*GOLDEN_FILES.values(), *OLDER_FILES, BOUND_FILE])
+        return
+    if modalities == ["climate-bound"]:  # The error-bounded file only: no tiny base is remade.
+        write_bound()
         return
     made = tiny_bases()
     stems = [s for s in OLDER_FILES if not EXACT_JSON.is_file() or s not in json.loads(EXACT_JSON.read_text())]

@@ -73,7 +73,7 @@ def test_bound_holds_for_thousands_of_fields_and_bounds():
                     predictors.add(header.predictor)
                     cases += 1
     assert cases >= 2000, cases
-    assert predictors == set(residuals.PREDICTORS), predictors  # Every predictor was chosen somewhere.
+    assert {0, 1} < predictors and len(predictors) >= 4, predictors  # Several axis orders were chosen too.
 
 
 def test_residual_coder_round_trips_every_predictor_and_shift():
@@ -94,8 +94,8 @@ def test_residual_coder_round_trips_every_predictor_and_shift():
                 header = residuals.ResidualHeader(step, step, predictor, shift, index, context, len(stream))
                 back = residuals.decode(header, stream, raw, valid)
                 np.testing.assert_array_equal(back[valid], decoded[valid])
-                if predictor == residuals.PREDICT_INTERPOLATION:  # One scale per pass.
-                    sizes = residuals.group_sizes(valid)
+                if residuals.is_interpolation(predictor):  # One scale per pass.
+                    sizes = residuals.group_sizes(valid, predictor)
                     groups, _ = residuals._group_coding(d >> shift, sizes)
                     stream, raw = residuals.encode(d, shift, 0, 0, groups, sizes)
                     header = residuals.ResidualHeader(step, step, predictor, shift, 0, 0, len(stream), groups)
@@ -155,10 +155,10 @@ def _nudged(net):
 def test_header_rejects_invalid_error_bound_fields():
     good = residuals.ResidualHeader(0.1, 0.2, 1, 0, 96, 0, 8)
     assert residuals.ResidualHeader.unpack_from(good.pack(), 0)[0] == good
-    for bad in (good.__class__(0.1, 0.3, 1, 0, 96, 0, 8), good.__class__(0.1, 0.2, 3, 0, 96, 0, 8),
+    for bad in (good.__class__(0.1, 0.3, 1, 0, 96, 0, 8), good.__class__(0.1, 0.2, 8, 0, 96, 0, 8),
                 good.__class__(0.1, 0.2, 1, 25, 96, 0, 8), good.__class__(0.1, 0.2, 1, 0, 0, 0, 8),
                 good.__class__(float("nan"), 0.2, 1, 0, 96, 0, 8), good.__class__(0.1, 0.2, 1, 0, 96, 0, 6),
-                good.__class__(0.1, 0.2, 1, 0, 0, 0, 8, (96,))):  # Scale groups need predictor 2.
+                good.__class__(0.1, 0.2, 1, 0, 0, 0, 8, (96,))):  # Scale groups need interpolation.
         with pytest.raises(FormatError):
             residuals.ResidualHeader.unpack_from(bad.pack(), 0)
     with pytest.raises(FormatError, match="truncated"):

@@ -33,6 +33,7 @@ import pytest
 from inrcodec import api
 from inrcodec.core import bases
 from make_assets import (
+    BOUND_FILE,
     FORMATS,
     GOLDEN_FILES,
     GOLDEN_FIT,
@@ -40,6 +41,7 @@ from make_assets import (
     decoded_bytes,
     decoded_values,
     float_fingerprint,
+    bound_result,
     golden_inputs,
     header_fields,
     symbols_digest,
@@ -59,7 +61,8 @@ TINY_BASES = {"image": "tiny-test-base", "audio": "tiny-audio-test-base", "clima
 # they are compared with. golden-climate-1.2.inr is golden-climate.inr as the encoder wrote it before
 # the one vmapped fit (other noise keys); golden-climate-1.0/1.1.inr hold its latents in older formats.
 FORMAT = {"golden": "1.0", "golden-context": "1.4", "golden-audio": "1.3", "golden-climate": "1.2", "golden-audio-1.0": "1.0",
-          "golden-climate-1.0": "1.0", "golden-climate-1.1": "1.1", "golden-climate-1.2": "1.2"}
+          "golden-climate-1.0": "1.0", "golden-climate-1.1": "1.1", "golden-climate-1.2": "1.2",
+          "golden-climate-bound": "1.5"}
 VALUES = {"golden-climate-1.0": "golden-climate-1.2", "golden-climate-1.1": "golden-climate-1.2"}
 
 # Decoded values may differ from the asset machine's by this much in the coded [0, 1] range: far above
@@ -176,6 +179,22 @@ def test_reencoding_reproduces_golden_bytes(modality, same_float_rounding, tmp_p
         {k: v for k, v in EXACT[stem]["header"].items() if k not in fit_dependent}
     assert abs(len(result.data) - expected["bytes"]) <= 0.1 * expected["bytes"]
     assert result.psnr == pytest.approx(expected["psnr"], abs=0.5)
+
+
+def test_reencoding_the_error_bounded_file(same_float_rounding):
+    """golden-climate-bound.inr (no fit: numpy float64 only) comes back byte for byte where floats round
+    as on the asset machine; elsewhere a residual may land on the other side of a rounding boundary,
+    so the encoder is checked for determinism, size and the bound instead."""
+    expected = _json(BOUND_FILE)
+    result = bound_result()
+    field = golden_inputs()["climate"]
+    error = np.abs(decoded_values(api.decode(result.data).array) - field.values)[field.valid]
+    assert error.max() <= 0.05
+    if same_float_rounding:
+        assert result.data == (ASSETS / f"{BOUND_FILE}.inr").read_bytes()
+        return
+    assert bound_result().data == result.data
+    assert abs(len(result.data) - expected["bytes"]) <= 0.1 * expected["bytes"]
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1"])

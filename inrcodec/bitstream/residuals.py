@@ -9,9 +9,10 @@ of two in a fixed order, so every CPU decodes the same e':
 - predictor 0: e' = step * r, r = round(e / step) at the valid points, coded in C order over (F, ny, nx);
 - predictor 1: the same r at every point (0 where a value is missing), coded after 2-D Lorenzo
   prediction d = r - r_north - r_west + r_northwest (0 outside the grid): undone by cumulative sums;
-- predictor 2: closed-loop interpolation, as SZ3 does: pass after pass from coarse to fine over the
-  (F, ny, nx) array (`interpolation_passes`), each point is predicted by cubic interpolation of e'
-  decoded before it, and e' = prediction + step * k with k coded (valid points only).
+- predictors 2-7: closed-loop interpolation, as SZ3 does: pass after pass from coarse to fine over the
+  (F, ny, nx) array with its axes in the order ORDERS[predictor - 2] (`interpolation_passes`), each
+  point is predicted by cubic interpolation of e' decoded before it, and e' = prediction + step * k
+  with k coded (valid points only). The axis order matters: up to 1.7x in bytes on 6-hourly fields.
 
 Each symbol d is split into d >> shift (at most 1023 in magnitude) and its low `shift` bits; the
 high parts are range-coded as one zero-mean Laplace level (range_coder, one scale or local scales),
@@ -21,6 +22,7 @@ the low bits are stored raw, packed little-endian. SPEC.md, "Climate", has the b
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import struct
 
@@ -31,8 +33,9 @@ from inrcodec.errors import FormatError
 
 DESCRIPTOR = struct.Struct("<ddBBBBIB")  # bound, step, predictor, shift, scale index, context, stream bytes, groups.
 PREDICT_NONE, PREDICT_LORENZO, PREDICT_INTERPOLATION = 0, 1, 2
+ORDERS = tuple(itertools.permutations(range(3)))  # Axis orders (of (F, ny, nx)) of predictors 2..7.
 GROUP_PREFERENCE = 1.02  # Per-pass scales are taken unless local scales save more than 2 % of the bits.
-PREDICTORS = (PREDICT_NONE, PREDICT_LORENZO, PREDICT_INTERPOLATION)
+PREDICTORS = (PREDICT_NONE, PREDICT_LORENZO) + tuple(PREDICT_INTERPOLATION + j for j in range(len(ORDERS)))
 MAX_SHIFT = 24  # |d| < 2^34, so cumulative sums over 2^25 points stay inside int64 (2^59).
 RAW_CHUNK = 1 << 16  # Symbols whose low bits are packed or unpacked at a time (bounds memory).
 
@@ -41,12 +44,12 @@ RAW_CHUNK = 1 << 16  # Symbols whose low bits are packed or unpacked at a time (
 class ResidualHeader:
     bound: float  # The guaranteed maximum absolute error, in the variable's units.
     step: float  # Decoded value = prediction + step * r; 0 < step <= 2 * bound.
-    predictor: int  # PREDICT_NONE, PREDICT_LORENZO or PREDICT_INTERPOLATION.
+    predictor: int  # PREDICT_NONE, PREDICT_LORENZO, or interpolation (PREDICT_INTERPOLATION + axis order).
     shift: int  # Low bits of each symbol stored raw, 0..MAX_SHIFT.
     scale_index: int  # Laplace scale index of the high parts (range_coder), 0 = all zero.
     context: int  # 0 = one scale; else the local-scale context byte (scale_index is then the floor).
     stream_bytes: int  # Bytes of the range-coded high parts (a multiple of 4).
-    groups: tuple[int, ...] = ()  # Predictor 2: one scale index per pass (`group_sizes`); then index, context are 0.
+    groups: tuple[int, ...] = ()  # Interpolation: one scale index per pass (`group_sizes`); then index, context are 0.
 
     def pack(self) -> bytes:
         return DESCRIPTOR.pack(self.bound, self.step, self.predictor, self.shift, self.scale_index, self.context,
@@ -65,8 +68,8 @@ class ResidualHeader:
             raise FormatError(f"error bound {h.bound} with residual step {h.step} is invalid")
         if h.predictor not in PREDICTORS or h.shift > MAX_SHIFT:
             raise FormatError(f"residual predictor {h.predictor} or shift {h.shift} is invalid")
-        if h.groups and (h.predictor != PREDICT_INTERPOLATION or h.scale_index or h.context):
-            raise FormatError("residual scale groups need predictor 2 and no single scale")
+        if h.groups and (not is_interpolation(h.predictor) or h.scale_index or h.context):
+            raise FormatError("residual scale groups need an interpolation predictor and no single scale")
         if (h.scale_index == 0 and not any(h.groups) and (h.context or h.stream_bytes)) or h.stream_bytes % 4:
             raise FormatError("residual coding fields are inconsistent")
         return header, offset + count
@@ -138,8 +141,17 @@ def _targets(view: np.ndarray, axis: int) -> tuple:
     return tuple(index)
 
 
-def group_sizes(valid: np.ndarray) -> list[int]:
-    """Symbols of predictor 2 per group: the point (0, 0, 0), then each pass (valid points only)."""
+def is_interpolation(predictor: int) -> bool:
+    return predictor >= PREDICT_INTERPOLATION
+
+
+def _order(predictor: int) -> tuple[int, ...]:
+    return ORDERS[predictor - PREDICT_INTERPOLATION]
+
+
+def group_sizes(valid: np.ndarray, predictor: int) -> list[int]:
+    """Symbols of an interpolation predictor per group: the first point, then each pass (valid points only)."""
+    valid = valid.transpose(_order(predictor))
     sizes = [int(valid[(0,) * valid.ndim])]
     for h, axis in interpolation_passes(valid.shape):
         view = pass_view(valid, h, axis)
@@ -147,11 +159,13 @@ def group_sizes(valid: np.ndarray) -> list[int]:
     return sizes
 
 
-def interpolation_fit(e: np.ndarray, valid: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+def interpolation_fit(e: np.ndarray, valid: np.ndarray, step: float, predictor: int) -> tuple[np.ndarray, np.ndarray]:
     """(symbols k (n valid,) int64, decoded residuals (F, ny, nx) float64) of target residuals e with
-    closed-loop interpolation: pass after pass, k = round((e - prediction) / step) at the valid points
-    and decoded = prediction + step * k (prediction alone where a value is missing), so that
-    |e - decoded| <= step / 2 + rounding at every valid point."""
+    closed-loop interpolation over the predictor's axis order: pass after pass, k = round((e -
+    prediction) / step) at the valid points and decoded = prediction + step * k (prediction alone
+    where a value is missing), so that |e - decoded| <= step / 2 + rounding at every valid point."""
+    order = _order(predictor)
+    e, valid = e.transpose(order), valid.transpose(order)
     out = np.zeros(e.shape, np.float64)
     parts = []
 
@@ -166,10 +180,12 @@ def interpolation_fit(e: np.ndarray, valid: np.ndarray, step: float) -> tuple[np
         view = pass_view(out, h, axis)
         index = _targets(view, axis)
         view[index] = code(interpolate(view, axis), pass_view(e, h, axis)[index], pass_view(valid, h, axis)[index])
-    return np.concatenate(parts), out
+    return np.concatenate(parts), np.ascontiguousarray(out.transpose(np.argsort(order)))
 
 
-def _uninterpolate(k: np.ndarray, valid: np.ndarray, step: float) -> np.ndarray:
+def _uninterpolate(k: np.ndarray, valid: np.ndarray, step: float, predictor: int) -> np.ndarray:
+    order = _order(predictor)
+    valid = valid.transpose(order)
     out = np.zeros(valid.shape, np.float64)
     used = 0
 
@@ -187,14 +203,14 @@ def _uninterpolate(k: np.ndarray, valid: np.ndarray, step: float) -> np.ndarray:
         view = pass_view(out, h, axis)
         index = _targets(view, axis)
         view[index] = code(interpolate(view, axis), pass_view(valid, h, axis)[index])
-    return out
+    return np.ascontiguousarray(out.transpose(np.argsort(order)))
 
 
 def fit(e: np.ndarray, valid: np.ndarray, step: float, predictor: int) -> tuple[np.ndarray, np.ndarray]:
     """(symbols (n,) int64, decoded residuals (F, ny, nx) float64) of target residuals e (F, ny, nx)
     under a predictor: |e - decoded| <= step / 2 (up to float64 rounding) at every valid point."""
-    if predictor == PREDICT_INTERPOLATION:
-        return interpolation_fit(e, valid, step)
+    if is_interpolation(predictor):
+        return interpolation_fit(e, valid, step, predictor)
     r = np.where(valid, np.rint(e / step), 0.0).astype(np.int64)
     if predictor == PREDICT_NONE:
         return r[valid], step * r
@@ -231,15 +247,20 @@ def choose(e: np.ndarray, valid: np.ndarray, step: float) -> tuple[tuple, np.nda
     Every predictor and shift is costed with one scale (or one per pass); local scales are then
     tried for the cheapest only. Raises ValueError if every predictor needs a shift beyond MAX_SHIFT.
     """
-    candidates = []
+    candidates, seen = [], set()
     for predictor in PREDICTORS:
+        if is_interpolation(predictor):  # Axes of size 1 do not change the passes: skip equivalent orders.
+            key = tuple(a for a in _order(predictor) if e.shape[a] > 1)
+            if key in seen:
+                continue
+            seen.add(key)
         d, decoded = fit(e, valid, step, predictor)
         least = least_shift(d)
         for shift in range(least, min(least + 2, MAX_SHIFT) + 1):  # A larger shift can cost fewer bits.
             index, context, bits = _high_coding(d >> shift, local=False)
             options = [(bits, (index, context, ()))]
-            if predictor == PREDICT_INTERPOLATION:
-                groups, grouped = _group_coding(d >> shift, group_sizes(valid))
+            if is_interpolation(predictor):
+                groups, grouped = _group_coding(d >> shift, group_sizes(valid, predictor))
                 options.append((grouped / GROUP_PREFERENCE, (0, 0, groups)))  # Decodes far faster than local scales.
             bits, (index, context, groups) = min(options, key=lambda o: o[0])
             candidates.append((bits + shift * d.size, (predictor, shift, index, context, groups), d, decoded))
@@ -309,7 +330,7 @@ def decode(header: ResidualHeader, stream: bytes, raw: bytes, valid: np.ndarray)
     if len(stream) != header.stream_bytes or len(raw) != header.raw_bytes(count):
         raise FormatError("error-bounded residual payload has the wrong length")
     d = np.zeros(count, np.int64)
-    sizes = group_sizes(valid) if header.groups else [count]
+    sizes = group_sizes(valid, header.predictor) if header.groups else [count]
     if len(sizes) != max(1, len(header.groups)):
         raise FormatError(f"the file has {len(header.groups)} residual scale groups, the field needs {len(sizes)}")
     scales, contexts = (list(header.groups), []) if header.groups else ([header.scale_index], [header.context])
@@ -321,8 +342,8 @@ def decode(header: ResidualHeader, stream: bytes, raw: bytes, valid: np.ndarray)
         d += np.concatenate([h.reshape(-1) for h in high]).astype(np.int64) << header.shift
     d += _unpack_low(raw, count, header.shift)
     with np.errstate(over="ignore", invalid="ignore"):  # A hostile file may decode to inf: not an error.
-        if header.predictor == PREDICT_INTERPOLATION:
-            return _uninterpolate(d, valid, header.step)
+        if is_interpolation(header.predictor):
+            return _uninterpolate(d, valid, header.step, header.predictor)
         if header.predictor == PREDICT_NONE:
             r = np.zeros(valid.shape, np.int64)
             r[valid] = d

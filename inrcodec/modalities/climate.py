@@ -236,7 +236,7 @@ def _bounded(field: climate_io.Field, prediction: np.ndarray, bound: float, lo: 
     values = prediction + decoded  # A new array (prediction may be a broadcast view).
     if not (np.abs(x - values)[valid] <= inner).all():
         raise RuntimeError("error-bounded residuals missed their bound")  # Never: tests/test_error_bound.py.
-    sizes = residuals.group_sizes(valid) if groups else None
+    sizes = residuals.group_sizes(valid, predictor) if groups else None
     stream, raw = residuals.encode(symbols, shift, index, context, groups, sizes)
     header = ResidualHeader(bound, step, predictor, shift, index, context, len(stream), groups)
     values[~valid] = np.nan
