@@ -104,7 +104,10 @@ def encode(
     base = base if isinstance(base, bases.Base) else load_default_base(base, fmt.NAME)
     modalities.check_base(base, fmt.NAME)
     native = fmt.native(signal)
-    fit = fit or default_fit(base, fit_steps)
+    if quality is None and target is None:  # With an error bound the fit buys ~nothing (meta/README.md): skip it.
+        quality = NO_FIT if options else DEFAULT_QUALITY
+    no_fit = bool(options) and quality == NO_FIT
+    fit = fit or (FitConfig() if no_fit else default_fit(base, fit_steps))  # No fit: no JAX import either.
     if target is not None:
         if not target > 0:
             raise InputError(f"the rate target must be positive, got {target}")
@@ -113,9 +116,7 @@ def encode(
             raise InputError(f"the rate target {target:g} {fmt.RATE_UNIT} is out of reach: the smallest quality "
                              f"level ({result.quality}) gives {result.rate:.4g} {fmt.RATE_UNIT}")
         return result
-    if quality is None:  # With an error bound the network's fit buys ~nothing (meta/README.md): skip it.
-        quality = NO_FIT if options else DEFAULT_QUALITY
-    if not (options and quality == NO_FIT):
+    if not no_fit:
         _check_quality(base, quality)
     return fmt.encode(native, base, quality, fit, seed, progress, **options)
 
