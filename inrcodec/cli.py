@@ -12,10 +12,11 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from inrcodec import __version__
-from inrcodec.errors import FormatError, InputError
+from inrcodec.errors import FormatError, InputError, LossWarning
 
 EFFORTS = ("fast", "default")  # api.effort_steps gives their steps.
 RATE_UNITS = ("bpp", "kbps", "bits per field")  # Units of --bpp, --kbps, --bits-per-field (dest: spaces as _).
@@ -294,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each on stderr, like the errors."""
+    print(f"inrcodec: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) in COMPILING_COMMANDS:
@@ -301,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
 
         api.use_compilation_cache()
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", LossWarning)
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except (InputError, FormatError) as e:
         print(f"inrcodec: error: {e}", file=sys.stderr)
         return EXIT_INPUT

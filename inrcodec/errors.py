@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FormatError", "InputError", "MissingBaseError"]
+__all__ = ["FormatError", "InputError", "LossWarning", "MissingBaseError"]
 
 
 class FormatError(ValueError):
@@ -15,3 +15,7 @@ class InputError(ValueError):
 
 class MissingBaseError(FormatError):
     """The file names a base network that this install does not have."""
+
+
+class LossWarning(UserWarning):
+    """The input holds something the format does not keep (an alpha channel, 16-bit colour): dropped."""

@@ -17,6 +17,7 @@ import time
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -396,6 +397,36 @@ def test_decode_default_name_is_the_source_name_and_never_overwrites(capsys, sma
     assert rc == 0, err
     line = json.loads(stdout)
     assert line["output"] == str(tmp_path / "again.png") and line["seconds"] >= 0 and line["summary"]
+
+
+def _png_16bit_rgb(h: int = HEIGHT, w: int = WIDTH) -> bytes:
+    """A valid 16-bit RGB PNG (Pillow cannot write one)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + np.arange(w * 3, dtype=">u2").tobytes() for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_inputs_losing_transparency_or_16_bit_colour_warn_in_one_line(capsys, tmp_path: Path, inr_bases):
+    rgba = np.zeros((HEIGHT, WIDTH, 4), np.uint8)  # The session's image shape: no new compilation.
+    rgba[..., 3] = 255
+    rgba[2:4, 2:4, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    opaque = rgba.copy()
+    opaque[..., 3] = 255
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    (tmp_path / "deep.png").write_bytes(_png_16bit_rgb())
+    for name, warned in (("alpha", "transparency"), ("opaque", None), ("deep", "16-bit colour")):
+        rc, _, err = run(capsys, "encode", tmp_path / f"{name}.png", "-o", tmp_path / f"{name}.inr", "--base",
+                         "tiny-test-base", "--fit-steps", "8", "--quiet")
+        assert rc == 0, err
+        lines = err.strip().splitlines()
+        if warned:
+            assert len(lines) == 1 and lines[0].startswith("inrcodec: warning:") and warned in lines[0], err
+        else:
+            assert not lines, err
 
 
 def test_decode_refuses_existing_output_without_force(capsys, small_inr: Path, tmp_path: Path):

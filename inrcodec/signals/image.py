@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from inrcodec.errors import InputError
+from inrcodec.errors import InputError, LossWarning
 
 MAX_PIXELS = 1 << 26  # 64 Mpixel: larger inputs are refused before decoding.
 
 
 def read_array(path: str | Path) -> np.ndarray:
-    """Reads an image as uint8 (H, W, C) or, for 16-bit grayscale/RGB PNG, uint16 (H, W, C).
+    """Reads an image as uint8 (H, W, C) or, for 16-bit grayscale PNG, uint16 (H, W, 1).
+
+    Warns (LossWarning) when the file holds what the array cannot: transparency (the alpha channel
+    is dropped) or 16-bit colour (Pillow reads it as 8 bits per channel).
 
     Raises:
       InputError: unreadable, not an image, more than MAX_PIXELS pixels (from the declared size, before
@@ -28,6 +31,7 @@ def read_array(path: str | Path) -> np.ndarray:
                 raise InputError(f"{path}: {im.width}x{im.height} image is larger than {MAX_PIXELS} pixels")
             im.load()
             mode = im.mode
+            _warn_losses(path, im)
             if mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.uint16 if mode.startswith("I;16") else np.int64)
                 if mode == "I":
@@ -48,6 +52,20 @@ def read_array(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"{path}: cannot read image ({e})") from None
+
+
+def _warn_losses(path: Path, im: Image.Image) -> None:
+    if "A" in im.mode or "transparency" in im.info:
+        alpha = np.asarray(im.convert("RGBA"))[..., 3]
+        if (alpha < 255).any():
+            warnings.warn(f"{path}: its transparency (alpha channel) is dropped: .inr images keep 1 or 3 channels",
+                          LossWarning, stacklevel=3)
+    if im.format == "PNG":
+        with open(path, "rb") as f:
+            head = f.read(26)
+        if head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6):  # Bit depth 16, RGB or RGBA.
+            warnings.warn(f"{path}: 16-bit colour is read as 8 bits per channel (16 bits are kept for grey only)",
+                          LossWarning, stacklevel=3)
 
 
 def _open(path: Path) -> Image.Image:
