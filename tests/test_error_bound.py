@@ -209,3 +209,24 @@ def test_cli_refuses_bounds_where_they_do_not_apply(small_png, tmp_path, inr_bas
     assert len(err.strip().splitlines()) == 1
     if message:
         assert message in err
+
+
+def test_packed_int16_netcdf_keeps_the_bound_at_the_ends_of_its_range(tmp_path, inr_bases, capsys):
+    """int16 packing fitted to the source's range: decoded values beyond it are clipped into what the
+    packing holds, not wrapped around (which once moved a value by 1e5)."""
+    import xarray as xr
+
+    from inrcodec.cli import main
+    from make_assets import synthetic_field
+
+    da = synthetic_field(times=2, missing=False)
+    lo, hi = float(da.min()), float(da.max())
+    scale = (hi - lo) / 65000
+    da.encoding = {"dtype": "int16", "scale_factor": scale, "add_offset": (hi + lo) / 2}
+    da.to_dataset().to_netcdf(tmp_path / "packed.nc")
+    source = xr.open_dataarray(tmp_path / "packed.nc").values
+    assert main(["encode", str(tmp_path / "packed.nc"), "-o", str(tmp_path / "p.inr"), "--base",
+                 "tiny-climate-test-base", "--max-error", "0.5", "--quiet"]) == 0
+    assert main(["decode", str(tmp_path / "p.inr"), "-o", str(tmp_path / "back.nc")]) == 0
+    back = xr.open_dataarray(tmp_path / "back.nc").values
+    assert np.abs(back - source).max() <= 0.5

@@ -418,10 +418,28 @@ def to_dataarray(values: np.ndarray, template) -> xr.DataArray:
     return da
 
 
+def _within_storage(da: xr.DataArray) -> xr.DataArray:
+    """`da` with its values clipped to what its integer storage (dtype, scale_factor, add_offset) can
+    hold: packing a value beyond it would wrap around (a decoded value may lie a little outside the
+    source's range, which the packing was fitted to). Clipping only moves values towards the source's."""
+    dtype = np.dtype(da.encoding.get("dtype", np.float64))
+    if dtype.kind not in "iu":
+        return da
+    info = np.iinfo(dtype)
+    codes = [info.min, info.max]
+    fill = da.encoding.get("_FillValue")
+    if fill is not None and np.isfinite(fill):  # The fill value's code is not a value.
+        codes = [c + (1 if c == fill and c == info.min else -1 if c == fill else 0) for c in codes]
+    scale, offset = float(da.encoding.get("scale_factor", 1.0)), float(da.encoding.get("add_offset", 0.0))
+    ends = sorted(offset + scale * c for c in codes)
+    return da.copy(data=np.clip(da.values, ends[0], ends[1]))  # NaN stays NaN.
+
+
 def netcdf_bytes(da: xr.DataArray) -> bytes:
     """A netCDF-4 file in memory holding `da` (e.g. from `to_dataarray`) with its coordinates, attributes,
     storage encoding and the global attributes in `da.encoding["global_attrs"]`."""
     name = DEFAULT_NAME if da.name is None else str(da.name)
+    da = _within_storage(da)
     ds = da.to_dataset(name=name)
     ds.attrs = dict(da.encoding.get(GLOBAL_ATTRS, {}))
     ds[name].encoding = _essentials(da.encoding)
