@@ -30,7 +30,7 @@ import xarray as xr
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_bytes, ensure_ndarray_like, ndarray_copy
 
-from inrcodec import api
+from inrcodec import api, modalities
 from inrcodec.errors import FormatError, InputError, MissingBaseError
 
 __all__ = ["InrCodec", "CODEC_ID", "ZARR3_NAME"]  # And InrZarr3Codec with zarr 3.
@@ -40,6 +40,7 @@ ZARR3_NAME = "numcodecs.inrcodec"  # zarr 3 codec name: zarr's spelling for numc
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _DIM_NAMES = ("y", "x")  # The grid dims of a chunk's DataArray (it has no coordinates: a regular global grid).
 _NAME = "chunk"  # Its variable name, which inrcodec's messages quote.
+CLIMATE = modalities.by_name("climate")  # Chunks are climate fields: their plug-in checks the files.
 
 
 def _bound_config(max_error: float | None, rel_error: float | None, quality: int | None,
@@ -121,9 +122,7 @@ class InrCodec(Codec):
         """The chunk (*stack, lat, lon) of .inr bytes, in its original dtype; copied into `out` if given."""
         data = ensure_bytes(buf)
         try:
-            fmt = api.format_of(data)
-            if fmt.NAME != "climate":
-                raise FormatError(f"the chunk holds a {fmt.NAME} .inr file, not a climate field")
+            CLIMATE.read_header(data)  # FormatError unless the chunk is a climate .inr file.
             decoded = api.decode(data)
         except MissingBaseError as e:
             named = f" (this array's codec names base {self.base!r})" if self.base else ""
