@@ -11,8 +11,11 @@ the same way. Signal i is always fitted with the same PRNG key, whatever the chu
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
+import functools
 import itertools
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -167,15 +170,36 @@ def _first_settings(arrs: np.ndarray, fmt: modalities.Modality, quality: int, ba
     return dataclasses.replace(settings, scale_indices=coded.header.scale_indices), coded
 
 
+_DAMAGE = (ValueError, TypeError, KeyError, OverflowError, ZeroDivisionError, RuntimeError, MemoryError, zlib.error,
+           binascii.Error)  # What numpy, zlib and the decoders raise on settings or blocks that are not what they say.
+
+
+def _reading(method):
+    """An Archive method reading untrusted bytes: their parsers' errors become FormatError."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (FormatError, InputError):
+            raise
+        except _DAMAGE as e:
+            raise FormatError(f"{self.path}: archive is invalid ({type(e).__name__}: {e})") from None
+    return wrapper
+
+
 class Archive:
     """A compressed dataset: len(), random access archive[i] -> decoded array, iteration, modulations(i)."""
 
+    @_reading
     def __init__(self, path: str | Path, base: bases.Base | None = None):
         self.path = Path(path)
         self._reader = archive.read_archive(self.path)
         self.settings = Settings.from_bytes(self._reader.header.settings)
         self.base = base or self._load_base()
         self._cfg = self.base.cfg
+        if len(self.settings.scale_indices) != self._cfg.levels:
+            raise FormatError(f"{self.path}: settings have {len(self.settings.scale_indices)} latent levels, "
+                              f"base {self.base.name} has {self._cfg.levels}")
         self._format = modalities.by_name(self.settings.modality)
         self._signal_shape = self._format.signal_shape(self.settings.shape)
         # Each block's count byte, read without its CRC so that one damaged block does not hide the others.
@@ -185,13 +209,19 @@ class Archive:
 
     def _load_base(self) -> bases.Base:
         header = self._reader.header
-        if header.base_blob:
+        if not header.base_blob:
+            return bases.load_base(header.base_id)
+        try:
             return bases.base_from_embedded(header.base_blob, self.settings.base_manifest or {})
-        return bases.load_base(header.base_id)
+        except FormatError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- a damaged manifest can fail anywhere in building the network.
+            raise FormatError(f"{self.path}: the embedded base network is invalid ({type(e).__name__}: {e})") from None
 
     def __len__(self) -> int:
         return int(self._starts[-1])
 
+    @_reading
     def _block_ints(self, b: int) -> list[np.ndarray]:
         if self._cache is None or self._cache[0] != b:
             payload = self._reader[b]
@@ -213,6 +243,7 @@ class Archive:
         b = int(np.searchsorted(self._starts, i, side="right") - 1)
         return b, i - int(self._starts[b])
 
+    @_reading
     def modulations(self, i: int) -> list[np.ndarray]:
         """The latents of item i (per level, (*grid, channels)), dequantized: what functa-style learning uses."""
         b, j = self._locate(i)
@@ -224,6 +255,7 @@ class Archive:
         ints = [q[j : j + 1] for q in self._block_ints(b)]
         return self._decode(ints)[0]
 
+    @_reading
     def _decode(self, ints: list[np.ndarray]) -> np.ndarray:
         inputs = self._format.stack_inputs(self.settings, self.base, ints[0].shape[0])
         values = decoder.reconstruct_batch(self.base, ints, self._signal_shape, quant_step(self.settings.step_index),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from inrcodec.errors import FormatError
 SETTINGS_VERSION = 1
 DEFAULT_BLOCK = 16  # Signals per archive item.
 MAX_BLOCK = 255  # Its count is one byte.
+MAX_ITEM_VALUES = 3 << 26  # Values of one item: an RGB image of 2^26 pixels, the image limit.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +45,33 @@ class Settings:
             if d.pop("version") != SETTINGS_VERSION:
                 raise ValueError("unknown settings version")
             d["shape"], d["scale_indices"] = tuple(d["shape"]), tuple(d["scale_indices"])
-            return cls(**d)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            settings = cls(**d)
+            settings.check()
+            return settings
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise FormatError(f"archive settings are invalid ({e})") from None
+
+    def check(self) -> None:
+        """ValueError unless every field has its type and a sane range (the archive is untrusted input)."""
+        def is_int(x, lo, hi):
+            return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
+
+        if not isinstance(self.modality, str):
+            raise ValueError("modality is not a string")
+        if not (1 <= len(self.shape) <= 4 and all(is_int(n, 1, MAX_ITEM_VALUES) for n in self.shape)
+                and math.prod(self.shape) <= MAX_ITEM_VALUES):
+            raise ValueError(f"item shape {self.shape} is invalid or larger than {MAX_ITEM_VALUES} values")
+        if not (is_int(self.quality, 0, 255) and is_int(self.step_index, 0, 32) and is_int(self.block, 1, MAX_BLOCK)):
+            raise ValueError("quality, step index or block out of range")
+        if not (1 <= len(self.scale_indices) <= 64 and all(is_int(i, 0, 255) for i in self.scale_indices)):
+            raise ValueError("scale indices out of range")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (self.lo, self.hi)) \
+                or not self.hi > self.lo:
+            raise ValueError(f"value range [{self.lo}, {self.hi}] is invalid")
+        if not (isinstance(self.mask, str) and isinstance(self.latlon, str)):
+            raise ValueError("mask or grid is not a string")
+        if self.base_manifest is not None and not isinstance(self.base_manifest, dict):
+            raise ValueError("base manifest is not an object")
 
 
 def pack_block(ints: list[np.ndarray], scale_indices: Sequence[int]) -> bytes:

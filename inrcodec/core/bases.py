@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -156,8 +157,14 @@ def base_from_embedded(blob: bytes, manifest: dict) -> Base:
 
     try:
         cfg = ModelConfig.from_dict(manifest["model"])
-        params = init_base(jax.random.PRNGKey(0), cfg)
-        params = {**params, "net": unflatten(weights.decode(blob), net_shapes(cfg))}
+        arrays = weights.decode(blob)  # Bounded by the blob's size.
+        shapes = net_shapes(cfg)
+        sizes = [math.prod(shape) for shape in shapes.values()]
+        if cfg.levels > 64 or cfg.input_features > 64 or sum(sizes) != sum(int(a.size) for a in arrays.values()):
+            raise ValueError(f"its model ({sum(sizes)} weights, {cfg.levels} levels) does not match its "
+                             f"{sum(int(a.size) for a in arrays.values())} stored weights")
+        params = init_base(jax.random.PRNGKey(0), cfg)  # Only now: XLA aborts on absurd sizes.
+        params = {**params, "net": unflatten(arrays, shapes)}
         return Base(manifest["name"], manifest["modality"], cfg, params, base_id_of(blob), manifest, None, len(blob))
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"the embedded base network is invalid ({e})") from None

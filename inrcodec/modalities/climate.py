@@ -293,7 +293,10 @@ def write(decoded: Decoded, suffix: str = OUTPUT_SUFFIX) -> bytes:
     """The decoded field as a netCDF file."""
     if suffix.lower() not in (".nc", ".nc4"):
         raise InputError(f"climate fields decode to .nc, not {suffix}")
-    return climate_io.netcdf_bytes(decoded.array)
+    try:
+        return climate_io.netcdf_bytes(decoded.array)
+    except (ValueError, RuntimeError, TypeError, OverflowError) as e:  # netCDF refuses the stored description.
+        raise FormatError(f"the file's description of the field cannot be written as netCDF ({e})") from None
 
 
 def summary(decoded: Decoded) -> str:

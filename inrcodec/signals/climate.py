@@ -110,6 +110,15 @@ def read_field(path: str | Path, var: str | None = None) -> Field:
         raise InputError(f"{path}: is a directory")
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    try:
+        return _read_field(path, var)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- the parsers (numpy, netCDF4, HDF5, ecCodes) raise anything on a corrupted file.
+        raise InputError(f"{path}: cannot read ({type(e).__name__}: {_reason(e)})") from None
+
+
+def _read_field(path: Path, var: str | None) -> Field:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if var is not None:

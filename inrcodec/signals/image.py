@@ -52,6 +52,8 @@ def read_array(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"{path}: cannot read image ({e})") from None
+    except Exception as e:  # noqa: BLE001 -- Pillow's plug-ins raise anything on a corrupted file.
+        raise InputError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
 
 
 def _warn_losses(path: Path, im: Image.Image) -> None:
