@@ -40,7 +40,11 @@ examples:
 
 
 def _progress_bar(desc: str, enabled: bool):
-    """Returns (callback(done, total), close()) drawing a tqdm bar on stderr once work starts."""
+    """Returns (callback(done, total), close()) drawing a tqdm bar on stderr once work starts.
+
+    Until the first steps are done the bar says the fit is being prepared (compiled, or loaded from the
+    cache); its clock restarts then, so the rate and ETA count fitting steps only.
+    """
     if not enabled:
         return None, lambda: None
     from tqdm import tqdm
@@ -49,8 +53,15 @@ def _progress_bar(desc: str, enabled: bool):
 
     def update(done: int, total: int) -> None:
         if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+            state["bar"] = tqdm(total=total, desc=f"{desc}: preparing the fit (compiled on a first run at this size)", unit="step",
+                                file=sys.stderr, leave=False, dynamic_ncols=True)
+            state["compiling"] = True
         bar = state["bar"]
+        if state["compiling"] and done > 0:
+            state["compiling"] = False
+            bar.set_description(desc)
+            bar.reset(total=total)  # Restarts the clock, and the rate counts from these steps: compiling is not a step.
+            bar.initial = done
         if bar.total != total:
             bar.reset(total=total)
         bar.n = done

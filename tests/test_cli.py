@@ -429,6 +429,19 @@ def test_inputs_losing_transparency_or_16_bit_colour_warn_in_one_line(capsys, tm
             assert not lines, err
 
 
+def test_progress_bar_says_the_fit_is_prepared_until_steps_run(capsys):
+    from inrcodec.cli import _progress_bar
+
+    update, close = _progress_bar("encoding x.png", True)
+    update(0, 400)  # encoder.fit_signals reports 0 before its first (compiling) chunk.
+    assert "preparing the fit" in capsys.readouterr().err
+    update(100, 400)
+    update(200, 400)
+    close()
+    last = [line for line in capsys.readouterr().err.split("\r") if "/400" in line][-1]
+    assert last.startswith("encoding x.png:") and "200/400" in last and "preparing" not in last
+
+
 def test_decode_refuses_existing_output_without_force(capsys, small_inr: Path, tmp_path: Path):
     out = tmp_path / "existing.png"
     out.write_bytes(b"precious")

@@ -166,6 +166,8 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
     samples = int(np.prod(signals["values"].shape[1:-1]))
     num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)))
     done = 0
+    if progress:
+        progress(0, total)  # Before the first chunk, which also compiles (or loads) the fit: seconds to a minute.
     for ste, steps in ((False, fit_cfg.noise_steps), (True, fit_cfg.ste_steps)):
         while steps > 0:
             n = min(CHUNK_STEPS, steps)
