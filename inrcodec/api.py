@@ -217,6 +217,26 @@ def encode_file(
     return result
 
 
+# File signatures -> a suffix the readers take (the readers then check the content themselves).
+_SIGNATURES = ((b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"BM", ".bmp"), (b"II*\0", ".tif"),
+               (b"MM\0*", ".tif"), (b"fLaC", ".flac"), (b"CDF\x01", ".nc"), (b"CDF\x02", ".nc"),
+               (b"CDF\x05", ".nc"), (b"\x89HDF", ".nc"), (b"GRIB", ".grib"), (b"\x93NUMPY", ".npy"),
+               (b"PK\x03\x04", ".npz"), (b"\x89INR", ".inr"))
+
+
+def suffix_of(data: bytes, modality: str | None = None) -> str:
+    """The suffix of a signal or .inr file given as bytes (e.g. from standard input), told by its first
+    bytes; else the first suffix of `modality`. InputError if neither tells."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return ".wav"
+    found = next((suffix for magic, suffix in _SIGNATURES if data.startswith(magic)), None)
+    if found:
+        return found
+    if modality:
+        return modalities.by_name(modality).SUFFIXES[0]
+    raise InputError("cannot tell the format of the input from its first bytes; pass --modality")
+
+
 def read_inr(src: str | Path) -> bytes:
     try:
         return Path(src).read_bytes()

@@ -8,9 +8,11 @@ errors go to stderr. Exit codes: 0 ok, 1 bad input or file (one-line error), 2 u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -70,16 +72,46 @@ def _progress_bar(desc: str, enabled: bool):
     return update, lambda: state["bar"].close() if "bar" in state else None
 
 
-def cmd_encode(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _piped(args: argparse.Namespace, output_suffix):
+    """(input path, output path, where the result line goes) with "-" as standard input or output: the
+    piped bytes go through files in a temporary folder, so the API sees paths (and checks them) as usual.
+
+    `output_suffix(input bytes or None)` is the suffix of a piped output.
+    """
     from inrcodec import api
 
-    out = Path(args.output) if args.output else Path(args.input).with_suffix(".inr")
-    update, close = _progress_bar(f"encoding {Path(args.input).name}", not args.quiet)
+    with tempfile.TemporaryDirectory(prefix="inrcodec-pipe-") as folder:
+        src, data = Path(args.input), None
+        if args.input == "-":
+            data = sys.stdin.buffer.read()
+            src = Path(folder) / f"stdin{api.suffix_of(data, getattr(args, 'modality', None))}"
+            src.write_bytes(data)
+            if not args.output:
+                raise InputError("standard input needs -o (a file, or - for standard output)")
+        out = Path(args.output) if args.output and args.output != "-" else None
+        if args.output == "-":
+            out = Path(folder) / f"out{output_suffix(src)}"
+        yield src, out, sys.stderr if args.output == "-" else sys.stdout
+        if args.output == "-" and out.exists():
+            sys.stdout.buffer.write(out.read_bytes())
+            sys.stdout.buffer.flush()
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    with _piped(args, lambda src: ".inr") as (src, out, report):
+        return _encode(args, src, out or src.with_suffix(".inr"), report)
+
+
+def _encode(args: argparse.Namespace, src: Path, out: Path, report) -> int:
+    from inrcodec import api
+
+    update, close = _progress_bar(f"encoding {src.name}", not args.quiet)
     given = [(u, getattr(args, u.replace(" ", "_"))) for u in RATE_UNITS]
     target_unit, target = next(((u, t) for u, t in given if t is not None), (None, None))
     try:
         result = api.encode_file(
-            args.input, out, quality=args.quality, rate=target, rate_unit=target_unit, strict=args.strict,
+            src, out, quality=args.quality, rate=target, rate_unit=target_unit, strict=args.strict,
             base=args.base, modality=args.modality, var=args.var, force=args.force, seed=args.seed,
             fit_steps=api.effort_steps(args.effort, args.fit_steps), progress=update,
             max_error=args.max_error, rel_error=args.rel_error,
@@ -90,14 +122,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
     metrics = {k: round(v, 4) for k, v in result.metrics.items() if k != "psnr"}
     searched = result.target is not None
     search = {"levels_tried": result.levels_tried, "target_missed": result.target_missed} if searched else {}
-    line = {"output": str(out), "bytes": len(result.data), unit: round(result.rate, 4), "psnr": round(result.psnr, 2),
+    shown = "-" if args.output == "-" else str(out)  # Standard output, not the temporary file behind it.
+    line = {"output": shown, "bytes": len(result.data), unit: round(result.rate, 4), "psnr": round(result.psnr, 2),
             **metrics, "quality": result.quality, **search, "seconds": round(result.seconds, 2)}
     extra = "".join(f", {k} {v}" for k, v in metrics.items())
     n = result.levels_tried
     tried = f" ({n} level{'s' * (n != 1)} tried)" if searched else ""
     print(json.dumps(line) if args.json else
-          f"{out}: {line['bytes']} bytes, {line[unit]} {result.rate_unit}, PSNR {line['psnr']} dB{extra}, "
-          f"quality {line['quality']}{tried}, {line['seconds']} s")
+          f"{shown}: {line['bytes']} bytes, {line[unit]} {result.rate_unit}, PSNR {line['psnr']} dB{extra}, "
+          f"quality {line['quality']}{tried}, {line['seconds']} s", file=report)
     if result.target_missed:
         print(f"inrcodec: warning: target {result.target:g} {result.rate_unit} not reached: the smallest quality "
               f"level ({result.quality}) gives {line[unit]} {result.rate_unit}", file=sys.stderr)
@@ -108,11 +141,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from inrcodec import api
 
     started = time.perf_counter()
-    out, decoded = api.decode_file(Path(args.input), Path(args.output) if args.output else None, force=args.force)
-    seconds = time.perf_counter() - started
-    summary = api.summary(decoded)
-    print(json.dumps({"output": str(out), "summary": summary, "seconds": round(seconds, 2)}) if args.json else
-          f"{out}: {summary}, {seconds:.2f} s")
+    with _piped(args, lambda src: api.default_output(src, api.read_inr(src)).suffix) as (src, out, report):
+        out, decoded = api.decode_file(src, out, force=args.force)
+        seconds = time.perf_counter() - started
+        summary, shown = api.summary(decoded), "-" if args.output == "-" else str(out)
+        print(json.dumps({"output": shown, "summary": summary, "seconds": round(seconds, 2)}) if args.json else
+              f"{shown}: {summary}, {seconds:.2f} s", file=report)
     return 0
 
 
@@ -226,8 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     e = sub.add_parser("encode", help="compress an image, a WAV/FLAC or a climate field to .inr")
-    e.add_argument("input", help="image (PNG, JPEG, ...), audio (WAV, FLAC) or climate (netCDF, GRIB, .npy, .npz) file")
-    e.add_argument("-o", "--output", help="output .inr file (default: input with .inr suffix)")
+    e.add_argument("input", help="image (PNG, JPEG, ...), audio (WAV, FLAC) or climate (netCDF, GRIB, .npy, .npz) file; "
+                   "- reads standard input")
+    e.add_argument("-o", "--output", help="output .inr file (default: input with .inr suffix); - writes standard output")
     rate = e.add_mutually_exclusive_group()
     rate.add_argument("-q", "--quality", type=int, default=None, metavar="N",
                       help="quality level of the base network, 1 (smallest) .. 8 (best) for the shipped bases; "
@@ -257,8 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decompress a .inr file to PNG, WAV/FLAC or netCDF")
-    d.add_argument("input", help=".inr file")
-    d.add_argument("-o", "--output", help="output file (default: the input's name with .png, .wav or .nc)")
+    d.add_argument("input", help=".inr file; - reads standard input")
+    d.add_argument("-o", "--output", help="output file (default: the input's name with .png, .wav or .nc); "
+                   "- writes the file to standard output")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     d.add_argument("--json", action="store_true", help="print the result line as JSON")
     d.set_defaults(func=cmd_decode)

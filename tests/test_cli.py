@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -440,6 +441,33 @@ def test_progress_bar_says_the_fit_is_prepared_until_steps_run(capsys):
     close()
     last = [line for line in capsys.readouterr().err.split("\r") if "/400" in line][-1]
     assert last.startswith("encoding x.png:") and "200/400" in last and "preparing" not in last
+
+
+def test_pipes_encode_stdin_to_stdout_and_decode_back(capsysbinary, monkeypatch, small_png: Path, tmp_path: Path,
+                                                     inr_bases):
+    """`encode - -o -` and `decode - -o -`: the file bytes on standard output, the result line on stderr."""
+    import io
+
+    from inrcodec.cli import main
+
+    def piped(data: bytes, *argv) -> tuple[int, bytes, bytes]:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        rc = main([str(a) for a in argv])
+        out, err = capsysbinary.readouterr()
+        return rc, out, err
+
+    rc, inr, err = piped(small_png.read_bytes(), "encode", "-", "-o", "-", "--base", "tiny-test-base", "--fit-steps",
+                         "8", "--quiet")
+    assert rc == 0, err
+    assert inr[:4] == b"\x89INR" and b"bytes" in err
+    rc, png, err = piped(inr, "decode", "-", "-o", "-")
+    assert rc == 0, err
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.size == (WIDTH, HEIGHT)
+    rc, out, err = piped(b"not an image at all", "encode", "-", "-o", tmp_path / "x.inr")
+    assert rc != 0 and out == b"" and len(err.strip().splitlines()) == 1 and b"--modality" in err
+    rc, out, err = piped(small_png.read_bytes(), "encode", "-")
+    assert rc != 0 and b"needs -o" in err
 
 
 def test_decode_refuses_existing_output_without_force(capsys, small_inr: Path, tmp_path: Path):
