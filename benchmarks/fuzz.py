@@ -1541,13 +1541,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(seeds)} seed files in {args.seeds}; cases {args.start}..{args.start + args.cases - 1} of seed "
           f"{args.seed}; {args.jobs} worker(s), {args.time_limit} s and {args.mem_cap_mb:.0f} MB per case", flush=True)
     mem_cap = int(args.mem_cap_mb * 2**20)
+    revision = _revision()  # before the run: the code it starts with
     stats = run(args.seeds, args.cases, args.seed, args.start, args.jobs, args.time_limit, mem_cap,
                 progress_every=60.0)
     summary = stats.summary()
     summary.update(start=args.start, jobs=args.jobs, time_limit_s=args.time_limit, mem_cap_mb=args.mem_cap_mb,
                    address_space_limit="warmed-up worker + %d MB" % (AS_EXTRA >> 20),
                    seed_files={s.name: hashlib.sha256(s.data).hexdigest() for s in seeds},
-                   base_ids=[b.hex() for b in base_ids()], command=" ".join(sys.argv), **_revision())
+                   base_ids=[b.hex() for b in base_ids()], command=" ".join(sys.argv), **revision)
     if summary["outcomes"]["over-limit"]:
         print("rechecking the over-limit cases with a larger address-space limit ...", flush=True)
         recheck_over_limit(summary, args.seeds, args.time_limit, mem_cap)
