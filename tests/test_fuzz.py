@@ -10,6 +10,8 @@ results/fuzz/seeds (made by `fuzz.make_seeds` when missing), so a failing case r
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,9 +55,15 @@ def test_crc_fixed_mutations_reach_the_modality_parsers():
     assert box.meta[4] == 7
 
 
-def test_brief_fuzz_run_has_no_traceback_hang_or_over_limit_allocation(seeds):
-    stats = fuzz.run(seeds, CASES, seed=SEED, jobs=2, time_limit=60.0)  # Slow only under load: 60 s still catches a hang.
-    summary = stats.summary()
+def test_brief_fuzz_run_has_no_traceback_hang_or_over_limit_allocation(seeds, tmp_path):
+    # In a process of its own, as the benchmark runs: inside the whole fast tier's session the spawned
+    # workers kept dying at start (not understood yet), while the same cases pass in 13 s on their own.
+    out = tmp_path / "fuzz.json"
+    run = subprocess.run([sys.executable, str(Path(fuzz.__file__)), "--cases", str(CASES), "--seed", str(SEED),
+                          "--jobs", "2", "--time-limit", "60", "--seeds", str(seeds), "--out", str(out)],
+                         capture_output=True, text=True, timeout=1800)  # 60 s a case: slow only under load.
+    assert out.is_file(), run.stdout[-2000:] + run.stderr[-2000:]
+    summary = json.loads(out.read_text())
     assert summary["cases"] == CASES
     assert not summary["warmup_problems"], summary["warmup_problems"]
     assert summary["outcomes"]["ok"] > 0 and summary["outcomes"]["rejected"] > 0
