@@ -255,12 +255,13 @@ def choose(e: np.ndarray, valid: np.ndarray, step: float) -> tuple[tuple, np.nda
                 continue
             seen.add(key)
         d, decoded = fit(e, valid, step, predictor)
+        sizes = group_sizes(valid, predictor) if is_interpolation(predictor) else None  # Once, not per shift.
         least = least_shift(d)
         for shift in range(least, min(least + 2, MAX_SHIFT) + 1):  # A larger shift can cost fewer bits.
             index, context, bits = _high_coding(d >> shift, local=False)
             options = [(bits, (index, context, ()))]
             if is_interpolation(predictor):
-                groups, grouped = _group_coding(d >> shift, group_sizes(valid, predictor))
+                groups, grouped = _group_coding(d >> shift, sizes)
                 options.append((grouped / GROUP_PREFERENCE, (0, 0, groups)))  # Decodes far faster than local scales.
             bits, (index, context, groups) = min(options, key=lambda o: o[0])
             candidates.append((bits + shift * d.size, (predictor, shift, index, context, groups), d, decoded))
