@@ -57,3 +57,10 @@ def test_bad_bytes_raise_format_errors():
                 _with_crc(data[:4] + b"\x09" + data[5:-4]), huge, _with_crc(data[:40])):
         with pytest.raises(FormatError):
             weights.decode(bad)
+
+
+def test_an_embedded_manifest_with_an_absurd_depth_is_refused_before_listing_its_layers():
+    blob = weights.encode(bases.flat_arrays(siren.init(jax.random.PRNGKey(0), CFG)))
+    manifest = {"name": "x", "modality": "image", "model": {**CFG.to_dict(), "depth": 2_000_000}}
+    with pytest.raises(FormatError, match="2000000 layers"):  # Took 25 s and 2 GB before the check (fuzz 0:5587).
+        bases.base_from_embedded(blob, manifest)

@@ -158,6 +158,8 @@ def base_from_embedded(blob: bytes, manifest: dict) -> Base:
     try:
         cfg = ModelConfig.from_dict(manifest["model"])
         arrays = weights.decode(blob)  # Bounded by the blob's size.
+        if cfg.depth > len(arrays):  # Before listing its shapes: a hostile depth would take minutes.
+            raise ValueError(f"its model has {cfg.depth} layers and only {len(arrays)} arrays are stored")
         shapes = net_shapes(cfg)
         sizes = [math.prod(shape) for shape in shapes.values()]
         if cfg.levels > 64 or cfg.input_features > 64 or sum(sizes) != sum(int(a.size) for a in arrays.values()):
