@@ -59,7 +59,7 @@ def problem(base: bases.Base, quality: int, weight_deltas: bool, fit_cfg: FitCon
     return encoder.Problem(
         base.params, base.cfg, quality_lambda(base, quality), quant_step(step_index),
         quant_step(weight_index) if weight_index else None, local_scales, int(base.manifest.get("inner_steps", 3)),
-        None if tables is None else rate.code_lengths(tables),
+        None if tables is None else rate.code_lengths(tables), fit_cfg.zero_levels if step_index == 0 else 0,
     ), step_index, weight_index
 
 

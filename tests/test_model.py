@@ -84,6 +84,26 @@ def test_rd_loss_rate_is_bits_per_sample_and_subsampling_works():
     assert float(loss) == float(mse)
 
 
+def test_zero_levels_are_held_at_zero_unpriced_and_get_no_gradient():
+    base = objective.init_base(jax.random.PRNGKey(0), TINY)
+    mods = objective.init_modulations(base, (6, 10), TINY)
+    mods["latents"] = [jnp.round(3 * jax.random.normal(jax.random.PRNGKey(k), y.shape)) for k, y in enumerate(mods["latents"])]
+    target = objective.make_signal(jax.random.uniform(jax.random.PRNGKey(9), (6, 10, 3)))
+    key = jax.random.PRNGKey(1)
+
+    def loss(m, zero_levels):
+        return objective.rd_loss(base["net"], m, target, 0.01, key, TINY, "ste", zero_levels=zero_levels)
+
+    zeroed = {**mods, "latents": [jnp.zeros_like(mods["latents"][0])] + mods["latents"][1:]}
+    _, (mse_held, rate_held) = loss(mods, 1)
+    _, (mse_zeroed, rate_zeroed) = loss(zeroed, 0)
+    assert float(mse_held) == float(mse_zeroed)  # The network sees zeros, whatever level 0 holds.
+    assert float(rate_held) < float(rate_zeroed)  # An all-zero level costs nothing in a file (scale 0).
+    assert float(rate_held) < float(loss(mods, 0)[1][1])
+    grads = jax.grad(lambda m: loss(m, 1)[0])(mods)["latents"]
+    assert not np.any(np.asarray(grads[0])) and np.any(np.asarray(grads[1]))
+
+
 @pytest.mark.parametrize("cfg, shape", [
     (TINY, (7, 9)),
     (ModelConfig(spatial_dims=1, out_channels=1, channels=(1, 2, 1), hidden=8, depth=2, linear_skip=True), (37,)),

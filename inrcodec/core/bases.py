@@ -206,14 +206,18 @@ def tables_from_bytes(blob: bytes, levels: int) -> np.ndarray:
         return context_coder.check_tables(npz["tables"], levels)
 
 
-def add_context_tables(base: Base, tables: np.ndarray, name: str, directory: Path, extra: dict[str, Any]) -> Base:
-    """Writes `base`'s weights with context tables as a new base `name` in `directory` (a new base id)."""
+def add_context_tables(base: Base, tables: np.ndarray, name: str, directory: Path, extra: dict[str, Any],
+                       fit: dict[str, Any] | None = None) -> Base:
+    """Writes `base`'s weights with context tables as a new base `name` in `directory` (a new base id);
+    `fit` (FitConfig fields), if given, replaces the encoder schedule its manifest asks for."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     data, blob = params_to_bytes(base.params), tables_to_bytes(tables)
     manifest = {**{k: v for k, v in base.manifest.items() if k not in ("training", "compact_bytes")},
                 "name": name, "base_id": base_id_of(data + blob).hex(), "weights_from": base.name,
                 "context_tables": {"sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), **extra}}
+    if fit is not None:
+        manifest["fit"] = fit
     atomic_write(directory / PARAMS_FILE, data)
     atomic_write(directory / TABLES_FILE, blob)
     atomic_write(directory / MANIFEST_FILE, (json.dumps(manifest, indent=1) + "\n").encode())

@@ -111,6 +111,22 @@ class FitConfig:
     weight_step_index: int = 16  # Per-image weight deltas quantized with step 2 ** (-index / 2); 0 = none.
     weight_lr: float = 2e-3  # Adam learning rate on the weight deltas (in weight units).
     context_rate: bool = True  # Price 2-D latents with the base's context tables, when it ships them.
+    zero_levels: int = 0  # At the unit latent step (step index 0), hold this many finest levels at zero
+    # instead of fitting them (the image base never used its stride-1 level there: meta/README.md).
+
+
+def with_fields(fit: FitConfig, spec: str) -> FitConfig:
+    """`fit` with the fields of "FIELD:VALUE,..." replaced (typed as FitConfig's defaults are);
+    ValueError for an unknown field or value."""
+    defaults = dataclasses.asdict(FitConfig())
+    changes: dict[str, Any] = {}
+    for item in filter(None, spec.split(",")):
+        key, _, value = item.partition(":")
+        if key not in defaults:
+            raise ValueError(f"FitConfig has no field {key!r}")
+        kind = type(defaults[key])
+        changes[key] = value.lower() in ("1", "true") if kind is bool else kind(value)
+    return dataclasses.replace(fit, **changes)
 
 
 # Rate-distortion trade-off per quality level: loss = MSE + lam * bits_per_sample. Level 1 is

@@ -40,6 +40,7 @@ class Problem:
     local_scales: bool = False  # The rate of local scales (rate.local_log_scales) instead of one scale per level.
     inner_steps: int = 3  # Meta-learned adaptation steps.
     lengths: np.ndarray | None = None  # rate.code_lengths of the base's context tables: the latents' rate.
+    zero_levels: int = 0  # The finest levels are held at zero, not fitted (FitConfig.zero_levels).
 
 
 def _batched(fn, *args):
@@ -75,14 +76,16 @@ def _optimizer(hyper: dict) -> optax.GradientTransformation:
     return optax.multi_transform({"latent": adam(hyper["lr"]), "delta": adam(hyper["weight_lr"])}, labels)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "inner_steps", "local_scales", "deltas"))
+@functools.partial(jax.jit, static_argnames=("cfg", "inner_steps", "local_scales", "deltas", "zero_levels"))
 def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, inner_steps: int,
-           local_scales: bool, deltas: bool):
+           local_scales: bool, deltas: bool, zero_levels: int = 0):
     """Per signal: the meta-learned steps, in units of `step`, with the fit's extra modulations and
-    the optimizer state. Returns (mods, opt_state), each with a leading batch axis."""
+    the optimizer state; the `zero_levels` finest levels set to zero. Returns (mods, opt_state), each
+    with a leading batch axis."""
 
     def one(signal, key):
         mods = objective.in_step_units(objective.adapt(params, signal, lam, key, cfg, inner_steps), step, log_step)
+        mods["latents"] = [jnp.zeros_like(y) if k < zero_levels else y for k, y in enumerate(mods["latents"])]
         if local_scales:  # A gain per level; "log_scale" becomes the floor.
             mods["log_gain"] = jnp.full_like(mods["log_scale"], np.log(LOCAL_GAIN_INIT / CONTEXT_WINDOW))
             mods["log_scale"] = mods["log_scale"] - 1.0
@@ -95,10 +98,11 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
 
 
 def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
-           num_samples: int | None, lengths=None):
+           num_samples: int | None, lengths=None, zero_levels: int = 0):
     """`steps` (runtime) Adam steps on one signal's modulations (in units of `step`) under the RD loss;
     step i uses step_keys[i]; `ste` (runtime bool) picks straight-through rounding over noise;
-    `lengths` (rate.code_lengths) prices the latents with context tables.
+    `lengths` (rate.code_lengths) prices the latents with context tables; the `zero_levels` finest
+    levels stay as they are (zero: Adam moves no value whose gradient is always zero).
 
     Pure and jit-able: the encoder runs it vmapped over signals (`fit_signals`), meta-training inside
     its tasks (training.train.fit_tasks). Returns (mods, opt_state).
@@ -108,7 +112,7 @@ def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weigh
     def body(i, carry):
         p, s = carry
         grads = jax.grad(lambda q: objective.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
-                                                 weight_step, lengths)[0])(p)
+                                                 weight_step, lengths, zero_levels)[0])(p)
         updates, s = optimizer.update(grads, s, p)
         return optax.apply_updates(p, updates), s
 
@@ -128,14 +132,14 @@ def init_state(mods: dict, hyper: dict):
     return _optimizer(hyper).init(mods)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "num_samples"))
+@functools.partial(jax.jit, static_argnames=("cfg", "num_samples", "zero_levels"))
 def _run(net, mods, opt_state, signals, lam, keys, steps, ste, step, weight_step, hyper, lengths, cfg: ModelConfig,
-         num_samples: int):
+         num_samples: int, zero_levels: int = 0):
     """`refine` of every signal for `steps` <= CHUNK_STEPS; signal n's step i uses split(keys[n], CHUNK_STEPS)[i]."""
 
     def one(m, state, signal, key):
         return refine(net, m, state, signal, lam, jax.random.split(key, CHUNK_STEPS), steps, ste, step, weight_step,
-                      hyper, cfg, num_samples, lengths)
+                      hyper, cfg, num_samples, lengths, zero_levels)
 
     return _batched(one, mods, opt_state, signals, keys)
 
@@ -162,7 +166,7 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
     lam = jnp.float32(problem.lam)
     mods, state = _start(problem.params, signals, lam, k_adapt, jnp.float32(problem.step),
                          jnp.float32(np.log(problem.step)), hyper, problem.cfg, problem.inner_steps,
-                         problem.local_scales, weight_step is not None)
+                         problem.local_scales, weight_step is not None, problem.zero_levels)
     samples = int(np.prod(signals["values"].shape[1:-1]))
     num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)))
     done = 0
@@ -175,7 +179,7 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
             mods, state = _run(problem.params["net"], mods, state, signals, lam, chunk_keys, n, ste,
                                jnp.float32(problem.step), jnp.float32(weight_step or 1.0), hyper,
                                None if problem.lengths is None else jnp.asarray(problem.lengths), problem.cfg,
-                               num_samples)
+                               num_samples, problem.zero_levels)
             steps -= n
             done += n
             if progress:

@@ -97,6 +97,7 @@ def rd_loss(
     step: float = 1.0,
     weight_step: float = 1.0,
     lengths: Array | None = None,
+    zero_levels: int = 0,
 ) -> tuple[Array, tuple[Array, Array]]:
     """Distortion + lam * rate of one signal.
 
@@ -115,6 +116,8 @@ def rd_loss(
       weight_step: quantization step of the weight deltas.
       lengths: with 2-D levels, the latents' rate is that of the context tables (rate.context_bits of
         rate.code_lengths(tables)) instead of one Laplace per level.
+      zero_levels: the finest levels that are held at zero (static): neither quantized nor priced (an
+        all-zero level costs no bits), with no gradient.
 
     Returns:
       (loss, (mse over the samples with a value, bits per sample with a value)).
@@ -122,15 +125,19 @@ def rd_loss(
     signal_shape = signal["values"].shape[:-1]
     total = int(np.prod(signal_shape))
     keys = jax.random.split(key, len(mods["latents"]) + 1)
-    quantized = [quantize(y, mode, k) for y, k in zip(mods["latents"], keys[1:])]
+    held = [jax.lax.stop_gradient(jnp.zeros_like(y)) for y in mods["latents"][:zero_levels]]
+    fitted = [quantize(y, mode, k) for y, k in zip(mods["latents"][zero_levels:], keys[1 + zero_levels :])]
+    log_scales = mods["log_scale"][zero_levels:]
+    quantized = held + fitted
     if "log_gain" in mods:  # Local scales (entropy model 3).
-        scales = [rate.local_log_scales(q, mods["log_gain"][i], mods["log_scale"][i]) for i, q in enumerate(quantized)]
+        log_gains = mods["log_gain"][zero_levels:]
+        scales = [rate.local_log_scales(q, log_gains[i], log_scales[i]) for i, q in enumerate(fitted)]
     else:
-        scales = [mods["log_scale"][i] for i in range(len(quantized))]
-    coded, bits = list(quantized), jnp.float32(0.0)  # Everything whose bits count, with its log-scales.
-    if lengths is not None:  # Context tables (entropy model 4).
+        scales = [log_scales[i] for i in range(len(fitted))]
+    coded, bits = list(fitted), jnp.float32(0.0)  # Everything whose bits count, with its log-scales.
+    if lengths is not None:  # Context tables (entropy model 4); a coarse level's contexts need no finer one.
         rounded = mode != "noise" if isinstance(mode, str) else mode
-        coded, scales, bits = [], [], rate.context_bits(quantized, lengths, mods["log_scale"], rounded)
+        coded, scales, bits = [], [], rate.context_bits(fitted, lengths[zero_levels:], log_scales, rounded)
     if "delta" in mods:
         leaves, treedef = jax.tree_util.tree_flatten(mods["delta"])
         dkeys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))

@@ -70,9 +70,20 @@ def apply(net: dict, z: np.ndarray, w0: float) -> np.ndarray:
     """The SIREN (core.siren.Siren) on inputs z (n, in_dim) -> (n, out_channels), in z's float dtype
     (the network's arrays have it too: `as_float`)."""
     w0 = z.dtype.type(w0)
-    h = np.sin(w0 * (z @ net["first"]["w"] + net["first"]["b"]))
+
+    def sine(x: np.ndarray) -> np.ndarray:  # In place; w0 = 1 skips a multiply that would change nothing.
+        if w0 != 1:
+            x *= w0
+        return np.sin(x, out=x)
+
+    h = z @ net["first"]["w"]
+    h += net["first"]["b"]
+    h = sine(h)
     for layer in net["hidden"]:
-        h = np.sin(w0 * (h @ layer["w"] + layer["b"] + z @ layer["shift"]))
+        x = h @ layer["w"]
+        x += layer["b"]
+        x += z @ layer["shift"]
+        h = sine(x)
     out = h @ net["out"]["w"] + net["out"]["b"] + z.dtype.type(0.5)
     return out + z @ net["skip"] if "skip" in net else out
 

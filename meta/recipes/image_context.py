@@ -7,11 +7,14 @@ photos are held back for validation; Kodak is never used. The latents are cached
 so a run can be stopped and resumed. Run from the repository root:
     python meta/recipes/image_context.py --data ../shared/data/images/train --base siren-image-v1 \\
         --name siren-image-v2 --out meta/bases/siren-image-v2 --latents runs/context-latents
+With --fit FIELD:VALUE,... the latents come from that encoder schedule (FitConfig fields over the
+base's own), and the new base's manifest asks for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import numpy as np
 from inrcodec import api, decoder
 from inrcodec.bitstream import range_coder
 from inrcodec.core.bases import add_context_tables, load_base
+from inrcodec.core.config import FitConfig, with_fields
 from inrcodec.modalities import image
 from inrcodec.training import context_tables
 
@@ -39,12 +43,12 @@ def held_back_photos(data: Path) -> list[Path]:
     return [p for folder in HELD_BACK for p in sorted((data / folder).iterdir()) if p.suffix.lower() in image.SUFFIXES]
 
 
-def coded_latents(photo: Path, quality: int, base, cache: Path) -> tuple[list[np.ndarray], list[int]]:
+def coded_latents(photo: Path, quality: int, base, cache: Path, fit: FitConfig) -> tuple[list[np.ndarray], list[int]]:
     """The integer latents (and per-level scale indices) a file of `photo` at `quality` holds (cached)."""
     name = cache / f"{photo.parent.name}-{photo.stem}-q{quality}.npz"
     if not name.exists():
         arr = image.read(photo)
-        result = image.encode(arr, base, quality, api.default_fit(base))
+        result = image.encode(arr, base, quality, fit)
         box, header = image.read_header(result.data)
         levels, _ = decoder.decode_symbols(header.coding, box.payload, base, arr.shape[:2])
         scales = [range_coder.best_scale_index(q) for q in levels]  # Those of entropy model 1.
@@ -63,19 +67,23 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--latents", type=Path, required=True, help="cache of the training latents")
+    parser.add_argument("--fit", default="", help="FIELD:VALUE,... over the base's encoder schedule")
     args = parser.parse_args()
     api.use_compilation_cache()
     base = load_base(args.base)
+    fit = with_fields(api.default_fit(base), args.fit)
+    changes = {k: v for k, v in dataclasses.asdict(fit).items() if v != getattr(api.default_fit(base), k)}
     args.latents.mkdir(parents=True, exist_ok=True)
     photos = training_photos(args.data)
     counts = None
     for i, photo in enumerate(photos):
         for quality in (QUALITIES[(i + 2) % 5], QUALITIES[(i + 4) % 5]):
-            counts = context_tables.count(*coded_latents(photo, quality, base, args.latents), counts)
+            counts = context_tables.count(*coded_latents(photo, quality, base, args.latents, fit), counts)
     tables = context_tables.tables(counts)
     extra = {"fitted_on": f"{len(photos)} training photos x 2 quality levels (meta/recipes/image_context.py)",
              "symbols": int(counts.sum())}
-    written = add_context_tables(base, tables, args.name, args.out, extra)
+    written = add_context_tables(base, tables, args.name, args.out, extra,
+                                 {**base.manifest.get("fit", {}), **changes} if changes else None)
     print(f"{written.name}: base id {written.base_id.hex()}, {int(counts.sum())} symbols from {len(photos)} photos")
 
 
