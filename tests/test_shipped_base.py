@@ -44,6 +44,15 @@ def test_the_previous_image_base_stays_installed_with_its_own_id():
     assert old.base_id != bases.load_base(bases.DEFAULT_BASES["image"]).base_id
 
 
+def test_siren_image_v2_stays_installed_for_its_files_and_the_default_differs_only_in_tables_and_fit():
+    """v3 is v2's network with tables counted on the latents of the fit that holds stride 1 at zero."""
+    v2, default = bases.load_base("siren-image-v2"), bases.load_base(bases.DEFAULT_BASES["image"])
+    assert v2.base_id != default.base_id and bases.installed_name(v2.base_id) == "siren-image-v2"
+    assert (v2.path / bases.PARAMS_FILE).read_bytes() == (default.path / bases.PARAMS_FILE).read_bytes()
+    assert not np.array_equal(v2.context_tables, default.context_tables)
+    assert default.manifest["fit"]["zero_levels"] == 1 and "fit" not in v2.manifest
+
+
 def test_a_tampered_context_table_is_refused(tmp_path):
     import shutil
 
