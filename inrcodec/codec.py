@@ -40,13 +40,14 @@ class Coded:
 
 def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
     """The encoder schedule a base asks for in its manifest ("fit"), else the default one; with `steps`,
-    that many refinement steps instead, split 3:1 between the noise and rounding phases."""
+    that many refinement steps instead, split between the noise and rounding phases as the schedule splits them."""
     fit = FitConfig(**base.manifest.get("fit", {}))
     if steps is None:
         return fit
     if steps < 0:
         raise InputError(f"the number of fit steps (--fit-steps) must be >= 0, got {steps}")
-    return dataclasses.replace(fit, noise_steps=steps - steps // 4, ste_steps=steps // 4)
+    ste = steps * fit.ste_steps // max(1, fit.noise_steps + fit.ste_steps)
+    return dataclasses.replace(fit, noise_steps=steps - ste, ste_steps=ste)
 
 
 def problem(base: bases.Base, quality: int, weight_deltas: bool, fit_cfg: FitConfig,

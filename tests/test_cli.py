@@ -594,7 +594,8 @@ def test_closed_stdout_stops_quietly():
 
 
 def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
-    """--fit-steps only changes the number of steps: the base's learning rate and sampling stay."""
+    """--fit-steps only changes the number of steps (split as the base splits its own): the base's learning
+    rate and sampling stay."""
     import dataclasses
 
     from inrcodec import api
@@ -608,6 +609,8 @@ def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
     # The CLI tests' --fit-steps and the API tests' DEBUG_FIT are one schedule (one set of compiled programs).
     assert api.default_fit(bases.load_base(TINY_BASE_NAME), DEBUG_FIT_STEPS) == DEBUG_FIT
     assert api.default_fit(base) == dataclasses.replace(fit, noise_steps=300, ste_steps=100)
+    seven_to_one = dataclasses.replace(base, manifest={**base.manifest, "fit": {"noise_steps": 350, "ste_steps": 50}})
+    assert (api.default_fit(seven_to_one, 48).noise_steps, api.default_fit(seven_to_one, 48).ste_steps) == (42, 6)
     with pytest.raises(InputError, match=">= 0"):
         api.default_fit(base, -1)
 
