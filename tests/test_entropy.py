@@ -205,9 +205,10 @@ def test_context_rate_proxy_is_the_coders_bits_with_usable_slopes():
     log_scales = jnp.log(jnp.asarray([range_coder.scale_from_index(s) for s in scales], jnp.float32))
     lengths = jnp.asarray(rate.code_lengths(tables))
     as_float = [jnp.asarray(q, jnp.float32) for q in levels]
-    proxy = float(rate.context_bits(as_float, lengths, log_scales))
+    bits = jax.jit(rate.context_bits, static_argnames="rounded")  # Compiled once: op by op took ~25 s.
+    proxy = float(bits(as_float, lengths, log_scales))
     assert proxy == pytest.approx(cc.level_bits(levels, scales, tables), rel=1e-5)
-    grad = jax.grad(lambda ys: rate.context_bits(ys, lengths, log_scales))(as_float)
+    grad = jax.grad(lambda ys: bits(ys, lengths, log_scales))(as_float)
     k, i, j = 1, 4, 5
     plane = levels[k][..., 0]
     ctx = cc.plane_contexts(plane, levels[k + 1][..., 0])[i, j]
@@ -216,5 +217,5 @@ def test_context_rate_proxy_is_the_coders_bits_with_usable_slopes():
     assert abs(v - cc.RANGE) < cc.RANGE
     assert float(grad[k][i, j, 0]) == pytest.approx((row[v + 1] - row[v - 1]) / 2, rel=1e-4)
     noisy = [q + 0.3 for q in as_float]  # Noisy latents pay the row's bits interpolated between integers.
-    interpolated = jax.grad(lambda ys: rate.context_bits(ys, lengths, log_scales, rounded=False))(noisy)
+    interpolated = jax.grad(lambda ys: bits(ys, lengths, log_scales, rounded=False))(noisy)
     assert float(interpolated[k][i, j, 0]) == pytest.approx(row[v + 1] - row[v], rel=1e-4)
