@@ -22,16 +22,14 @@ import numpy as np
 from PIL import Image
 
 from inrcodec import api
-from inrcodec.codec import default_fit
-from inrcodec.core import compilation
-from inrcodec.core.config import FitConfig, with_fields
+from inrcodec.core.config import FitConfig, fit_fields
 from inrcodec.evaluation.bdrate import bd_psnr_with_overlap, bd_rate_with_overlap
 
 
 def schedule(spec: str, base_fit: FitConfig) -> tuple[str, FitConfig]:
     """NAME=FIELD:VALUE,... -> (NAME, the base's FitConfig with those fields replaced)."""
     name, _, fields = spec.partition("=")
-    return name, with_fields(base_fit, fields)
+    return name, dataclasses.replace(base_fit, **fit_fields(fields))
 
 
 LINE = re.compile(r"(\S+) (\S+) q(\d+): ([\d.]+) bpp ([\d.]+) dB ([\d.]+) s$")
@@ -97,11 +95,11 @@ def main() -> None:
         return
     schedules = [a for a in ns.args if "=" in a]
     images = [Path(a) for a in ns.args if "=" not in a]
-    compilation.use_cache()  # As the CLI does: each image size compiles once.
+    api.use_compilation_cache()  # As the CLI does: each image size compiles once.
     base = api.load_default_base(ns.base, "image")
     runs = []
     for spec in schedules:
-        name, fit = schedule(spec, default_fit(base))
+        name, fit = schedule(spec, api.default_fit(base))
         points: dict[int, list] = {}
         for path in images:
             pixels = np.asarray(Image.open(path).convert("RGB"))

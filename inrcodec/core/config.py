@@ -115,18 +115,18 @@ class FitConfig:
     # instead of fitting them (the image base never used its stride-1 level there: meta/README.md).
 
 
-def with_fields(fit: FitConfig, spec: str) -> FitConfig:
-    """`fit` with the fields of "FIELD:VALUE,..." replaced (typed as FitConfig's defaults are);
+def fit_fields(spec: str) -> dict[str, Any]:
+    """"FIELD:VALUE,..." -> {field: value} of FitConfig fields, typed as FitConfig's defaults are;
     ValueError for an unknown field or value."""
     defaults = dataclasses.asdict(FitConfig())
-    changes: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition(":")
         if key not in defaults:
             raise ValueError(f"FitConfig has no field {key!r}")
         kind = type(defaults[key])
-        changes[key] = value.lower() in ("1", "true") if kind is bool else kind(value)
-    return dataclasses.replace(fit, **changes)
+        fields[key] = value.lower() in ("1", "true") if kind is bool else kind(value)
+    return fields
 
 
 # Rate-distortion trade-off per quality level: loss = MSE + lam * bits_per_sample. Level 1 is

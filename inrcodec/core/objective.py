@@ -125,7 +125,7 @@ def rd_loss(
     signal_shape = signal["values"].shape[:-1]
     total = int(np.prod(signal_shape))
     keys = jax.random.split(key, len(mods["latents"]) + 1)
-    held = [jax.lax.stop_gradient(jnp.zeros_like(y)) for y in mods["latents"][:zero_levels]]
+    held = [jnp.zeros_like(y) for y in mods["latents"][:zero_levels]]  # No gradient reaches the held levels.
     fitted = [quantize(y, mode, k) for y, k in zip(mods["latents"][zero_levels:], keys[1 + zero_levels :])]
     log_scales = mods["log_scale"][zero_levels:]
     quantized = held + fitted

@@ -23,7 +23,7 @@ import numpy as np
 from inrcodec import api, decoder
 from inrcodec.bitstream import range_coder
 from inrcodec.core.bases import add_context_tables, load_base
-from inrcodec.core.config import FitConfig, with_fields
+from inrcodec.core.config import FitConfig, fit_fields
 from inrcodec.modalities import image
 from inrcodec.training import context_tables
 
@@ -71,8 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     api.use_compilation_cache()
     base = load_base(args.base)
-    fit = with_fields(api.default_fit(base), args.fit)
-    changes = {k: v for k, v in dataclasses.asdict(fit).items() if v != getattr(api.default_fit(base), k)}
+    changes = fit_fields(args.fit)
+    fit = dataclasses.replace(api.default_fit(base), **changes)
     args.latents.mkdir(parents=True, exist_ok=True)
     photos = training_photos(args.data)
     counts = None
