@@ -43,11 +43,17 @@ def assert_same_variable(back: xr.Dataset, orig: xr.Dataset, name: str) -> None:
     assert same_attrs(back.attrs, orig.attrs)
     assert v.attrs.get("units") == o.attrs.get("units")
     np.testing.assert_array_equal(v.values, o.values)
+    for c in o.coords:  # Cell bounds (CF `bounds`), which are not among the variable's coordinates.
+        bounds = o[c].encoding.get("bounds")
+        assert v[c].encoding.get("bounds") == bounds, c
+        if bounds:
+            b, ob = back[bounds].variable, orig[bounds].variable
+            assert b.dims == ob.dims and b.dtype == ob.dtype and np.array_equal(b.values, ob.values), bounds
 
 
 def stored(template: climate.Template) -> climate_template.Description:
     """The template as a decoder gets it: through its bytes."""
-    return climate_template.unpack(climate_template.pack(template))
+    return climate_template.unpack(climate_template.pack(template), climate_template.has_bounds(template))
 
 
 def decode_to_file(field: climate.Field, path: Path, values: np.ndarray | None = None) -> Path:
@@ -566,6 +572,74 @@ def test_real_rotated_grid(tmp_path):
     out = decode_to_file(f, tmp_path / "tas.nc")
     with open_raw(out) as back, open_raw(src) as orig:
         assert_same_variable(back, orig, "tas")
+
+
+def test_real_cmip_bounds_are_kept(tmp_path):
+    """lat_bnds, lon_bnds, time_bnds (dims lat/lon/time x nb2) and the coordinates' `bounds` attributes
+    come back; the regular lon_bnds are stored as two arithmetic columns."""
+    src = need(ARCHIVES / "tas_rectilinear_grid_2D.nc")
+    f = climate.read_field(src)
+    assert list(f.template.bounds) == ["lon_bnds", "lat_bnds", "time_bnds"]
+    out = decode_to_file(f, tmp_path / "tas.nc")
+    with open_raw(out) as back, open_raw(src) as orig:
+        assert_same_variable(back, orig, "tas")
+    import netCDF4
+
+    with netCDF4.Dataset(out) as back, netCDF4.Dataset(src) as orig:
+        for name in ("lon_bnds", "lat_bnds", "time_bnds", "lon", "lat", "time"):
+            assert back[name].dimensions == orig[name].dimensions, name  # The netCDF attributes, as stored,
+            # but for units and calendar equal to the parent's: xarray leaves those out of bounds (CF: inherited).
+            parent = {"time_bnds": "time"}.get(name)
+            kept = {k: orig[name].getncattr(k) for k in orig[name].ncattrs()
+                    if not (parent and k in ("units", "calendar") and orig[name].getncattr(k) == orig[parent].getncattr(k))}
+            assert {k: back[name].getncattr(k) for k in back[name].ncattrs()} == kept, name
+    raw = zlib.decompressobj(zdict=climate_template.TEMPLATE_DICTIONARY).decompress(climate_template.pack(f.template))
+    assert b'"name":"lon_bnds","dims":["lon","nb2"],"data":{"dtype":"<f8","start":[' in raw
+
+
+def _bounded_dataarray() -> xr.DataArray:
+    lat, lon = np.array([10.0, 20.0, 30.0]), np.arange(4) * 90.0
+    lat_bnds = xr.Variable(("lat", "nv"), np.stack([lat - 5, lat + 5], axis=1), {"units": "degrees_north"})
+    da = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("lat", "lon"), name="t",
+                      coords={"lat": ("lat", lat, {"units": "degrees_north"}), "lon": ("lon", lon)})
+    da["lat"].encoding["bounds"] = "lat_bnds"
+    da.encoding[climate.BOUNDS] = {"lat_bnds": lat_bnds}
+    return da
+
+
+def test_bounds_of_an_in_memory_dataarray_round_trip(tmp_path):
+    f = climate.from_dataarray(_bounded_dataarray())
+    back = climate.to_dataarray(f.values, stored(f.template))
+    xr.testing.assert_identical(back.encoding[climate.BOUNDS]["lat_bnds"], _bounded_dataarray().encoding[climate.BOUNDS]["lat_bnds"])
+    (tmp_path / "b.nc").write_bytes(climate.netcdf_bytes(back))
+    with open_raw(tmp_path / "b.nc") as ds:
+        assert ds["lat"].encoding["bounds"] == "lat_bnds" and ds["lat_bnds"].dims == ("lat", "nv")
+        np.testing.assert_array_equal(ds["lat_bnds"].values[:, 1], [15.0, 25.0, 35.0])
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: d["bounds"].append(dict(d["bounds"][0], name="other", data=dict(d["bounds"][0]["data"],
+                                       start=[5.0, 15.0, 25.0], step=[1.0] * 3))), "has shape"),  # nv of 3, not 2
+    (lambda d: d["bounds"][0]["data"].update(start=[5.0, "15"]), "bad arithmetic columns"),
+    (lambda d: d["bounds"].append(dict(d["bounds"][0], dims=["lat", "nv2"])), "named like another"),
+    (lambda d: d["bounds"][0].update(name="lat"), "named like another"),
+    (lambda d: d["bounds"][0].update(dims=["lon", "nv"]), "has shape"),  # lon has 4 points, not 3
+    (lambda d: d.update(bounds=[]), "disagree with the header"),
+])
+def test_corrupt_bounds_are_refused(edit, message):
+    template = climate.from_dataarray(_bounded_dataarray()).template
+    with pytest.raises(FormatError, match=message):
+        climate_template.unpack(_edited_template(template, edit), bounds=True)
+
+
+def test_bounds_need_the_header_flag_and_only_bounds_set_it():
+    template = climate_template.pack(climate.from_dataarray(_bounded_dataarray()).template)
+    with pytest.raises(FormatError, match="disagree with the header"):
+        climate_template.unpack(template)  # A 1.5 decoder's view: flags bit 3 clear.
+    plain = climate.from_dataarray(xr.DataArray(np.zeros((3, 4)), dims=("y", "x"))).template
+    assert not climate_template.has_bounds(plain)
+    with pytest.raises(FormatError, match="disagree with the header"):
+        climate_template.unpack(climate_template.pack(plain), bounds=True)
 
 
 def test_real_era5_npz_and_coinpp_psnr():

@@ -191,6 +191,41 @@ def test_cli_max_error_round_trip_through_netcdf(small_climate, tmp_path, inr_ba
     assert ClimateHeader.unpack(_meta(plain)).residual is None
 
 
+def test_cli_keeps_cell_bounds_in_a_format_1_6_file(tmp_path, inr_bases, capsys):
+    """A netCDF whose lat and time name bounds variables (lat_bnds, time_bnds; dims x nv) decodes with
+    them and the `bounds` attributes; such files are format 1.6 (climate flags bit 3)."""
+    import xarray as xr
+
+    from inrcodec.bitstream.climate import FLAG_BOUNDS
+    from inrcodec.cli import main
+    from make_assets import synthetic_field
+
+    ds = synthetic_field(times=2, missing=False).to_dataset()
+    lat, time = ds["lat"].values, ds["time"].values
+    ds = ds.assign_coords(lat_bnds=(("lat", "nv"), np.stack([lat - 1, lat + 1], axis=1)),
+                          time_bnds=(("time", "nv"), np.stack([time, time + 1], axis=1)))
+    ds["lat"].attrs["bounds"], ds["time"].attrs["bounds"] = "lat_bnds", "time_bnds"
+    ds.to_netcdf(tmp_path / "b.nc")
+    assert main(["encode", str(tmp_path / "b.nc"), "-o", str(tmp_path / "b.inr"), "--base",
+                 "tiny-climate-test-base", "--max-error", "0.5", "--quiet"]) == 0
+    assert main(["decode", str(tmp_path / "b.inr"), "-o", str(tmp_path / "back.nc")]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "b.inr"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "1.6" and sorted(info["bounds"]) == ["lat_bnds", "time_bnds"]
+    assert ClimateHeader.unpack(_meta((tmp_path / "b.inr").read_bytes())).bounds
+    with xr.open_dataset(tmp_path / "back.nc", decode_times=False) as back, \
+            xr.open_dataset(tmp_path / "b.nc", decode_times=False) as orig:
+        for name in ("lat_bnds", "time_bnds"):
+            np.testing.assert_array_equal(back[name].values, orig[name].values)
+        assert back["lat"].attrs["bounds"] == "lat_bnds"
+        assert np.abs(back["t2m"].values - orig["t2m"].values).max() <= 0.5
+    meta = bytearray(_meta((tmp_path / "b.inr").read_bytes()))
+    meta[8] &= ~FLAG_BOUNDS  # As a 1.5 encoder could not have written it: the template disagrees.
+    with pytest.raises(FormatError, match="disagree"):
+        ClimateHeader.unpack(bytes(meta)).describe()
+
+
 def _meta(data: bytes) -> bytes:
     (meta_len,) = struct.unpack_from("<H", data, 16)
     return data[18 : 18 + meta_len]

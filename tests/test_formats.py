@@ -182,10 +182,12 @@ def test_decode_refuses_a_suffix_the_modality_cannot_write(tmp_path, capsys, sma
     fails(capsys, ["decode", str(small_audio.inr), "-o", str(tmp_path / "a.png")], ".wav or .flac", tmp_path / "a.png")
 
 
-@pytest.mark.parametrize("flip, message", [(2, "disagree"), (4, "error-bound fields"), (8, "reserved")])
+@pytest.mark.parametrize("flip, message", [(2, "disagree"), (4, "error-bound fields"), (8, "bounds variables disagree"),
+                                           (16, "reserved")])
 def test_climate_header_flag_bits_are_checked(flip, message):
     """Flags bit 1 must agree with the template's preset-dictionary bit; bit 2 announces error-bound
-    fields, which must be there; higher bits are reserved."""
+    fields, which must be there; bit 3 bounds variables in the template, which must be there; higher
+    bits are reserved."""
     from pathlib import Path
 
     from inrcodec.bitstream import container

@@ -1,6 +1,7 @@
 """The climate header (modality 3): ny u16, nx u16, fields u32, flags u8, reserved u8, lo f32, hi f32,
 template (u32 length + bytes), mask (u32 length + bytes, only with flags bit 0), coding fields, and
-with flags bit 2 the error-bound fields (bitstream.residuals, format 1.5).
+with flags bit 2 the error-bound fields (bitstream.residuals, format 1.5). Flags bit 3 says the template
+carries the variable's cell bounds (format 1.6).
 
 Byte layout: SPEC.md, "Climate". The template and mask bytes are those of climate_template. The
 template may use the preset dictionary (flags bit 1, container minor 1); a stack's latent levels may
@@ -24,9 +25,11 @@ LENGTH = struct.Struct("<I")  # Bytes of the template, of the mask.
 FLAG_MASK = 1  # A mask of missing values follows the template.
 FLAG_TEMPLATE_DICTIONARY = 2  # The template's zlib stream uses climate_template.TEMPLATE_DICTIONARY (format 1.1).
 FLAG_ERROR_BOUND = 4  # Error-bound fields follow the coding fields; residuals follow the latents (format 1.5).
+FLAG_BOUNDS = 8  # The template has bounds variables (climate_template.has_bounds; format 1.6).
 MINOR_TEMPLATE_DICTIONARY = 1  # Container minor version of files that set FLAG_TEMPLATE_DICTIONARY.
 MINOR_STACK_PREDICTION = 2  # Container minor version of stacks coded with entropy model 2 (coding.ENTROPY_MODEL_STACK).
 MINOR_ERROR_BOUND = 5  # Container minor version of files that set FLAG_ERROR_BOUND.
+MINOR_BOUNDS = 6  # Container minor version of files that set FLAG_BOUNDS.
 MAX_DECODE_VALUES = 1 << 25  # fields x ny x nx; larger headers are refused before decoding (bounds memory).
 NAME = "climate"  # The modality's name in base manifests, archive settings and results.
 RATE_UNIT = "bits per field"
@@ -43,6 +46,7 @@ class ClimateHeader:
     mask: bytes  # climate_template.pack_mask of the valid points; b"" when every value exists.
     coding: CodingHeader
     residual: ResidualHeader | None = None  # With an error bound (flags bit 2).
+    bounds: bool = False  # The template has bounds variables (flags bit 3).
 
     @property
     def dictionary(self) -> bool:
@@ -51,7 +55,7 @@ class ClimateHeader:
 
     def pack(self) -> bytes:
         flags = ((FLAG_MASK if self.mask else 0) | (FLAG_TEMPLATE_DICTIONARY if self.dictionary else 0)
-                 | (FLAG_ERROR_BOUND if self.residual else 0))
+                 | (FLAG_ERROR_BOUND if self.residual else 0) | (FLAG_BOUNDS if self.bounds else 0))
         return (DESCRIPTOR.pack(self.ny, self.nx, self.fields, flags, 0, self.lo, self.hi)
                 + LENGTH.pack(len(self.template)) + self.template
                 + (LENGTH.pack(len(self.mask)) + self.mask if self.mask else b"") + self.coding.pack()
@@ -62,7 +66,7 @@ class ClimateHeader:
         if len(meta) < DESCRIPTOR.size:
             raise FormatError("climate header truncated")
         ny, nx, fields, flags, reserved, lo, hi = DESCRIPTOR.unpack_from(meta)
-        if flags & ~(FLAG_MASK | FLAG_TEMPLATE_DICTIONARY | FLAG_ERROR_BOUND) or reserved:
+        if flags & ~(FLAG_MASK | FLAG_TEMPLATE_DICTIONARY | FLAG_ERROR_BOUND | FLAG_BOUNDS) or reserved:
             raise FormatError("climate header has reserved bits set")
         if ny == 0 or nx == 0 or fields == 0 or ny * nx * fields > MAX_DECODE_VALUES:
             raise FormatError(f"climate header has {fields} fields of {ny}x{nx}: empty or beyond the decoder limit")
@@ -81,7 +85,7 @@ class ClimateHeader:
             residual, offset = ResidualHeader.unpack_from(meta, offset)
         if offset != len(meta):
             raise FormatError(f"climate header has {len(meta)} bytes, expected {offset}")
-        return cls(ny, nx, fields, float(lo), float(hi), template, mask, coding, residual)
+        return cls(ny, nx, fields, float(lo), float(hi), template, mask, coding, residual, bool(flags & FLAG_BOUNDS))
 
     def rate(self, file_bytes: int) -> float:
         """Bits per 2-D field of a file of `file_bytes` bytes."""
@@ -89,9 +93,11 @@ class ClimateHeader:
 
     def describe(self) -> dict:
         """The fields `inrcodec info` shows."""
-        t = climate_template.unpack(self.template)
+        t = climate_template.unpack(self.template, self.bounds)
         out = {"variable": t.name, "dims": dict(zip(t.dims, t.shape)), "units": str(t.attrs.get("units", "")),
                "fields": self.fields, "value_range": [self.lo, self.hi], "mask_bytes": len(self.mask)}
+        if t.bounds:
+            out["bounds"] = list(t.bounds)
         if self.residual:
             out["max_error"] = self.residual.bound
         return out

@@ -4,9 +4,10 @@ A template describes everything of a variable except its values (name, dims, coo
 attributes, encoding) in plain Python and numpy values (`Description`); inrcodec.signals.climate
 turns DataArrays into such descriptions and back. Its bytes (SPEC.md, "Climate header", template):
 zlib (RFC 1950, level 9, usually with TEMPLATE_DICTIONARY) of a u32 length, a JSON document
-{"v": 1, "name", "dims", "shape", "grid", "coords", "attrs", "global_attrs", "encoding"}, then the
-raw little-endian bytes of the arrays the document cites by offset ("at"). Arithmetic 1-D arrays
-are stored as (start, step, n). Every size is checked before allocating. The mask is zlib of the
+{"v": 1, "name", "dims", "shape", "grid", "coords", "attrs", "global_attrs", "encoding"} (and
+"bounds" when the variable has cell bounds, format 1.6), then the raw little-endian bytes of the
+arrays the document cites by offset ("at"). Arithmetic 1-D arrays are stored as (start, step, n),
+bounds whose columns are arithmetic as ([starts], [steps], n). Every size is checked before allocating. The mask is zlib of the
 packed bits of the valid points (C order).
 """
 
@@ -16,7 +17,7 @@ import json
 import math
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -103,7 +104,9 @@ class Description:
     name: variable name. dims, shape: dims and sizes in the source's order. grid: (y dim, x dim).
     coords: name -> Coordinate, in order. attrs, global_attrs: variable and dataset attributes
     (str, bool, int, float, bytes, None, numpy scalars and arrays, lists of these). encoding: the
-    variable's on-disk encoding essentials ("dtype" a numpy dtype).
+    variable's on-disk encoding essentials ("dtype" a numpy dtype). bounds: name -> Coordinate, the
+    cell bounds variables its coordinates name (CF `bounds`), whose dims may go beyond the variable's
+    (e.g. lat_bnds (lat, nb2)).
     """
 
     name: str
@@ -114,6 +117,7 @@ class Description:
     attrs: dict
     global_attrs: dict
     encoding: dict
+    bounds: dict[str, Coordinate] = field(default_factory=dict)
 
     @property
     def field_dims(self) -> tuple[str, ...]:
@@ -138,21 +142,31 @@ def pack(template) -> bytes:
       InputError: an attribute or coordinate holds a value the template cannot store.
     """
     packer = _Packer()
-    coords = []
-    for name, c in template.coords.items():
-        # Key order and packing order (data, attrs, encoding) fix the bytes: keep them.
-        coords.append({"name": str(name), "dims": [str(d) for d in c.dims],
-                       "data": packer.array(np.asarray(c.values), f"coordinate {name!r}"),
-                       "attrs": packer.mapping(c.attrs, f"coordinate {name!r} attribute"),
-                       "encoding": packer.mapping(_dtype_out(c.encoding), f"coordinate {name!r} encoding")})
+    coords = [_pack_coordinate(packer, name, c, "coordinate") for name, c in template.coords.items()]
     doc = {"v": VERSION, "name": str(template.name), "dims": [str(d) for d in template.dims],
            "shape": [int(s) for s in template.shape], "grid": [str(d) for d in template.grid], "coords": coords,
            "attrs": packer.mapping(template.attrs, "attribute"),
            "global_attrs": packer.mapping(template.global_attrs, "global attribute"),
            "encoding": packer.mapping(_dtype_out(template.encoding), "encoding")}
+    bounds = getattr(template, "bounds", {})
+    if bounds:  # Only then: templates without bounds keep their bytes of format 1.5.
+        doc["bounds"] = [_pack_coordinate(packer, name, c, "bounds variable", columns=True) for name, c in bounds.items()]
     text = json.dumps(doc, separators=(",", ":")).encode()
     deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, TEMPLATE_DICTIONARY)
     return deflate.compress(LENGTH.pack(len(text)) + text + bytes(packer.blob)) + deflate.flush()
+
+
+def _pack_coordinate(packer: "_Packer", name, c, what: str, columns: bool = False) -> dict:
+    # Key order and packing order (data, attrs, encoding) fix the bytes: keep them.
+    return {"name": str(name), "dims": [str(d) for d in c.dims],
+            "data": packer.array(np.asarray(c.values), f"{what} {name!r}", columns),
+            "attrs": packer.mapping(c.attrs, f"{what} {name!r} attribute"),
+            "encoding": packer.mapping(_dtype_out(c.encoding), f"{what} {name!r} encoding")}
+
+
+def has_bounds(template) -> bool:
+    """Whether `template` (Description or Template) has bounds variables: its bytes then need format 1.6."""
+    return bool(getattr(template, "bounds", None))
 
 
 def _dtype_out(encoding: dict) -> dict:
@@ -194,7 +208,9 @@ class _Packer:
             return {"l": [self.value(x, what) for x in v]}
         raise InputError(f"climate template: {what} has unsupported type {type(v).__name__}")
 
-    def array(self, a: np.ndarray, what: str) -> dict:
+    def array(self, a: np.ndarray, what: str, columns: bool = False) -> dict:
+        """The spec of `a`; with `columns`, a 2-D `a` whose every column is arithmetic is stored as
+        (starts, steps, rows) (bounds of regular axes: (x - d/2, x + d/2))."""
         if a.dtype.kind == "O":
             if not _all_str(a):
                 raise InputError(f"climate template: {what} holds Python objects that are not strings")
@@ -205,6 +221,11 @@ class _Packer:
         regular = _arithmetic(a)
         if regular is not None:
             return {"dtype": dtype.str, "start": regular[0], "step": regular[1], "n": a.size}
+        if columns and a.ndim == 2 and a.shape[1] <= 16:
+            regular = [_arithmetic(column) for column in a.T]
+            if all(r is not None for r in regular):
+                return {"dtype": dtype.str, "start": [r[0] for r in regular], "step": [r[1] for r in regular],
+                        "n": a.shape[0]}
         at = len(self.blob)
         self.blob += np.ascontiguousarray(a, dtype=dtype).tobytes()
         return {"dtype": dtype.str, "shape": list(a.shape), "at": at}
@@ -239,8 +260,11 @@ def uses_dictionary(template: bytes) -> bool:
     return len(template) >= 2 and bool(template[1] & 0x20)
 
 
-def unpack(data: bytes) -> Description:
+def unpack(data: bytes, bounds: bool = False) -> Description:
     """Parses template bytes (with or without TEMPLATE_DICTIONARY), checking every size before allocating.
+
+    bounds: whether the file says the template has bounds variables (climate flags bit 3, format 1.6);
+    the document must have them exactly then.
 
     Raises:
       FormatError: the bytes are not a valid template.
@@ -266,22 +290,37 @@ def unpack(data: bytes) -> Description:
         if math.prod(shape) > MAX_VALUES:
             raise FormatError(f"climate template shape {shape} has more than {MAX_VALUES} values")
         size = dict(zip(dims, shape))
-        coords = {}
-        for c in doc["coords"]:
-            cdims = tuple(_str(d) for d in c["dims"])
-            if not set(cdims) <= set(dims):
-                raise FormatError(f"climate template coordinate {c['name']!r} has unknown dims {cdims}")
-            values = unpacker.array(c["data"])
-            if values.shape != tuple(size[d] for d in cdims):
-                raise FormatError(f"climate template coordinate {c['name']!r} has shape {values.shape}")
-            coords[_str(c["name"])] = Coordinate(cdims, values, unpacker.mapping(c["attrs"]),
-                                                 _dtype_in(unpacker.mapping(c["encoding"])))
+        coords = dict(_unpack_coordinate(unpacker, c, size, "coordinate") for c in doc["coords"])
+        if bounds != ("bounds" in doc) or (bounds and not doc["bounds"]):
+            raise FormatError("climate template's bounds variables disagree with the header's flags")
+        extra: dict[str, int] = {}  # Sizes of the dims only bounds variables have, set by the first that does.
+        cells = dict(_unpack_coordinate(unpacker, c, size, "bounds variable", extra) for c in doc.get("bounds", []))
+        if len(cells) != len(doc.get("bounds", [])) or cells.keys() & {*coords, _str(doc["name"])}:
+            raise FormatError("climate template has a bounds variable named like another variable")
         return Description(_str(doc["name"]), dims, shape, grid, coords, unpacker.mapping(doc["attrs"]),
-                           unpacker.mapping(doc["global_attrs"]), _dtype_in(unpacker.mapping(doc["encoding"])))
+                           unpacker.mapping(doc["global_attrs"]), _dtype_in(unpacker.mapping(doc["encoding"])), cells)
     except FormatError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, UnicodeDecodeError) as e:
         raise FormatError(f"climate template is malformed ({_reason(e)})") from None
+
+
+def _unpack_coordinate(unpacker: "_Unpacker", c: dict, size: dict[str, int], what: str,
+                       extra: dict[str, int] | None = None) -> tuple[str, Coordinate]:
+    """(name, Coordinate) of a document entry whose dims are the variable's (`size`) or, given `extra`,
+    also dims of its own, whose sizes must agree with `extra` (filled in here)."""
+    name, cdims = _str(c["name"]), tuple(_str(d) for d in c["dims"])
+    if len(set(cdims)) != len(cdims) or (extra is None and not set(cdims) <= set(size)):
+        raise FormatError(f"climate template {what} {name!r} has unknown dims {cdims}")
+    values = unpacker.array(c["data"])
+    if values.ndim != len(cdims):
+        raise FormatError(f"climate template {what} {name!r} has shape {values.shape}")
+    for d, n in zip(cdims, values.shape):
+        if d not in size and extra is not None:
+            extra.setdefault(d, n)
+        if n != size.get(d, extra.get(d) if extra is not None else None):
+            raise FormatError(f"climate template {what} {name!r} has shape {values.shape}")
+    return name, Coordinate(cdims, values, unpacker.mapping(c["attrs"]), _dtype_in(unpacker.mapping(c["encoding"])))
 
 
 def _inflate(data: bytes, limit: int, what: str, dictionary: bytes | None = None) -> bytes:
@@ -364,11 +403,15 @@ class _Unpacker:
             return out.reshape(shape)
         dtype = _dtype(spec["dtype"])
         if "n" in spec:
-            start, step = spec["start"], spec["step"]
+            start, step, n = spec["start"], spec["step"], _count(spec["n"])
             number = (float, int) if dtype.kind == "f" else int
+            if isinstance(start, list) and isinstance(step, list) and 0 < len(start) == len(step) <= 16:
+                if not all(isinstance(v, number) for v in start + step):  # Columns of a bounds variable.
+                    raise TypeError("bad arithmetic columns")
+                return np.stack([_arange(a, d, n, dtype) for a, d in zip(start, step)], axis=1)
             if not isinstance(start, number) or not isinstance(step, number):
                 raise TypeError("bad arithmetic axis")
-            return _arange(start, step, _count(spec["n"]), dtype)
+            return _arange(start, step, n, dtype)
         shape = tuple(_count(s) for s in spec["shape"])
         count, at = math.prod(shape), spec["at"]
         if count > MAX_VALUES or not isinstance(at, int) or not 0 <= at <= len(self.blob) - count * dtype.itemsize:

@@ -23,7 +23,7 @@ from inrcodec.core import bases
 from inrcodec import decoder
 from inrcodec.bitstream import climate as climate_header
 from inrcodec.bitstream import climate_template, container, residuals
-from inrcodec.bitstream.climate import (MAX_DECODE_VALUES, MINOR_ERROR_BOUND, MINOR_STACK_PREDICTION,
+from inrcodec.bitstream.climate import (MAX_DECODE_VALUES, MINOR_BOUNDS, MINOR_ERROR_BOUND, MINOR_STACK_PREDICTION,
                                         MINOR_TEMPLATE_DICTIONARY, ClimateHeader)
 from inrcodec.bitstream.residuals import ResidualHeader
 from inrcodec.core.config import FitConfig
@@ -156,15 +156,16 @@ def encode(
         residual, extra, values = _bounded(field, prediction, bound, lo, hi)
     else:
         values = from_unit(coded.values[..., 0].reshape(field.values.shape), field.valid, lo, hi)
-    header = ClimateHeader(ny, nx, n, lo, hi, template, climate_template.pack_mask(field.valid), coding, residual)
+    header = ClimateHeader(ny, nx, n, lo, hi, template, climate_template.pack_mask(field.valid), coding, residual,
+                           climate_template.has_bounds(field.template))
     meta = header.pack()
     if len(meta) > container.MAX_META_BYTES:
         raise InputError(f"the field's description takes {len(meta)} bytes, more than one .inr file holds; "
                          "compress the stack with inrcodec.compress_dataset instead")
-    minor = (MINOR_ERROR_BOUND if residual else MINOR_STACK_PREDICTION if coding.predicted else
+    minor = (MINOR_BOUNDS if header.bounds else MINOR_ERROR_BOUND if residual else MINOR_STACK_PREDICTION if coding.predicted else
              MINOR_TEMPLATE_DICTIONARY if header.dictionary else container.FORMAT_MINOR)
     data = container.pack(container.Container(CODE, base.base_id, meta, latents + extra, minor))
-    recon = climate_io.to_dataarray(values, climate_template.unpack(template))  # Exactly what decoding gives.
+    recon = climate_io.to_dataarray(values, climate_template.unpack(template, header.bounds))  # Exactly what decoding gives.
     m = metrics(field, values, lo, hi, base)
     return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
 
@@ -250,7 +251,7 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to an xarray DataArray like the source. Deterministic."""
     box, header = read_header(data)
     base = base_for(box, base)
-    template = climate_template.unpack(header.template)
+    template = climate_template.unpack(header.template, header.bounds)
     shape = template.field_shape
     if int(np.prod(shape[:-2], dtype=np.int64)) != header.fields or tuple(shape[-2:]) != (header.ny, header.nx):
         raise FormatError(f"template shape {shape} does not match {header.fields} fields of {header.ny}x{header.nx}")

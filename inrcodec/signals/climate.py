@@ -14,7 +14,7 @@ import math
 import re
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import struct
 from pathlib import Path
 
@@ -29,6 +29,7 @@ ERA5_T2M_RANGE = (202.66, 320.93)  # K: COIN++'s normalisation of ERA5 2 m tempe
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf")
 GRIB_SUFFIXES = (".grib", ".grib2", ".grb", ".grb2")
 GLOBAL_ATTRS = "global_attrs"  # DataArray.encoding key carrying the dataset's global attributes.
+BOUNDS = "bounds_variables"  # DataArray.encoding key carrying the cell bounds variables (name -> xr.Variable).
 DEFAULT_NAME = "values"  # variable name of unnamed arrays (.npy, unnamed DataArrays).
 
 _LAT_NAMES = {"lat", "latitude", "nav_lat", "xlat"}
@@ -37,7 +38,7 @@ _LAT_UNITS = {"degrees_north", "degree_north", "degrees_n", "degree_n", "degrees
 _LON_UNITS = {"degrees_east", "degree_east", "degrees_e", "degree_e", "degreese", "degreee"}
 # Encoding kept in the template: how the values and coordinates are stored on disk.
 _ENCODING_KEYS = ("dtype", "_FillValue", "missing_value", "scale_factor", "add_offset", "units", "calendar",
-                  "grid_mapping")
+                  "grid_mapping", "bounds")
 _CFGRIB_HISTORY = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d GRIB to CDM\+CF via cfgrib")
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Template:
     name: variable name. dims, shape: dims and sizes in the source's order.
     grid: (y dim, x dim), the last two dims of the field. coords: name -> xr.Variable (cftime dates
     as CF numbers + units; encoding essentials only). attrs, global_attrs: variable and dataset
-    attributes. encoding: on-disk encoding essentials ("dtype" a numpy dtype).
+    attributes. encoding: on-disk encoding essentials ("dtype" a numpy dtype). bounds: name ->
+    xr.Variable, the cell bounds its coordinates name (CF `bounds`, e.g. lat_bnds (lat, nb2)).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Template:
     attrs: dict
     global_attrs: dict
     encoding: dict
+    bounds: dict[str, xr.Variable] = field(default_factory=dict)
 
     @property
     def field_dims(self) -> tuple[str, ...]:
@@ -176,7 +179,8 @@ def _open_dataset(path: Path, kind: str) -> xr.Dataset:
 
 
 def _select(ds: xr.Dataset, var: str | None, path: Path) -> xr.DataArray:
-    """The chosen variable, with lat/lon data variables promoted to coordinates and global attrs in encoding."""
+    """The chosen variable, with lat/lon data variables promoted to coordinates, and global attrs and the cell
+    bounds its coordinates name in encoding."""
     ds = ds.set_coords([n for n, v in ds.data_vars.items() if v.ndim in (1, 2) and (_is_lat(n, v) or _is_lon(n, v))])
     if var is None:
         choices = [str(n) for n, v in ds.data_vars.items() if v.ndim >= 2]
@@ -193,6 +197,12 @@ def _select(ds: xr.Dataset, var: str | None, path: Path) -> xr.DataArray:
     # make two encodings of one file differ.
     da.encoding[GLOBAL_ATTRS] = {k: v for k, v in ds.attrs.items()
                                  if not (k == "history" and _CFGRIB_HISTORY.match(str(v)))}
+    # decode_coords="all" moves a coordinate's `bounds` attribute into its encoding and the bounds into
+    # ds.coords; those with a dim the variable lacks (nb2) are not among the variable's coordinates.
+    named = (c.encoding.get("bounds", c.attrs.get("bounds")) for c in da.coords.values())
+    bounds = {str(n): ds[n].variable for n in named if isinstance(n, str) and n in ds.variables and n not in da.coords}
+    if bounds:
+        da.encoding[BOUNDS] = bounds
     return da
 
 
@@ -250,7 +260,8 @@ def _reason(e: BaseException) -> str:
 
 
 def from_dataarray(da: xr.DataArray) -> Field:
-    """A Field from an in-memory DataArray (dataset attributes may ride in `da.encoding["global_attrs"]`).
+    """A Field from an in-memory DataArray (dataset attributes may ride in `da.encoding["global_attrs"]`,
+    cell bounds variables, name -> xr.Variable, in `da.encoding["bounds_variables"]`).
 
     Raises:
       InputError: as `read_field`, naming the DataArray instead of a path.
@@ -363,26 +374,29 @@ def field_template(da: xr.DataArray) -> Template:
 
     Keeps the name, dims (in order), all coordinates (also scalar ones; datetime64/timedelta64 with
     their unit; cftime dates as CF numbers + units), variable, coordinate and dataset attributes
-    (`da.encoding["global_attrs"]`) and the encoding essentials (dtype, _FillValue, missing_value,
-    scale_factor, add_offset, units, calendar, grid_mapping).
+    (`da.encoding["global_attrs"]`), the cell bounds variables (`da.encoding["bounds_variables"]`) and
+    the encoding essentials (dtype, _FillValue, missing_value, scale_factor, add_offset, units,
+    calendar, grid_mapping, bounds).
     """
     y, x, _ = _grid(da)
     return _template(da, (y, x))
 
 
 def _template(da: xr.DataArray, grid: tuple[str, str]) -> Template:
-    coords = {}
-    for name, coord in da.coords.items():
-        variable = coord.variable
-        if variable.dtype.kind == "O" and not _all_str(variable.values):
-            variable = xr.conventions.encode_cf_variable(variable)  # cftime dates -> numbers + units.
-        # Copies, loaded now: the template is a snapshot (as its bytes are), and a file's dataset is
-        # closed once the field is read.
-        coords[str(name)] = xr.Variable(tuple(str(d) for d in variable.dims), np.array(variable.values),
-                                        copy.deepcopy(variable.attrs), _essentials(variable.encoding))
+    coords = {str(name): _snapshot(coord.variable) for name, coord in da.coords.items()}
+    bounds = {str(name): _snapshot(v) for name, v in da.encoding.get(BOUNDS, {}).items()}
     return Template(DEFAULT_NAME if da.name is None else str(da.name), tuple(str(d) for d in da.dims),
                     tuple(int(n) for n in da.shape), (str(grid[0]), str(grid[1])), coords, copy.deepcopy(da.attrs),
-                    copy.deepcopy(da.encoding.get(GLOBAL_ATTRS, {})), _essentials(da.encoding))
+                    copy.deepcopy(da.encoding.get(GLOBAL_ATTRS, {})), _essentials(da.encoding), bounds)
+
+
+def _snapshot(variable: xr.Variable) -> xr.Variable:
+    """A loaded copy of a coordinate with its encoding essentials: the template is a snapshot (as its bytes
+    are), and a file's dataset is closed once the field is read."""
+    if variable.dtype.kind == "O" and not _all_str(variable.values):
+        variable = xr.conventions.encode_cf_variable(variable)  # cftime dates -> numbers + units.
+    return xr.Variable(tuple(str(d) for d in variable.dims), np.array(variable.values),
+                       copy.deepcopy(variable.attrs), _essentials(variable.encoding))
 
 
 def _essentials(encoding: dict) -> dict:
@@ -411,7 +425,8 @@ def to_dataarray(values: np.ndarray, template) -> xr.DataArray:
     dims, values, attrs, encoding). Dims come back in the source order, with all coordinates and
     attributes, copied (changing the DataArray leaves the template as it was). The values stay
     float64; the source dtype, fill value and packing are in `.encoding` (used by `netcdf_bytes`),
-    as are the dataset's global attributes (`.encoding["global_attrs"]`).
+    as are the dataset's global attributes (`.encoding["global_attrs"]`) and the cell bounds variables
+    (`.encoding["bounds_variables"]`, only when there are some).
 
     Raises:
       FormatError: `values` does not have the template's field shape.
@@ -424,6 +439,8 @@ def to_dataarray(values: np.ndarray, template) -> xr.DataArray:
     coords = {name: xr.Variable(c.dims, c.values, c.attrs, c.encoding) for name, c in t.coords.items()}
     da = xr.DataArray(data, dims=t.dims, coords=coords, name=t.name, attrs=t.attrs)
     da.encoding = {**t.encoding, GLOBAL_ATTRS: t.global_attrs}
+    if getattr(t, "bounds", None):
+        da.encoding[BOUNDS] = {name: xr.Variable(c.dims, c.values, c.attrs, c.encoding) for name, c in t.bounds.items()}
     return da
 
 
@@ -446,12 +463,17 @@ def _within_storage(da: xr.DataArray) -> xr.DataArray:
 
 def netcdf_bytes(da: xr.DataArray) -> bytes:
     """A netCDF-4 file in memory holding `da` (e.g. from `to_dataarray`) with its coordinates, attributes,
-    storage encoding and the global attributes in `da.encoding["global_attrs"]`."""
+    storage encoding, the global attributes in `da.encoding["global_attrs"]` and the cell bounds
+    variables in `da.encoding["bounds_variables"]`."""
     name = DEFAULT_NAME if da.name is None else str(da.name)
     da = _within_storage(da)
-    ds = da.to_dataset(name=name)
+    ds = da.to_dataset(name=name).assign_coords(da.encoding.get(BOUNDS, {}))
     ds.attrs = dict(da.encoding.get(GLOBAL_ATTRS, {}))
     ds[name].encoding = _essentials(da.encoding)
+    if da.encoding.get(BOUNDS):
+        # xarray drops a coordinate from `coordinates` when its name is part of a `bounds` value
+        # (forecast_reference_time of forecast_reference_time_bnds): name them as it would, all of them.
+        ds[name].encoding["coordinates"] = " ".join(sorted(str(c) for c in da.coords if c not in da.dims))
     for c in ds.coords:
         # No fill value on coordinates unless the source had one (xarray would add NaN to floats).
         ds[c].encoding = {"_FillValue": None, **_essentials(ds[c].encoding)}
