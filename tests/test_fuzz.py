@@ -74,3 +74,23 @@ def test_brief_fuzz_run_has_no_traceback_hang_or_over_limit_allocation(seeds, tm
             lines.append(f"python benchmarks/fuzz.py --seeds {seeds} --replay {b['seed']}:{b['index']}  "
                          f"# {b['outcome']}, {b['kind']} of {b['seed_file']}: {b['targets'][0]['detail'][:200]}")
         pytest.fail(f"non-clean fuzz outcomes {bad} in {CASES} cases:\n" + "\n".join(lines))
+
+
+def test_netcdf4_file_the_library_hangs_on_is_refused_in_time(tmp_path, monkeypatch):
+    """Fuzz case 0:82545 (2 bytes of a netCDF-4 file changed) makes netCDF-C/HDF5 loop forever on opening:
+    the reader's child process runs out of time and the read fails with a one-line InputError."""
+    import time
+
+    from inrcodec.errors import InputError
+    from inrcodec.signals import climate
+
+    if not fuzz.DEFAULT_SEEDS.is_dir():
+        pytest.skip("the committed fuzz corpus results/fuzz/seeds is missing")
+    case = fuzz.make_case(fuzz.load_seeds(fuzz.DEFAULT_SEEDS), fuzz.base_ids(), 0, 82545)
+    path = tmp_path / f"case{case.suffix}"
+    path.write_bytes(case.data)
+    monkeypatch.setattr(climate, "CHILD_READ_SECONDS", 1.0)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="did not finish reading it in 1 s"):
+        climate.read_field(path)
+    assert time.perf_counter() - started < 5

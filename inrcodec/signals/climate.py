@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import math
 import re
+import struct
+import subprocess
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,10 @@ from inrcodec.errors import FormatError, InputError
 
 MAX_VALUES = 1 << 28  # values per field; larger inputs are refused from the shape, before loading.
 UNROTATE_BLOCK = 1 << 16  # Grid points unrotated at a time.
+# A netCDF-4 (HDF5) file is first read by a child process given this long (plus 1 s per 64 MB): a
+# corrupt one can make netCDF-C/HDF5 loop forever (fuzz case 0:82545), which no Python timeout stops.
+CHILD_READ_SECONDS = 5.0
+CHILD_READ_BYTES_PER_SECOND = 64 << 20
 ERA5_T2M_RANGE = (202.66, 320.93)  # K: COIN++'s normalisation of ERA5 2 m temperature to [0, 1].
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf")
 GRIB_SUFFIXES = (".grib", ".grib2", ".grb", ".grb2")
@@ -139,8 +145,8 @@ def _read_field(path: Path, var: str | None) -> Field:
         from gribapi.errors import GribInternalError  # ecCodes' errors (the eccodes wheel ships gribapi).
 
         errors += (GribInternalError,)
-    else:
-        _check_netcdf_length(path)
+    elif not _check_netcdf_length(path):
+        _read_in_child(path)
     try:
         with _open_dataset(path, kind) as ds:
             return _from_dataarray(_select(ds, var, path), str(path))
@@ -150,23 +156,64 @@ def _read_field(path: Path, var: str | None) -> Field:
         raise InputError(f"{path}: cannot read {kind} file ({_reason(e)})") from None
 
 
-def _check_netcdf_length(path: Path) -> None:
-    """InputError if a classic (netCDF-3) file is shorter than its header says: the netCDF library would
-    read the missing values as fill values. scipy maps the file and shapes every variable from the
-    header, reading no data; netCDF-4 (HDF5) files fail on opening instead, and 64-bit-data (CDF-5)
-    files, which scipy cannot read, are left to the library."""
+def _check_netcdf_length(path: Path) -> bool:
+    """Whether the file is a classic (netCDF-3) one; InputError if it is shorter than its header says:
+    the netCDF library would read the missing values as fill values. scipy maps the file and shapes
+    every variable from the header, reading no data; netCDF-4 (HDF5) files fail on opening instead,
+    and 64-bit-data (CDF-5) files, which scipy cannot read, are left to the library."""
     from scipy.io import netcdf_file
 
     try:
         with path.open("rb") as f:
             if f.read(4) not in (b"CDF\x01", b"CDF\x02"):
-                return
+                return False
         with netcdf_file(path, mmap=True):  # Maps every variable from the header's offsets and shapes.
-            pass
+            return True
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     except (ValueError, TypeError, IndexError, struct.error) as e:
         raise InputError(f"{path}: truncated or corrupt netCDF file ({e})") from None
+
+
+def _read_in_child(path: Path) -> None:
+    """Opens a netCDF-4 file and reads all its variables in a child process first (`_CHILD_READ`): a corrupt
+    file may make the library loop or crash, which only a process boundary contains. Errors the library
+    raises are left to the reader in this process, which turns them into its one-line InputError.
+
+    Raises:
+      InputError: the child ran out of time or died from a signal.
+    """
+    limit = CHILD_READ_SECONDS + path.stat().st_size / CHILD_READ_BYTES_PER_SECOND
+    try:
+        run = subprocess.run([sys.executable, "-c", _CHILD_READ, str(path), str(MAX_VALUES)], capture_output=True,
+                             timeout=limit, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{path}: the netCDF library did not finish reading it in {limit:.0f} s "
+                         "(a corrupt netCDF-4 file?)") from None
+    if run.returncode < 0:
+        raise InputError(f"{path}: the netCDF library crashed reading it (signal {-run.returncode}; a corrupt file?)")
+
+
+# The child of _read_in_child: argv FILE MAX_VALUES. Reads every attribute and every variable of at most
+# MAX_VALUES values (larger ones are refused by their shape) in slabs of at most 2^22 values.
+_CHILD_READ = """
+import sys, netCDF4
+def walk(group, most):
+    [group.getncattr(a) for a in group.ncattrs()]
+    for v in group.variables.values():
+        [v.getncattr(a) for a in v.ncattrs()]
+        v.set_auto_maskandscale(False)
+        if not v.shape or v.size <= 1 << 22:
+            v[...]
+        elif v.size <= most:
+            rows = max(1, (1 << 22) // (v.size // v.shape[0]))
+            for i in range(0, v.shape[0], rows):
+                v[i:i + rows]
+    for g in group.groups.values():
+        walk(g, most)
+with netCDF4.Dataset(sys.argv[1]) as d:
+    walk(d, int(sys.argv[2]))
+"""
 
 
 def _open_dataset(path: Path, kind: str) -> xr.Dataset:
