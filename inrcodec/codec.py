@@ -35,7 +35,7 @@ class Coded:
 
     header: CodingHeader
     payload: bytes
-    values: np.ndarray  # (*signal_shape, out_channels) in [0, 1], exactly what decode_signal gives.
+    values: np.ndarray  # (*signal_shape, out_channels) in [0, 1] (or `convert`ed), exactly what decode_signal gives.
 
 
 def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
@@ -89,10 +89,14 @@ def encode_signal(
     seed: int = 0,
     progress: Progress | None = None,
     local_scales: bool = False,
+    out: np.ndarray | None = None,
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Coded:
     """Fits, quantizes and entropy-codes one signal; also returns what the decoder will produce.
 
     With `local_scales`, levels are coded with local scales (entropy model 3) where that saves bits.
+    With `out` and `convert`, the reconstruction is converted band by band into `out` (as the
+    decoder's `decode_signal` does), which becomes `Coded.values`.
     """
     fit_problem, step_index, weight_index = problem(base, quality, True, fit_cfg, local_scales)
     step, weight_step = fit_problem.step, fit_problem.weight_step
@@ -119,7 +123,7 @@ def encode_signal(
     net = network(base, deltas if weight_step else None, weight_step or 1.0)
     inputs = signal.get("inputs")
     values = synthesis.reconstruct(net, ints, signal["values"].shape[:-1], base.cfg, step,
-                                   None if inputs is None else np.asarray(inputs))
+                                   None if inputs is None else np.asarray(inputs), out=out, convert=convert)
     return Coded(header, payload, np.asarray(values))
 
 

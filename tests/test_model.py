@@ -185,3 +185,44 @@ def test_linear_skip_adds_a_linear_map_of_the_latents_to_the_output():
     without = siren.apply({k: v for k, v in params.items() if k != "skip"}, z + 1.0, cfg.w0)
     np.testing.assert_allclose(siren.apply(params, z + 1.0, cfg.w0), without + params["skip"].sum(), atol=1e-6)
     assert cfg.macs_per_sample() == ModelConfig(**{**cfg.to_dict(), "channels": (1, 1), "linear_skip": False}).macs_per_sample() + 2
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_distortion_over_every_sample_in_chunks_is_the_whole_one(monkeypatch, weighted):
+    """Above ALL_SAMPLES_CHUNK samples, the all-sample distortion (the meta-learned adaptation's) is summed
+    chunk by chunk with rematerialization: the same loss and gradient, in memory that does not grow with
+    the signal; the last chunk's overhang (here 33 x 37 = 1221 = 4 x 256 + 197) counts for nothing."""
+    cfg = ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 1, 1), hidden=8, depth=2, input_features=2)
+    base = objective.init_base(jax.random.PRNGKey(0), cfg)
+    rng = np.random.default_rng(1)
+    mods = {"latents": [jnp.asarray(rng.normal(size=s), jnp.float32) for s in latents.grid_shapes((33, 37), cfg)],
+            "log_scale": base["log_scale"]}
+    weights = (rng.random((33, 37)) > 0.3).astype(np.float32) if weighted else None
+    signal = objective.make_signal(rng.random((33, 37, 3)), rng.normal(size=(33, 37, 2)), weights)
+
+    def loss_and_grad(chunk):
+        monkeypatch.setattr(objective, "ALL_SAMPLES_CHUNK", chunk)
+        loss = lambda m: objective.rd_loss(base["net"], m, signal, 0.01, jax.random.PRNGKey(2), cfg, "round")[0]
+        return jax.value_and_grad(loss)(mods)
+
+    (whole, g_whole), (chunked, g_chunked) = loss_and_grad(1 << 16), loss_and_grad(256)
+    assert float(chunked) == pytest.approx(float(whole), rel=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(g_whole), jax.tree_util.tree_leaves(g_chunked)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_integer_values_are_the_unit_floats_they_stand_for():
+    """An image's uint8 values stay uint8 in the signal (a quarter of float32's memory) and the loss is
+    bitwise the one of signals.image.to_unit's floats; uint16 likewise."""
+    from inrcodec.signals.image import to_unit
+
+    cfg = ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 1), hidden=8, depth=2)
+    base = objective.init_base(jax.random.PRNGKey(0), cfg)
+    mods = objective.init_modulations(base, (6, 7), cfg)
+    rng = np.random.default_rng(0)
+    for dtype in (np.uint8, np.uint16):
+        ints = rng.integers(0, np.iinfo(dtype).max, size=(6, 7, 3), dtype=dtype)
+        assert objective.make_signal(ints)["values"].dtype == dtype
+        losses = [objective.rd_loss(base["net"], mods, objective.make_signal(v), 0.01, jax.random.PRNGKey(1), cfg,
+                                    "noise", num_samples=20)[0] for v in (ints, to_unit(ints))]
+        assert float(losses[0]) == float(losses[1])

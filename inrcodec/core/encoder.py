@@ -23,6 +23,7 @@ from inrcodec.core import objective
 from inrcodec.core.config import FitConfig, ModelConfig
 
 CHUNK_STEPS = 50  # Adam steps per compiled call (progress is reported between calls).
+MAX_FIT_SAMPLES = 1 << 18  # Samples per Adam step at most: their activations bound the fit's memory.
 LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
 
 Progress = Callable[[int, int], None]
@@ -168,7 +169,7 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
                          jnp.float32(np.log(problem.step)), hyper, problem.cfg, problem.inner_steps,
                          problem.local_scales, weight_step is not None, problem.zero_levels)
     samples = int(np.prod(signals["values"].shape[1:-1]))
-    num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)))
+    num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)), MAX_FIT_SAMPLES)
     done = 0
     if progress:
         progress(0, total)  # Before the first chunk, which also compiles (or loads) the fit: seconds to a minute.

@@ -4,7 +4,8 @@ descends it (with the base and signal records they take).
 A *base* is the shared, meta-learned part: {"net": SIREN params, "inner_log_lr": learned
 inner-loop learning rates, "log_scale": initial entropy-model scales}. The *modulations* of one
 signal are {"latents": [grid per level], "log_scale": (levels,)}: what the encoder fits and stores.
-A *signal* is a dict {"values": (*signal_shape, out_channels) in [0, 1], optionally "inputs":
+A *signal* is a dict {"values": (*signal_shape, out_channels) in [0, 1] (or unsigned integers
+standing for value / max, `unit`), optionally "inputs":
 (*signal_shape, input_features) fixed per-sample inputs, and "weights": (*signal_shape,) 1 where
 a value exists, 0 where it is missing}; `make_signal` builds one.
 """
@@ -25,6 +26,9 @@ from inrcodec.core.fit import fit, per_leaf_sgd
 Array = jnp.ndarray
 
 QUANT_MODES = ("noise", "ste", "round")
+# Samples per rematerialized chunk when the distortion covers every sample of a larger signal (the
+# meta-learned adaptation): its memory then grows with the chunk, not with the signal.
+ALL_SAMPLES_CHUNK = 1 << 16
 
 
 def init_base(key: jax.Array, cfg: ModelConfig) -> dict:
@@ -41,13 +45,26 @@ def init_base(key: jax.Array, cfg: ModelConfig) -> dict:
 
 
 def make_signal(values, inputs=None, weights=None) -> dict:
-    """The signal dict of `values` (*signal_shape, C), with optional fixed inputs and sample weights."""
-    signal = {"values": jnp.asarray(values, jnp.float32)}
+    """The signal dict of `values` (*signal_shape, C), with optional fixed inputs and sample weights.
+
+    Integer `values` (uint8, uint16) stay integers, standing for value / dtype max in [0, 1] (`unit`):
+    a quarter of the memory of float32, converted where they are used."""
+    values = values if np.issubdtype(np.asarray(values).dtype, np.unsignedinteger) else np.asarray(values, np.float32)
+    signal = {"values": jnp.asarray(values)}
     if inputs is not None:
         signal["inputs"] = jnp.asarray(inputs, jnp.float32)
     if weights is not None:
         signal["weights"] = jnp.asarray(weights, jnp.float32)
     return signal
+
+
+def unit(values: Array) -> Array:
+    """Signal values as float32: unsigned integers are divided by their dtype's max (as signals.image.to_unit)."""
+    if jnp.issubdtype(values.dtype, jnp.unsignedinteger):
+        top = np.iinfo(values.dtype).max
+        # A table of numpy's quotients: XLA may turn a division by a constant into a multiplication.
+        return jnp.asarray(np.arange(top + 1, dtype=np.float32) / np.float32(top))[values]
+    return values
 
 
 def signal_size(signal: dict) -> Array:
@@ -147,25 +164,55 @@ def rd_loss(
         net = apply_delta(net, jax.tree_util.tree_unflatten(treedef, dq), weight_step)
     if coded:
         bits = bits + rate.total_laplace_bits(coded, scales)
+    grids = [step * q for q in quantized]
     flat = {k: v.reshape(total, -1) for k, v in signal.items()}
-    if num_samples is None or num_samples >= total:
-        positions = jnp.asarray(latents.all_positions(signal_shape))
+    if (num_samples is None or num_samples >= total) and total > ALL_SAMPLES_CHUNK:
+        mse = _chunked_mse(net, grids, flat, signal_shape, cfg)
     else:
-        index = jax.random.randint(keys[0], (num_samples,), 0, total)
-        positions = jnp.stack(jnp.unravel_index(index, signal_shape), axis=-1).astype(jnp.int32)
-        flat = {k: v[index] for k, v in flat.items()}
-    z = latents.sample([step * q for q in quantized], positions)
-    if "inputs" in flat:
-        z = jnp.concatenate([z, flat["inputs"]], axis=-1)
-    pred = siren.apply(net, z, cfg.w0)
-    err = jnp.mean((pred - flat["values"]) ** 2, axis=-1)
-    if "weights" in flat:
-        w = flat["weights"][:, 0]
-        mse = jnp.sum(w * err) / jnp.maximum(w.sum(), 1.0)
-    else:
-        mse = jnp.mean(err)
+        if num_samples is None or num_samples >= total:
+            positions = jnp.asarray(latents.all_positions(signal_shape))
+        else:
+            index = jax.random.randint(keys[0], (num_samples,), 0, total)
+            positions = jnp.stack(jnp.unravel_index(index, signal_shape), axis=-1).astype(jnp.int32)
+            flat = {k: v[index] for k, v in flat.items()}
+        z = latents.sample(grids, positions)
+        if "inputs" in flat:
+            z = jnp.concatenate([z, flat["inputs"]], axis=-1)
+        pred = siren.apply(net, z, cfg.w0)
+        err = jnp.mean((pred - unit(flat["values"])) ** 2, axis=-1)
+        if "weights" in flat:
+            w = flat["weights"][:, 0]
+            mse = jnp.sum(w * err) / jnp.maximum(w.sum(), 1.0)
+        else:
+            mse = jnp.mean(err)
     bits_per_sample = bits / signal_size(signal)
     return mse + lam * bits_per_sample, (mse, bits_per_sample)
+
+
+def _chunked_mse(net: dict, grids: list, flat: dict, signal_shape: Sequence[int], cfg: ModelConfig) -> Array:
+    """rd_loss's mse over every sample, ALL_SAMPLES_CHUNK samples at a time: each chunk is recomputed
+    in the backward pass (jax.checkpoint), so memory holds one chunk's activations, not the signal's.
+
+    flat: the signal's arrays reshaped to (samples, features); grids: the scaled latents.
+    """
+    total = flat["values"].shape[0]
+
+    @jax.checkpoint
+    def chunk(carry, c):
+        index = c * ALL_SAMPLES_CHUNK + jnp.arange(ALL_SAMPLES_CHUNK, dtype=jnp.int32)
+        inside = (index < total).astype(jnp.float32)  # The last chunk's overhang repeats the last sample, unweighted.
+        index = jnp.minimum(index, total - 1)
+        part = {k: v[index] for k, v in flat.items()}
+        z = latents.sample(grids, jnp.stack(jnp.unravel_index(index, signal_shape), axis=-1).astype(jnp.int32))
+        if "inputs" in part:
+            z = jnp.concatenate([z, part["inputs"]], axis=-1)
+        err = jnp.mean((siren.apply(net, z, cfg.w0) - unit(part["values"])) ** 2, axis=-1)
+        w = inside * part["weights"][:, 0] if "weights" in part else inside
+        return (carry[0] + jnp.sum(w * err), carry[1] + jnp.sum(w)), None
+
+    zero = jnp.float32(0.0)
+    (sse, count), _ = jax.lax.scan(chunk, (zero, zero), jnp.arange(-(-total // ALL_SAMPLES_CHUNK)))
+    return sse / jnp.maximum(count, 1.0)
 
 
 def apply_delta(net: dict, delta: dict, weight_step: float) -> dict:

@@ -66,16 +66,18 @@ def encode(
         raise InputError(f"{w}x{h} image is too large for format 1")
     check_base(base, NAME)
     started = time.perf_counter()
-    unit = image_io.to_unit(arr)
-    target = np.repeat(unit, 3, axis=2) if c == 1 else unit
+    target = np.repeat(arr, 3, axis=2) if c == 1 else arr  # Integers: objective.unit makes them [0, 1] as used.
     from inrcodec import codec  # Here: decoding needs no JAX.
     from inrcodec.core import objective
 
-    coded = codec.encode_signal(objective.make_signal(target), base, quality, fit_cfg, seed, progress)
-    header = ImageHeader(h, w, c, 8 * arr.dtype.itemsize, coded.header)
+    bit_depth = 8 * arr.dtype.itemsize
+    # Converted band by band as decode does: the image's float values never exist at once (bounded memory).
+    coded = codec.encode_signal(objective.make_signal(target), base, quality, fit_cfg, seed, progress,
+                                out=np.empty_like(arr), convert=lambda values: _to_output(values, c, bit_depth))
+    header = ImageHeader(h, w, c, bit_depth, coded.header)
     minor = image_header.MINOR_CONTEXT_TABLES if coded.header.context_tables else container.FORMAT_MINOR
     data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload, minor))
-    recon = _to_output(coded.values, c, header.bit_depth)
+    recon = coded.values
     return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, psnr(arr, recon), {}, time.perf_counter() - started)
 
 
