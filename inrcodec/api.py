@@ -217,6 +217,38 @@ def encode_file(
     return result
 
 
+def encodable_suffixes(modality: str | None = None, base: str | None = None) -> tuple[str, ...]:
+    """The suffixes of the files `encode_file` reads with these options: the modality's (given, or
+    that of the named base), else every modality's."""
+    if base and not modality:
+        modality = load_default_base(base).modality
+    formats = [modalities.by_name(modality)] if modality else modalities.FORMATS.values()
+    return tuple(suffix for fmt in formats for suffix in fmt.SUFFIXES)
+
+
+def expand_inputs(paths: Sequence[str | Path], suffixes: Sequence[str]) -> list[Path]:
+    """The files of `paths`, in order: a file (or a missing path) as given; a folder as the files
+    directly in it whose suffix (in any case) is in `suffixes`, sorted by name, hidden ones skipped.
+
+    Raises:
+      InputError: a folder holding no such file, or one that cannot be listed.
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        try:
+            found = sorted((f for f in path.iterdir() if f.suffix.lower() in suffixes and not f.name.startswith(".")
+                            and f.is_file()), key=lambda f: f.name)
+        except OSError as e:
+            raise InputError(f"{path}: cannot list the directory ({e.strerror})") from None
+        if not found:
+            raise InputError(f"{path}: the directory holds no {' '.join(suffixes)} file")
+        files += found
+    return files
+
+
 # File signatures -> a suffix the readers take (the readers then check the content themselves).
 _SIGNATURES = ((b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"BM", ".bmp"), (b"II*\0", ".tif"),
                (b"MM\0*", ".tif"), (b"fLaC", ".flac"), (b"CDF\x01", ".nc"), (b"CDF\x02", ".nc"),

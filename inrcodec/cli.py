@@ -24,6 +24,7 @@ EFFORTS = ("fast", "default")  # api.effort_steps gives their steps.
 RATE_UNITS = ("bpp", "kbps", "bits per field")  # Units of --bpp, --kbps, --bits-per-field (dest: spaces as _).
 
 EXIT_INPUT = 1
+INR_SUFFIX = ".inr"  # What `encode` writes and the suffix `decode` picks from a folder.
 COMPILING_COMMANDS = ("encode", "eval", "train")  # Commands that run JAX programs (decoding runs none).
 
 HELP = """\
@@ -37,6 +38,8 @@ examples:
   inrcodec encode speech.flac --kbps 16     # audio (WAV, FLAC)
   inrcodec encode t2m.grib --var t2m        # climate fields (netCDF, GRIB, .npy, .npz)
   inrcodec decode photo.inr                 # writes photo.png (.wav, .nc); never over an existing file
+  inrcodec encode photos/ -o encoded/       # every image, sound or field file in photos/ -> encoded/<name>.inr
+  inrcodec decode a.inr b.inr -o decoded/   # several files: decoded/a.png, decoded/b.png
   inrcodec info photo.inr                   # header fields, base network, rate
 """
 
@@ -82,8 +85,8 @@ def _piped(args: argparse.Namespace, output_suffix):
     from inrcodec import api
 
     with tempfile.TemporaryDirectory(prefix="inrcodec-pipe-") as folder:
-        src, data = Path(args.input), None
-        if args.input == "-":
+        src, data = Path(args.inputs[0]), None
+        if args.inputs[0] == "-":
             data = sys.stdin.buffer.read()
             src = Path(folder) / f"stdin{api.suffix_of(data, getattr(args, 'modality', None))}"
             src.write_bytes(data)
@@ -98,15 +101,70 @@ def _piped(args: argparse.Namespace, output_suffix):
             sys.stdout.buffer.flush()
 
 
+def _is_batch(inputs: list[str]) -> bool:
+    """Whether the inputs are several files or a folder (each output then goes into the -o folder)."""
+    return len(inputs) > 1 or any(p != "-" and Path(p).is_dir() for p in inputs)
+
+
+def _run_batch(args: argparse.Namespace, files: list[Path], output_of, work, done: str) -> int:
+    """Runs `work(src, out, position)` on each file in turn (one process: same-size fits compile once).
+
+    `output_of(src, folder)` is a file's output (folder: the -o folder, or None). A failing file prints
+    its one-line error and the others still run; a summary line ends the run. Exit 1 if any failed.
+    """
+    folder = Path(args.output) if args.output else None
+    if folder and folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: not a directory (with several inputs, -o names a folder)")
+    planned = []
+    for src in files:
+        try:
+            planned.append((src, output_of(src, folder), None))
+        except (InputError, FormatError) as e:  # Reported in its turn, like a failure while working.
+            planned.append((src, None, e))
+    writers: dict[Path, Path] = {}
+    for src, out, _ in planned:
+        if out is not None and out.resolve() in writers:
+            first = writers[out.resolve()]
+            raise InputError(f"{src}: given twice" if first.resolve() == src.resolve() else
+                             f"{first} and {src} would both write {out}")
+        if out is not None:
+            writers[out.resolve()] = src
+    if folder:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"{folder}: cannot create the output directory ({e.strerror})") from None
+    failed = 0
+    for n, (src, out, error) in enumerate(planned, 1):
+        try:
+            if error:
+                raise error
+            work(src, out, f" ({n}/{len(planned)})")
+        except (InputError, FormatError) as e:
+            failed += 1
+            message = str(e)
+            print(f"inrcodec: error: {message if message.startswith(str(src)) else f'{src}: {message}'}",
+                  file=sys.stderr)
+    print(f"inrcodec: {len(planned) - failed} {done}, {failed} failed", file=sys.stderr)
+    return EXIT_INPUT if failed else 0
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
-    with _piped(args, lambda src: ".inr") as (src, out, report):
-        return _encode(args, src, out or src.with_suffix(".inr"), report)
+    if _is_batch(args.inputs):
+        from inrcodec import api
+
+        files = api.expand_inputs(args.inputs, api.encodable_suffixes(args.modality, args.base))
+        return _run_batch(args, files, lambda src, folder: (folder or src.parent) / (src.stem + INR_SUFFIX),
+                          lambda src, out, position: _encode(args, src, out, sys.stdout, position), "encoded")
+    with _piped(args, lambda src: INR_SUFFIX) as (src, out, report):
+        return _encode(args, src, out or src.with_suffix(INR_SUFFIX), report)
 
 
-def _encode(args: argparse.Namespace, src: Path, out: Path, report) -> int:
+def _encode(args: argparse.Namespace, src: Path, out: Path, report, position: str = "") -> int:
+    """Encodes one file; `position` (" (2/3)") marks a file of a batch."""
     from inrcodec import api
 
-    update, close = _progress_bar(f"encoding {src.name}", not args.quiet)
+    update, close = _progress_bar(f"encoding {src.name}{position}", not args.quiet)
     given = [(u, getattr(args, u.replace(" ", "_"))) for u in RATE_UNITS]
     target_unit, target = next(((u, t) for u, t in given if t is not None), (None, None))
     try:
@@ -132,21 +190,38 @@ def _encode(args: argparse.Namespace, src: Path, out: Path, report) -> int:
           f"{shown}: {line['bytes']} bytes, {line[unit]} {result.rate_unit}, PSNR {line['psnr']} dB{extra}, "
           f"quality {line['quality']}{tried}, {line['seconds']} s", file=report)
     if result.target_missed:
-        print(f"inrcodec: warning: target {result.target:g} {result.rate_unit} not reached: the smallest quality "
-              f"level ({result.quality}) gives {line[unit]} {result.rate_unit}", file=sys.stderr)
+        named = f"{src}: " if position else ""  # Which file of a batch.
+        print(f"inrcodec: warning: {named}target {result.target:g} {result.rate_unit} not reached: the smallest "
+              f"quality level ({result.quality}) gives {line[unit]} {result.rate_unit}", file=sys.stderr)
     return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from inrcodec import api
 
+    if _is_batch(args.inputs):
+        def output_of(src: Path, folder: Path | None) -> Path:
+            default = api.default_output(src, api.read_inr(src))
+            return folder / default.name if folder else default
+
+        # Without -o each file gets decode's own default (and its refusal to overwrite), as alone.
+        return _run_batch(args, api.expand_inputs(args.inputs, (INR_SUFFIX,)), output_of,
+                          lambda src, out, position: _decode(args, src, out if args.output else None, sys.stdout,
+                                                             time.perf_counter()), "decoded")
     started = time.perf_counter()
     with _piped(args, lambda src: api.default_output(src, api.read_inr(src)).suffix) as (src, out, report):
-        out, decoded = api.decode_file(src, out, force=args.force)
-        seconds = time.perf_counter() - started
-        summary, shown = api.summary(decoded), "-" if args.output == "-" else str(out)
-        print(json.dumps({"output": shown, "summary": summary, "seconds": round(seconds, 2)}) if args.json else
-              f"{shown}: {summary}, {seconds:.2f} s", file=report)
+        return _decode(args, src, out, report, started)
+
+
+def _decode(args: argparse.Namespace, src: Path, out: Path | None, report, started: float) -> int:
+    """Decodes one file and prints its result line (timed from `started`)."""
+    from inrcodec import api
+
+    out, decoded = api.decode_file(src, out, force=args.force)
+    seconds = time.perf_counter() - started
+    summary, shown = api.summary(decoded), "-" if args.output == "-" else str(out)
+    print(json.dumps({"output": shown, "summary": summary, "seconds": round(seconds, 2)}) if args.json else
+          f"{shown}: {summary}, {seconds:.2f} s", file=report)
     return 0
 
 
@@ -260,9 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     e = sub.add_parser("encode", help="compress an image, a WAV/FLAC or a climate field to .inr")
-    e.add_argument("input", help="image (PNG, JPEG, ...), audio (WAV, FLAC) or climate (netCDF, GRIB, .npy, .npz) file; "
-                   "- reads standard input")
-    e.add_argument("-o", "--output", help="output .inr file (default: input with .inr suffix); - writes standard output")
+    e.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image (PNG, JPEG, ...), audio (WAV, FLAC) or climate (netCDF, GRIB, .npy, .npz) file, or a "
+                   "folder of them (not recursive); - reads standard input")
+    e.add_argument("-o", "--output", help="output .inr file (default: input with .inr suffix); - writes standard output; "
+                   "with several inputs or a folder: the output folder (created if missing)")
     rate = e.add_mutually_exclusive_group()
     rate.add_argument("-q", "--quality", type=int, default=None, metavar="N",
                       help="quality level of the base network, 1 (smallest) .. 8 (best) for the shipped bases; "
@@ -289,15 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     e.add_argument("--json", action="store_true", help="print the result line as JSON")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
-    e.set_defaults(func=cmd_encode)
+    e.set_defaults(func=cmd_encode, usage_error=e.error)
 
     d = sub.add_parser("decode", help="decompress a .inr file to PNG, WAV/FLAC or netCDF")
-    d.add_argument("input", help=".inr file; - reads standard input")
+    d.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help=".inr file, or a folder of them (not recursive); - reads standard input")
     d.add_argument("-o", "--output", help="output file (default: the input's name with .png, .wav or .nc); "
-                   "- writes the file to standard output")
+                   "- writes the file to standard output; with several inputs or a folder: the output folder "
+                   "(created if missing)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     d.add_argument("--json", action="store_true", help="print the result line as JSON")
-    d.set_defaults(func=cmd_decode)
+    d.set_defaults(func=cmd_decode, usage_error=d.error)
 
     i = sub.add_parser("info", help="show the header of a .inr file")
     i.add_argument("input", help=".inr file")
@@ -347,8 +426,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"inrcodec: warning: {message}", file=sys.stderr)
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Usage errors (exit 2, the command's usage) of several inputs: "-" among them, or "-o -" for them."""
+    inputs = getattr(args, "inputs", None)
+    if inputs and len(inputs) > 1 and "-" in inputs:
+        args.usage_error("- (standard input) cannot be combined with other inputs")
+    if inputs and args.output == "-" and _is_batch(inputs):
+        args.usage_error("-o - (standard output) takes a single input file")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _check_inputs(args)
     if getattr(args, "command", None) in COMPILING_COMMANDS:
         from inrcodec import api
 
