@@ -209,7 +209,7 @@ def encode_file(
     _encode_options(fmt, rate if rate is not None else bpp, max_error=max_error, rel_error=rel_error)
     if isinstance(base, bases.Base):
         modalities.check_base(base, fmt.NAME, source=str(src), subject="the file")
-    native = fmt.read(src, var=var)
+    native = fmt.read(src, var=var, single_file=True)
     result = encode(native, quality=quality, rate=rate, bpp=bpp, rate_unit=rate_unit, strict=strict, base=base,
                     modality=fmt.NAME, seed=seed, fit=fit, fit_steps=fit_steps, progress=progress,
                     max_error=max_error, rel_error=rel_error)

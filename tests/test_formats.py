@@ -263,3 +263,21 @@ def test_short_audio_round_trips_exactly_with_or_without_local_scales(frames):
     decoded = audio_format.decode(result.data).array
     assert decoded.samples.shape == (frames, 2)
     np.testing.assert_array_equal(decoded.samples, result.reconstruction.samples)
+
+
+def test_a_field_larger_than_one_file_holds_is_refused_from_its_shape(tmp_path, monkeypatch):
+    """encode_file reads a climate file with the decoder's limit, so the values of a field too large for
+    one .inr are never loaded (a 2^26-value all-fill netCDF: refused in 3.4 s at 237 MB, was 3.3 GB);
+    compress_dataset's reader keeps the larger limit."""
+    import xarray as xr
+
+    from inrcodec.errors import InputError
+    from inrcodec.modalities import climate as climate_modality
+    from inrcodec.signals import climate as climate_io
+
+    xr.DataArray(np.zeros((3, 20, 30)), dims=("time", "lat", "lon"), name="t").to_dataset().to_netcdf(tmp_path / "t.nc")
+    monkeypatch.setattr(climate_modality, "MAX_DECODE_VALUES", 1000)
+    with pytest.raises(InputError, match=r"'t' of shape \(3, 20, 30\) has more than 1000 values"):
+        api.encode_file(tmp_path / "t.nc", tmp_path / "t.inr", max_error=0.1)
+    assert climate_modality.read(tmp_path / "t.nc").values.shape == (3, 20, 30)
+    assert climate_io.read_field(tmp_path / "t.nc").values.size == 1800

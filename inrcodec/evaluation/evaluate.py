@@ -216,7 +216,7 @@ def _item_names(files: list[Path]) -> list[str]:
 def load_item(path: Path, name: str, modality: str, var: str | None = None, seconds: float | None = None) -> Item:
     """Reads one input: an image array, the first `seconds` of a sound, or a climate field (`var`)."""
     fmt = modalities.by_name(modality)
-    native = fmt.read(path, var=var, seconds=seconds)
+    native = fmt.read(path, single_file=True, var=var, seconds=seconds)
     return Item(name, native, fmt.positions(native), fmt.item_shape(native))
 
 

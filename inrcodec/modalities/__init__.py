@@ -38,8 +38,10 @@ class Modality(Protocol):
     FIXED_RANGE: bool  # Whether values map to [0, 1] by a physical range the base records (manifest value_range).
 
     # Files and the codec.
-    def read(self, path: str | Path, **options: Any) -> Any:
-        """The native signal of a file; options not in READ_OPTIONS are ignored."""
+    def read(self, path: str | Path, single_file: bool = False, **options: Any) -> Any:
+        """The native signal of a file; options not in READ_OPTIONS are ignored. `single_file`: the signal
+        goes into one .inr file, so one larger than a file holds may be refused from the file's header,
+        before its values are read."""
 
     def encode(self, native: Any, base: bases.Base, quality: int, fit_cfg: FitConfig = ..., seed: int = ...,
                progress: Progress | None = ..., **options: Any) -> EncodeResult:

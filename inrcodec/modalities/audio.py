@@ -36,7 +36,7 @@ TRAIN_CROPS = True  # Meta-training draws random windows.
 FIXED_RANGE = False  # Waveforms in [-1, 1] map to [0, 1].
 
 
-def read(path: str | Path, seconds: float | None = None, **options) -> audio_io.Audio:
+def read(path: str | Path, single_file: bool = False, seconds: float | None = None, **options) -> audio_io.Audio:
     """Reads a WAV / FLAC file, or only its first `seconds` (at least one frame)."""
     audio = audio_io.read_audio(path)
     if seconds is None:

@@ -44,8 +44,10 @@ INPUT_BLOCK = 1 << 16  # Grid points whose fixed inputs are computed at a time.
 PREDICTION_MARGIN = 2.0**-30
 
 
-def read(path: str | Path, var: str | None = None, **options) -> climate_io.Field:
-    return climate_io.read_field(path, var)
+def read(path: str | Path, var: str | None = None, single_file: bool = False, **options) -> climate_io.Field:
+    """The field of a file; for a single .inr file (`single_file`) one of at most MAX_DECODE_VALUES values,
+    refused from its shape before its values are read."""
+    return climate_io.read_field(path, var, MAX_DECODE_VALUES if single_file else climate_io.MAX_VALUES)
 
 
 def value_range(field: climate_io.Field, base: bases.Base) -> tuple[float, float]:

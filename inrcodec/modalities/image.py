@@ -32,8 +32,8 @@ TRAIN_CROPS = True  # Meta-training draws random square crops.
 FIXED_RANGE = False  # Pixel values map to [0, 1] by their bit depth.
 
 
-def read(path: str | Path, **options) -> np.ndarray:
-    """Reads an image file as uint8/uint16 (H, W, C), C in {1, 3}."""
+def read(path: str | Path, single_file: bool = False, **options) -> np.ndarray:
+    """Reads an image file as uint8/uint16 (H, W, C), C in {1, 3} (the reader refuses more than any file holds)."""
     return image_io.read_array(path)
 
 

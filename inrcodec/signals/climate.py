@@ -103,16 +103,17 @@ class Template:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def read_field(path: str | Path, var: str | None = None) -> Field:
+def read_field(path: str | Path, var: str | None = None, max_values: int = MAX_VALUES) -> Field:
     """Reads a field from netCDF (.nc, .nc4, .cdf), GRIB (.grib, .grib2, .grb, .grb2), .npy or .npz.
 
     `var` names the variable (netCDF, GRIB) or key (.npz); None picks the only variable with at least
     2 dims (the only array of an .npz). netCDF times are kept as stored (numbers + units attribute).
-    GRIB files are read without writing an index file.
+    GRIB files are read without writing an index file. A variable of more than `max_values` values is
+    refused from its shape, before its values are read.
 
     Raises:
       InputError: missing, unreadable or truncated file, unknown suffix, ambiguous or missing `var`, fewer than
-        2 dims, non-numeric values, more than MAX_VALUES values, all values missing, or infinite values.
+        2 dims, non-numeric values, more than `max_values` values, all values missing, or infinite values.
     """
     path = Path(path)
     if path.is_dir():
@@ -120,22 +121,22 @@ def read_field(path: str | Path, var: str | None = None) -> Field:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     try:
-        return _read_field(path, var)
+        return _read_field(path, var, max_values)
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 -- the parsers (numpy, netCDF4, HDF5, ecCodes) raise anything on a corrupted file.
         raise InputError(f"{path}: cannot read ({type(e).__name__}: {_reason(e)})") from None
 
 
-def _read_field(path: Path, var: str | None) -> Field:
+def _read_field(path: Path, var: str | None, max_values: int = MAX_VALUES) -> Field:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if var is not None:
             raise InputError(f"{path}: a .npy file holds one unnamed array; do not name a variable")
-        return _from_dataarray(xr.DataArray(_load_npy(path), name=DEFAULT_NAME), str(path))
+        return _from_dataarray(xr.DataArray(_load_npy(path), name=DEFAULT_NAME), str(path), max_values)
     if suffix == ".npz":
-        key, arr = _load_npz(path, var)
-        return _from_dataarray(xr.DataArray(arr, name=key), str(path))
+        key, arr = _load_npz(path, var, max_values)
+        return _from_dataarray(xr.DataArray(arr, name=key), str(path), max_values)
     if suffix not in NETCDF_SUFFIXES + GRIB_SUFFIXES:
         raise InputError(f"{path}: unknown field format {suffix or '(no suffix)'} "
                          f"(netCDF {', '.join(NETCDF_SUFFIXES)}; GRIB {', '.join(GRIB_SUFFIXES)}; .npy; .npz)")
@@ -149,7 +150,7 @@ def _read_field(path: Path, var: str | None) -> Field:
         _read_in_child(path)
     try:
         with _open_dataset(path, kind) as ds:
-            return _from_dataarray(_select(ds, var, path), str(path))
+            return _from_dataarray(_select(ds, var, path), str(path), max_values)
     except InputError:
         raise
     except errors as e:
@@ -272,7 +273,7 @@ def _check_magic(path: Path, magic: bytes, what: str) -> None:
         raise InputError(f"{path}: not {what} file")
 
 
-def _load_npz(path: Path, var: str | None) -> tuple[str, np.ndarray]:
+def _load_npz(path: Path, var: str | None, max_values: int = MAX_VALUES) -> tuple[str, np.ndarray]:
     """(key, array) of an .npz archive; the shape is checked from the member's header before loading."""
     _check_magic(path, b"PK", "an .npz (zip)")
     try:
@@ -293,8 +294,8 @@ def _load_npz(path: Path, var: str | None) -> tuple[str, np.ndarray]:
                 version = np.lib.format.read_magic(f)
                 read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
                 shape = read(f)[0]
-            if math.prod(shape) > MAX_VALUES:
-                raise InputError(f"{path}: array {var!r} of shape {shape} has more than {MAX_VALUES} values")
+            if math.prod(shape) > max_values:
+                raise InputError(f"{path}: array {var!r} of shape {shape} has more than {max_values} values")
             return var, z[var]
         except InputError:
             raise
@@ -316,12 +317,12 @@ def from_dataarray(da: xr.DataArray) -> Field:
     return _from_dataarray(da, f"DataArray {da.name!r}")
 
 
-def _from_dataarray(da: xr.DataArray, source: str) -> Field:
+def _from_dataarray(da: xr.DataArray, source: str, max_values: int = MAX_VALUES) -> Field:
     name = DEFAULT_NAME if da.name is None else str(da.name)
     if da.ndim < 2:
         raise InputError(f"{source}: {name!r} has {da.ndim} dimension(s); a field needs at least 2")
-    if da.size > MAX_VALUES:
-        raise InputError(f"{source}: {name!r} of shape {da.shape} has more than {MAX_VALUES} values")
+    if da.size > max_values:
+        raise InputError(f"{source}: {name!r} of shape {da.shape} has more than {max_values} values")
     if da.dtype.kind not in "iuf":
         raise InputError(f"{source}: {name!r} has non-numeric values ({da.dtype})")
     if da.size == 0:
