@@ -7,7 +7,8 @@ encoded with them; tests/expected/golden*.json keep their hashes, golden*.npy th
 exact.json their header fields and decoded integer symbols, machine.json the float fingerprint of the
 machine that made them. Regenerate only for a deliberate format change. golden-audio-1.0.inr and
 golden-climate-1.0/1.1.inr are files of older format versions (kept, never regenerated), which must
-keep decoding. golden-climate-bound.inr (format 1.5, error bound, no fit): `make_assets.py climate-bound`.
+keep decoding. golden-climate-bound.inr (format 1.5, error bound, no fit) and golden-climate-1.6.inr (the same
+with cell bounds): `make_assets.py climate-bound`.
 
 What is exact on every CPU: the file bytes, the header fields and the integer symbols the range
 decoder gives (numpy and constriction, no floats). What is not: everything XLA computes in float32
@@ -236,6 +237,7 @@ FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_form
 
 
 BOUND_FILE, BOUND_OPTIONS = "golden-climate-bound", {"max_error": 0.05}  # Format 1.5, no fit (quality 0).
+CELL_BOUNDS_FILE = "golden-climate-1.6"  # The same with lat_bnds and time_bnds in its template (format 1.6).
 OLDER_FILES = ("golden-audio-1.0", "golden-climate-1.0", "golden-climate-1.1", "golden-climate-1.2")  # Never regenerated.
 EXACT_JSON = HERE / "expected" / "exact.json"
 MACHINE_JSON = HERE / "expected" / "machine.json"
@@ -273,27 +275,43 @@ def write_decoded(stems: list[str]) -> None:
             record.write_text(json.dumps(expected, indent=1) + "\n")
 
 
-def bound_result():
-    """golden_inputs()'s climate field encoded with BOUND_OPTIONS by the tiny climate base (numpy only)."""
+def cell_bounds_field():
+    """golden_inputs()'s climate field with CF cell bounds: lat_bnds (lat, nv) and time_bnds (time, nv)."""
+    import xarray as xr
+
+    da = synthetic_field()
+    lat, time = da["lat"].values, da["time"].values
+    da["lat"].encoding["bounds"], da["time"].encoding["bounds"] = "lat_bnds", "time_bnds"
+    da.encoding[climate_io.BOUNDS] = {
+        "lat_bnds": xr.Variable(("lat", "nv"), np.stack([lat + 10.0, lat - 10.0], axis=1), {"units": "degrees_north"}),
+        "time_bnds": xr.Variable(("time", "nv"), np.stack([time, time + 1], axis=1))}
+    return climate_io.from_dataarray(da)
+
+
+def bound_result(stem: str = BOUND_FILE):
+    """golden_inputs()'s climate field (with cell bounds for CELL_BOUNDS_FILE) encoded with BOUND_OPTIONS
+    by the tiny climate base (numpy only)."""
     import os
 
     from inrcodec.core.config import NO_FIT
 
     os.environ["INRCODEC_BASES"] = str(HERE / "assets")
     base = bases.load_base("tiny-climate-test-base")
-    return climate_format.encode(golden_inputs()["climate"], base, NO_FIT, **BOUND_OPTIONS)
+    field = cell_bounds_field() if stem == CELL_BOUNDS_FILE else golden_inputs()["climate"]
+    return climate_format.encode(field, base, NO_FIT, **BOUND_OPTIONS)
 
 
-def write_bound() -> None:
-    """Writes golden-climate-bound.inr and its records from the tiny climate base as it is."""
-    result = bound_result()
-    (HERE / "assets" / f"{BOUND_FILE}.inr").write_bytes(result.data)
-    expected = {"inr_sha256": hashlib.sha256(result.data).hexdigest(),
-                "decoded_sha256": hashlib.sha256(decoded_bytes(result.reconstruction)).hexdigest(),
-                "bytes": len(result.data), "psnr": result.psnr}
-    (HERE / "expected" / f"{BOUND_FILE}.json").write_text(json.dumps(expected, indent=1) + "\n")
-    np.save(HERE / "expected" / f"{BOUND_FILE}.npy", decoded_values(result.reconstruction))
-    write_exact([BOUND_FILE])
+def write_bound(stems=(BOUND_FILE, CELL_BOUNDS_FILE)) -> None:
+    """Writes golden-climate-bound.inr, golden-climate-1.6.inr and their records from the tiny climate base as it is."""
+    for stem in stems:
+        result = bound_result(stem)
+        (HERE / "assets" / f"{stem}.inr").write_bytes(result.data)
+        expected = {"inr_sha256": hashlib.sha256(result.data).hexdigest(),
+                    "decoded_sha256": hashlib.sha256(decoded_bytes(result.reconstruction)).hexdigest(),
+                    "bytes": len(result.data), "psnr": result.psnr}
+        (HERE / "expected" / f"{stem}.json").write_text(json.dumps(expected, indent=1) + "\n")
+        np.save(HERE / "expected" / f"{stem}.npy", decoded_values(result.reconstruction))
+    write_exact(list(stems))
 
 
 def main(modalities: list[str]) -> None:
@@ -305,12 +323,12 @@ def main(modalities: list[str]) -> None:
     from the files as they are, after a deliberate change of the decoder's float arithmetic.
     """
     if modalities == ["exact"]:
-        write_exact([*GOLDEN_FILES.values(), *OLDER_FILES, BOUND_FILE])
+        write_exact([*GOLDEN_FILES.values(), *OLDER_FILES, BOUND_FILE, CELL_BOUNDS_FILE])
         return
     if modalities == ["decoded"]:
-        write_decoded([*GOLDEN_FILES.values(), *OLDER_FILES, BOUND_FILE])
+        write_decoded([*GOLDEN_FILES.values(), *OLDER_FILES, BOUND_FILE, CELL_BOUNDS_FILE])
         return
-    if modalities == ["climate-bound"]:  # The error-bounded file only: no tiny base is remade.
+    if modalities == ["climate-bound"]:  # The error-bounded files only: no tiny base is remade.
         write_bound()
         return
     made = tiny_bases()

@@ -34,6 +34,7 @@ from inrcodec import api
 from inrcodec.core import bases
 from make_assets import (
     BOUND_FILE,
+    CELL_BOUNDS_FILE,
     FORMATS,
     GOLDEN_FILES,
     GOLDEN_FIT,
@@ -62,7 +63,7 @@ TINY_BASES = {"image": "tiny-test-base", "audio": "tiny-audio-test-base", "clima
 # the one vmapped fit (other noise keys); golden-climate-1.0/1.1.inr hold its latents in older formats.
 FORMAT = {"golden": "1.0", "golden-context": "1.4", "golden-audio": "1.3", "golden-climate": "1.2", "golden-audio-1.0": "1.0",
           "golden-climate-1.0": "1.0", "golden-climate-1.1": "1.1", "golden-climate-1.2": "1.2",
-          "golden-climate-bound": "1.5"}
+          "golden-climate-bound": "1.5", "golden-climate-1.6": "1.6"}
 VALUES = {"golden-climate-1.0": "golden-climate-1.2", "golden-climate-1.1": "golden-climate-1.2"}
 
 # Decoded values may differ from the asset machine's by this much in the coded [0, 1] range: far above
@@ -181,19 +182,20 @@ def test_reencoding_reproduces_golden_bytes(modality, same_float_rounding, tmp_p
     assert result.psnr == pytest.approx(expected["psnr"], abs=0.5)
 
 
-def test_reencoding_the_error_bounded_file(same_float_rounding):
-    """golden-climate-bound.inr (no fit: numpy float64 only) comes back byte for byte where floats round
-    as on the asset machine; elsewhere a residual may land on the other side of a rounding boundary,
-    so the encoder is checked for determinism, size and the bound instead."""
-    expected = _json(BOUND_FILE)
-    result = bound_result()
+@pytest.mark.parametrize("stem", [BOUND_FILE, CELL_BOUNDS_FILE])
+def test_reencoding_the_error_bounded_file(same_float_rounding, stem):
+    """golden-climate-bound.inr and golden-climate-1.6.inr (no fit: numpy float64 only) come back byte for
+    byte where floats round as on the asset machine; elsewhere a residual may land on the other side of
+    a rounding boundary, so the encoder is checked for determinism, size and the bound instead."""
+    expected = _json(stem)
+    result = bound_result(stem)
     field = golden_inputs()["climate"]
     error = np.abs(decoded_values(api.decode(result.data).array) - field.values)[field.valid]
     assert error.max() <= 0.05
     if same_float_rounding:
-        assert result.data == (ASSETS / f"{BOUND_FILE}.inr").read_bytes()
+        assert result.data == (ASSETS / f"{stem}.inr").read_bytes()
         return
-    assert bound_result().data == result.data
+    assert bound_result(stem).data == result.data
     assert abs(len(result.data) - expected["bytes"]) <= 0.1 * expected["bytes"]
 
 
