@@ -91,6 +91,8 @@ def test_netcdf4_file_the_library_hangs_on_is_refused_in_time(tmp_path, monkeypa
     path.write_bytes(case.data)
     monkeypatch.setattr(climate, "CHILD_READ_SECONDS", 1.0)
     started = time.perf_counter()
-    with pytest.raises(InputError, match="did not finish reading it in 1 s"):
+    # netCDF-C 4.10.1 with HDF5 2.2.0 (netCDF4 1.7.5.1) loops: "did not finish reading it in 1 s"; a later library may
+    # refuse the file instead. Either way it is refused, in seconds.
+    with pytest.raises(InputError):
         climate.read_field(path)
     assert time.perf_counter() - started < 5

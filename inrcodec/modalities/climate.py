@@ -47,7 +47,7 @@ PREDICTION_MARGIN = 2.0**-30
 def read(path: str | Path, var: str | None = None, single_file: bool = False, **options) -> climate_io.Field:
     """The field of a file; for a single .inr file (`single_file`) one of at most MAX_DECODE_VALUES values,
     refused from its shape before its values are read."""
-    return climate_io.read_field(path, var, MAX_DECODE_VALUES if single_file else climate_io.MAX_VALUES)
+    return climate_io.read_field(path, var, MAX_DECODE_VALUES if single_file else None)
 
 
 def value_range(field: climate_io.Field, base: bases.Base) -> tuple[float, float]:

@@ -103,13 +103,13 @@ class Template:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def read_field(path: str | Path, var: str | None = None, max_values: int = MAX_VALUES) -> Field:
+def read_field(path: str | Path, var: str | None = None, max_values: int | None = None) -> Field:
     """Reads a field from netCDF (.nc, .nc4, .cdf), GRIB (.grib, .grib2, .grb, .grb2), .npy or .npz.
 
     `var` names the variable (netCDF, GRIB) or key (.npz); None picks the only variable with at least
     2 dims (the only array of an .npz). netCDF times are kept as stored (numbers + units attribute).
-    GRIB files are read without writing an index file. A variable of more than `max_values` values is
-    refused from its shape, before its values are read.
+    GRIB files are read without writing an index file. A variable of more than `max_values` values
+    (default MAX_VALUES) is refused from its shape, before its values are read.
 
     Raises:
       InputError: missing, unreadable or truncated file, unknown suffix, ambiguous or missing `var`, fewer than
@@ -121,14 +121,14 @@ def read_field(path: str | Path, var: str | None = None, max_values: int = MAX_V
     if not path.exists():
         raise InputError(f"{path}: no such file")
     try:
-        return _read_field(path, var, max_values)
+        return _read_field(path, var, MAX_VALUES if max_values is None else max_values)
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 -- the parsers (numpy, netCDF4, HDF5, ecCodes) raise anything on a corrupted file.
         raise InputError(f"{path}: cannot read ({type(e).__name__}: {_reason(e)})") from None
 
 
-def _read_field(path: Path, var: str | None, max_values: int = MAX_VALUES) -> Field:
+def _read_field(path: Path, var: str | None, max_values: int) -> Field:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if var is not None:
@@ -273,7 +273,7 @@ def _check_magic(path: Path, magic: bytes, what: str) -> None:
         raise InputError(f"{path}: not {what} file")
 
 
-def _load_npz(path: Path, var: str | None, max_values: int = MAX_VALUES) -> tuple[str, np.ndarray]:
+def _load_npz(path: Path, var: str | None, max_values: int) -> tuple[str, np.ndarray]:
     """(key, array) of an .npz archive; the shape is checked from the member's header before loading."""
     _check_magic(path, b"PK", "an .npz (zip)")
     try:
@@ -317,10 +317,11 @@ def from_dataarray(da: xr.DataArray) -> Field:
     return _from_dataarray(da, f"DataArray {da.name!r}")
 
 
-def _from_dataarray(da: xr.DataArray, source: str, max_values: int = MAX_VALUES) -> Field:
+def _from_dataarray(da: xr.DataArray, source: str, max_values: int | None = None) -> Field:
     name = DEFAULT_NAME if da.name is None else str(da.name)
     if da.ndim < 2:
         raise InputError(f"{source}: {name!r} has {da.ndim} dimension(s); a field needs at least 2")
+    max_values = MAX_VALUES if max_values is None else max_values
     if da.size > max_values:
         raise InputError(f"{source}: {name!r} of shape {da.shape} has more than {max_values} values")
     if da.dtype.kind not in "iuf":
