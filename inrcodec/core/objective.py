@@ -49,7 +49,9 @@ def make_signal(values, inputs=None, weights=None) -> dict:
 
     Integer `values` (uint8, uint16) stay integers, standing for value / dtype max in [0, 1] (`unit`):
     a quarter of the memory of float32, converted where they are used."""
-    values = values if np.issubdtype(np.asarray(values).dtype, np.unsignedinteger) else np.asarray(values, np.float32)
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.unsignedinteger):
+        values = np.asarray(values, np.float32)
     signal = {"values": jnp.asarray(values)}
     if inputs is not None:
         signal["inputs"] = jnp.asarray(inputs, jnp.float32)

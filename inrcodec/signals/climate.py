@@ -146,7 +146,7 @@ def _read_field(path: Path, var: str | None, max_values: int) -> Field:
         from gribapi.errors import GribInternalError  # ecCodes' errors (the eccodes wheel ships gribapi).
 
         errors += (GribInternalError,)
-    elif not _check_netcdf_length(path):
+    elif not _is_classic_netcdf(path):
         _read_in_child(path)
     try:
         with _open_dataset(path, kind) as ds:
@@ -157,8 +157,8 @@ def _read_field(path: Path, var: str | None, max_values: int) -> Field:
         raise InputError(f"{path}: cannot read {kind} file ({_reason(e)})") from None
 
 
-def _check_netcdf_length(path: Path) -> bool:
-    """Whether the file is a classic (netCDF-3) one; InputError if it is shorter than its header says:
+def _is_classic_netcdf(path: Path) -> bool:
+    """Whether the file is a classic (netCDF-3) one; InputError if such a file is shorter than its header says:
     the netCDF library would read the missing values as fill values. scipy maps the file and shapes
     every variable from the header, reading no data; netCDF-4 (HDF5) files fail on opening instead,
     and 64-bit-data (CDF-5) files, which scipy cannot read, are left to the library."""
@@ -314,14 +314,13 @@ def from_dataarray(da: xr.DataArray) -> Field:
     Raises:
       InputError: as `read_field`, naming the DataArray instead of a path.
     """
-    return _from_dataarray(da, f"DataArray {da.name!r}")
+    return _from_dataarray(da, f"DataArray {da.name!r}", MAX_VALUES)
 
 
-def _from_dataarray(da: xr.DataArray, source: str, max_values: int | None = None) -> Field:
+def _from_dataarray(da: xr.DataArray, source: str, max_values: int) -> Field:
     name = DEFAULT_NAME if da.name is None else str(da.name)
     if da.ndim < 2:
         raise InputError(f"{source}: {name!r} has {da.ndim} dimension(s); a field needs at least 2")
-    max_values = MAX_VALUES if max_values is None else max_values
     if da.size > max_values:
         raise InputError(f"{source}: {name!r} of shape {da.shape} has more than {max_values} values")
     if da.dtype.kind not in "iuf":
