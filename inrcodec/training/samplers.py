@@ -19,6 +19,7 @@ from inrcodec.signals import image as image_io
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".wav", ".flac"}
+FILE_SUFFIXES = {"image": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES}  # Modalities whose tasks come from files.
 
 
 class Sampler(Protocol):
@@ -34,6 +35,16 @@ def find_files(roots: Sequence[Path], suffixes: set[str]) -> list[Path]:
         root = Path(root)
         files += [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
     return files
+
+
+def split_holdout(roots: Sequence[Path], suffixes: set[str], names: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """The files with `suffixes` under `roots` split into (those outside, those inside) any folder
+    called one of `names`."""
+    kept, held = [], []
+    for root in map(Path, roots):
+        for f in find_files([root], suffixes):
+            (held if set(f.relative_to(root).parts[:-1] if f != root else ()) & set(names) else kept).append(f)
+    return kept, held
 
 
 class ImageCrops:

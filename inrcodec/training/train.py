@@ -32,7 +32,7 @@ import optax
 
 from inrcodec import modalities
 from inrcodec.core import bases, encoder, objective
-from inrcodec.training import l0, pruning, samplers
+from inrcodec.training import growth, l0, pruning, samplers
 from inrcodec.bitstream.coding import MAX_STEP_INDEX, quant_step
 from inrcodec.core.config import FitConfig, ModelConfig
 
@@ -74,7 +74,11 @@ class TrainConfig:
     lam_min: float = 3e-4  # Range of the per-task rate weight (log-uniform).
     lam_max: float = 4e-2
     seed: int = 0
-    init_from: str = ""  # Optional base directory whose weights start the training (fine-tuning).
+    init_from: str = ""  # Optional base directory whose weights start the training (fine-tuning); a base with
+    # fewer latent channels or narrower sine layers is grown into the recipe's architecture (training.growth).
+    holdout: tuple[str, ...] = ()  # Names of data folders not trained on: their crops give the validation curve.
+    validate_every: int = 0  # Outer steps between validation losses on the held-out crops (0: none).
+    validation_tasks: int = 16  # Held-out crops, each with its own rate weight (fixed for the whole run).
     checkpoint_every: int = 100  # Outer steps between checkpoints (and base exports).
     log_every: int = 10  # Outer steps between entries of the loss curve.
     sparsity: str = "none"  # One of SPARSITY_METHODS: "none" (dense); "l0-unstructured" (one hard-concrete
@@ -120,6 +124,17 @@ def sample_batch(sampler: samplers.Sampler, cfg: TrainConfig, step: int) -> tupl
     lams = samplers.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
     indices = rng.choice(cfg.step_indices, cfg.batch) if len(cfg.step_indices) > 1 else np.full(cfg.batch, cfg.step_indices[0])
     return batch, lams, np.array([quant_step(int(i)) for i in indices], np.float32)
+
+
+def validation_set(sampler: samplers.Sampler, cfg: TrainConfig) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The held-out tasks of the validation curve: `validation_tasks` crops from `sampler`, rate weights
+    spread log-evenly over [lam_min, lam_max] and quantization steps cycling over `step_indices`."""
+    rng = np.random.default_rng([cfg.seed, 1 << 30])
+    n = cfg.validation_tasks
+    batch = sampler.sample(rng, n)
+    lams = np.geomspace(cfg.lam_min, cfg.lam_max, n).astype(np.float32)
+    steps = np.array([quant_step(int(cfg.step_indices[i % len(cfg.step_indices)])) for i in range(n)], np.float32)
+    return batch, lams, steps
 
 
 def task_base(params: dict, gate_key: jax.Array, cfg: TrainConfig) -> dict:
@@ -296,6 +311,15 @@ def train(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    validation = None
+    if cfg.holdout and sampler is None:
+        if cfg.modality not in samplers.FILE_SUFFIXES:
+            raise ValueError(f"holdout folders need training data of files, not {cfg.modality} fields")
+        data, held = samplers.split_holdout(data, samplers.FILE_SUFFIXES[cfg.modality], cfg.holdout)
+        if not held:
+            raise ValueError(f"no training files are in a folder named {' or '.join(cfg.holdout)} (the recipe's holdout)")
+        validation = validation_set(samplers.dataset_sampler(cfg.modality, held, cfg.crop, cfg.grid, cfg.value_range,
+                                                             cfg.model.input_scale, cfg.lon_roll), cfg)
     sampler = sampler or samplers.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
                                                        cfg.model.input_scale, cfg.lon_roll)
     files = sampler.files
@@ -304,9 +328,12 @@ def train(
     ckpt = out_dir / "checkpoint.npz"
     if cfg.init_from and not ckpt.exists():
         start = bases.load_base_dir(Path(cfg.init_from))
-        if start.cfg != cfg.model:
-            raise ValueError(f"{cfg.init_from}: its architecture differs from the recipe's")
         params = start.params
+        if start.cfg != cfg.model:
+            try:
+                params = growth.grow(start.params, start.cfg, cfg.model, jax.random.PRNGKey(cfg.seed))
+            except ValueError as e:
+                raise ValueError(f"{cfg.init_from}: its architecture cannot start the recipe's ({e})") from None
     params, sparse_state = init_sparse_state(params, cfg)
     opt_state = optimizer.init(params)
     data_list = [{"path": str(f), "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest()} for f in files]
@@ -330,6 +357,15 @@ def train(
                                                          cfg.dual_lr, cfg.dual_restart)}
         return params, opt_state, sparse_state, metrics
 
+    @jax.jit
+    def validate(params, sparse_state, batch, lams, quant_steps):
+        key = jax.random.PRNGKey(cfg.seed + 1)  # The same noise at every validation: a comparable curve.
+        k_fit, k_outer = jax.random.split(key)
+        gate_key = jax.random.fold_in(key, 1)
+        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, quant_steps) if cfg.fit_steps > 0 else None
+        return outer_loss(params, batch, lams, k_outer, cfg, fitted, gate_key, sparse_state.get("multiplier", 0.0),
+                          quant_steps)[1]
+
     started = time.time() - elapsed
     root_key = jax.random.PRNGKey(cfg.seed)
     while step < cfg.steps and (time.time() - started) < cfg.max_minutes * 60:
@@ -340,7 +376,10 @@ def train(
         metrics = {k: float(v) for k, v in metrics.items()}
         if not all(math.isfinite(v) for v in metrics.values()):
             raise FloatingPointError(f"training diverged at step {step}: {metrics}")
-        if step % cfg.log_every == 0:
+        if validation is not None and cfg.validate_every and step % cfg.validate_every == 0:
+            held_out = validate(params, sparse_state, *validation)
+            metrics |= {f"val_{k}": float(held_out[k]) for k in ("loss", "psnr", "bpp")}
+        if step % cfg.log_every == 0 or "val_loss" in metrics:
             curve.append({"step": step, "seconds": round(time.time() - started, 1), **{k: round(v, 5) for k, v in metrics.items()}})
         if progress:
             progress(step, metrics)

@@ -1,0 +1,39 @@
+"""Recipe of the control run of `siren-image-v4`: v3's own architecture, trained the same way.
+
+Same as meta/recipes/image_v4.py but with v3's 7 x 1 latent channels and 3 x 32 SIREN
+(2.8 kMAC/pixel), so it separates what the longer training buys from what the larger network buys.
+It starts from v3's weights as they are. Run from the repository root (each call resumes):
+    inrcodec train --recipe meta/recipes/image_v4_same_width.py --data ../shared/data/images/train \
+        --out meta/checkpoints/siren-image-v4-same-width
+"""
+
+from inrcodec.core.config import ModelConfig
+from inrcodec.training.train import TrainConfig
+
+
+def get_config() -> TrainConfig:
+    return TrainConfig(
+        name="siren-image-v4-same-width",
+        modality="image",
+        model=ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 1, 1, 1, 1, 1, 1), hidden=32, depth=3),
+        crop=128,
+        batch=4,
+        inner_steps=3,
+        fit_steps=30,
+        fit_lr=0.02,
+        fit_weight=1.0,
+        encoder_sample_fraction=0.0625,
+        step_indices=(0, 0, 1),  # Two tasks in three at the unit step (q1-q4), one at 2^-1/2 (q5-q6).
+        lr=3e-4,
+        warmup=50,
+        steps=8000,
+        max_minutes=480.0,
+        lam_min=3e-4,
+        lam_max=4e-2,
+        seed=4,
+        init_from="meta/bases/siren-image-v3",
+        holdout=("set5_subset", "set14_subset"),
+        validate_every=100,
+        checkpoint_every=50,
+        log_every=10,
+    )
