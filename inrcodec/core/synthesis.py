@@ -136,7 +136,10 @@ def reconstruct(
     if len(starts) == 1:
         one_band(0)
     else:  # numpy's sin and matmuls release the GIL: bands run on every core. Each band's values do
-        with ThreadPoolExecutor(THREADS) as pool:  # not depend on the others, so threads change nothing.
+        # not depend on the others, so threads change nothing. BLAS's own threads would compete with them.
+        from threadpoolctl import threadpool_limits  # Imported here: 10 ms that only this path needs.
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(one_band, starts))
     return out
 
