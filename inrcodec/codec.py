@@ -19,13 +19,18 @@ import numpy as np
 
 from inrcodec.bitstream import context_coder, range_coder
 from inrcodec.bitstream.coding import CodingHeader, quant_step
-from inrcodec.core import bases, encoder, rate, synthesis
+from inrcodec.core import bases, encoder, objective, rate, synthesis
 from inrcodec.decoder import network, reconstruct_batch
-from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig
+from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, grid_shapes
 from inrcodec.errors import InputError
 
 LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
 FIT_CHUNK = 50  # Steps per compiled call (progress is reported between calls).
+# 2-D signals of more samples are fitted a tile at a time (`fit_in_tiles`): the fit's memory (~120 bytes a
+# sample, meta/README.md "Hardening") is then that of a tile, whatever the size of the image.
+TILED_FIT_SAMPLES = 1 << 22
+TILE = 1024  # Side of a tile's own samples (a multiple of the coarsest stride of every shipped base).
+TILE_MARGIN_CELLS = 2  # Coarsest cells fitted on each side of a tile's own samples, then dropped.
 Progress = Callable[[int, int], None]
 
 
@@ -100,11 +105,15 @@ def encode_signal(
     """
     fit_problem, step_index, weight_index = problem(base, quality, True, fit_cfg, local_scales)
     step, weight_step = fit_problem.step, fit_problem.weight_step
-    batch = {k: jnp.asarray(v)[None] for k, v in signal.items()}  # One signal: a batch of one.
-    mods = encoder.fit_signals(fit_problem, batch, jax.random.PRNGKey(seed)[None], fit_cfg, progress)
-    mods = jax.tree_util.tree_map(lambda x: x[0], mods)
-    ints = [to_ints(y) for y in mods["latents"]]
-    deltas = [to_ints(d) for d in jax.tree_util.tree_leaves(mods["delta"])] if weight_step else []
+    shape = signal["values"].shape[:-1]
+    if base.cfg.spatial_dims == 2 and int(np.prod(shape)) > TILED_FIT_SAMPLES:
+        ints, deltas = fit_in_tiles(fit_problem, signal, seed, fit_cfg, progress)
+    else:
+        batch = {k: jnp.asarray(v)[None] for k, v in signal.items()}  # One signal: a batch of one.
+        mods = encoder.fit_signals(fit_problem, batch, jax.random.PRNGKey(seed)[None], fit_cfg, progress)
+        mods = jax.tree_util.tree_map(lambda x: x[0], mods)
+        ints = [to_ints(y) for y in mods["latents"]]
+        deltas = [to_ints(d) for d in jax.tree_util.tree_leaves(mods["delta"])] if weight_step else []
     scale_indices = [range_coder.best_scale_index(q) for q in ints]
     if local_scales:
         scale_indices, contexts = local_scale_coding(ints, scale_indices)
@@ -125,6 +134,70 @@ def encode_signal(
     values = synthesis.reconstruct(net, ints, signal["values"].shape[:-1], base.cfg, step,
                                    None if inputs is None else np.asarray(inputs), out=out, convert=convert)
     return Coded(header, payload, np.asarray(values))
+
+
+def tile_spans(n: int, tile: int, margin: int, align: int) -> list[tuple[int, int, int, int]]:
+    """Along an axis of n samples: per tile (start, end) of its own samples and (lo, hi) of those fitted.
+
+    Windows are tile + 2 margin samples (n if fewer), moved inward at the ends (lo a multiple of `align`,
+    the last ones up to align - 1 longer): at most two window lengths per axis, so at most four compiled fits.
+    """
+    window = tile + 2 * margin
+    if n <= window:
+        return [(a, min(a + tile, n), 0, n) for a in range(0, n, tile)]
+    last = (n - window) // align * align
+    spans = []
+    for a in range(0, n, tile):
+        lo = min(max(0, a - margin), last)
+        spans.append((a, min(a + tile, n), lo, n if lo == last else lo + window))
+    return spans
+
+
+def fit_in_tiles(fit_problem: encoder.Problem, signal: dict, seed: int, fit_cfg: FitConfig,
+                 progress: Progress | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(integer latents per level (*grid, c) as int16, integer weight deltas) of a 2-D signal fitted a
+    tile at a time.
+
+    Tiles are TILE x TILE samples starting at multiples of TILE, each fitted in a window of at least
+    TILE_MARGIN_CELLS coarsest cells more on every side (`tile_spans`; windows start at multiples of
+    the coarsest stride, so their grids are blocks of the signal's grids) whose latents are dropped:
+    every latent kept saw the samples it shapes on every side. The tile nearest the centre is fitted first, with the weight deltas if the problem has them;
+    the others then fit their latents under those deltas, quantized. Tile n's noise comes from
+    fold_in(PRNGKey(seed), n). Memory: one tile's fit plus the signal's int16 latents.
+    """
+    cfg = fit_problem.cfg
+    h, w = signal["values"].shape[:2]
+    top = 2 ** (cfg.levels - 1)
+    side = max(top, TILE // top * top)
+    tiles = [(r, c) for r in tile_spans(h, side, TILE_MARGIN_CELLS * top, top)
+             for c in tile_spans(w, side, TILE_MARGIN_CELLS * top, top)]
+    centre = min(range(len(tiles)), key=lambda n: (abs(tiles[n][0][0] + side / 2 - h / 2)
+                                                  + abs(tiles[n][1][0] + side / 2 - w / 2), n))
+    ints = [np.zeros(s, np.int16) for s in grid_shapes((h, w), cfg)]  # |latent| <= SYMBOL_MAX < 2^15.
+    deltas: list[np.ndarray] = []
+    for done, n in enumerate([centre] + [n for n in range(len(tiles)) if n != centre]):
+        (r0, r1, rlo, rhi), (c0, c1, clo, chi) = tiles[n]
+        part = {k: jnp.asarray(v[rlo:rhi, clo:chi])[None] for k, v in signal.items()}
+
+        def tile_progress(steps, total, done=done):
+            if progress:
+                progress(done * total + steps, len(tiles) * total)
+
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), n)[None]
+        mods = encoder.fit_signals(fit_problem, part, key, fit_cfg, tile_progress)
+        for k, (grid, y) in enumerate(zip(ints, mods["latents"])):
+            s = 2**k
+            rows, cols = slice(r0 // s, -(-r1 // s)), slice(c0 // s, -(-c1 // s))
+            grid[rows, cols] = to_ints(y[0, rows.start - rlo // s : rows.stop - rlo // s,
+                                         cols.start - clo // s : cols.stop - clo // s])
+        if done == 0 and fit_problem.weight_step:  # The other tiles fit under the centre tile's deltas.
+            leaves, tree = jax.tree_util.tree_flatten(jax.tree_util.tree_map(lambda x: x[0], mods["delta"]))
+            deltas = [to_ints(d) for d in leaves]
+            frozen = jax.tree_util.tree_unflatten(tree, [jnp.asarray(d, jnp.float32) for d in deltas])
+            net = objective.apply_delta(fit_problem.params["net"], frozen, fit_problem.weight_step)
+            fit_problem = dataclasses.replace(fit_problem, params={**fit_problem.params, "net": net}, weight_step=None)
+        del part, mods  # Before the next tile's fit allocates its own.
+    return ints, deltas
 
 
 def local_scale_coding(ints: list[np.ndarray], scale_indices: list[int]) -> tuple[list[int], list[int]]:

@@ -117,6 +117,7 @@ def encode_levels(encoder, levels: list[np.ndarray], scale_indices: list[int], t
     """Appends 2-D levels (*grid (h, w), C), finest first as stored, to a constriction RangeEncoder.
 
     Levels whose scale index is 0 are all zero and skipped. See the module docstring for the order.
+    Memory: an int8 copy of one plane plus CHUNK symbols' worth of arrays, whatever the plane's size.
     """
     planes = planes_of(levels)
     probabilities = tables / float(1 << TABLE_BITS)  # Exact: dyadic.
@@ -126,15 +127,33 @@ def encode_levels(encoder, levels: list[np.ndarray], scale_indices: list[int], t
             continue
         escaped = []
         for c, plane in enumerate(planes[k]):
-            order, _ = wavefronts(*plane.shape)
-            ctx = plane_contexts(plane, coarser_plane(planes, k, c)).reshape(-1)[order]
-            sym = symbols_of(plane).reshape(-1)[order]
-            for start in range(0, sym.size, CHUNK):
-                part = slice(start, start + CHUNK)
-                encoder.encode(sym[part].astype(np.int32), model, probabilities[k][ctx[part]])
-            flat = plane.reshape(-1)[order]
-            escaped.append(flat[np.abs(flat) > RANGE])
+            h, w = plane.shape
+            padded = np.zeros((h + 1, w + 2), np.int8)  # A zero row above and a zero column either side.
+            padded[1:, 1:-1] = np.clip(plane, -(RANGE + 1), RANGE + 1)
+            above = coarser_plane(planes, k, c)
+            coarse = None if above is None else _COARSE.astype(np.int8)[np.minimum(np.abs(above), RANGE + 1)]
+            for i, j in wavefront_chunks(h, w, CHUNK):
+                ctx = _context(padded[i + 1, j].astype(np.int64), padded[i, j].astype(np.int64),
+                               padded[i, j + 1].astype(np.int64), padded[i, j + 2].astype(np.int64),
+                               0 if coarse is None else coarse[i // 2, j // 2].astype(np.int64))
+                values = np.asarray(plane[i, j], np.int64)
+                encoder.encode(symbols_of(values).astype(np.int32), model, probabilities[k][ctx])
+                escaped.append(values[np.abs(values) > RANGE])
         _code_escapes(encoder, np.concatenate(escaped), scale_indices[k])
+
+
+def wavefront_chunks(h: int, w: int, size: int):
+    """The (i, j) of an (h, w) plane in coding order (wavefronts t = 2 i + j, i ascending in each), as
+    successive pairs of arrays of whole wavefronts, about `size` latents each (at least one wavefront)."""
+    per_wavefront = min(h, w // 2 + 1)
+    step = max(1, size // per_wavefront)
+    for t0 in range(0, 2 * (h - 1) + w, step):
+        t = np.arange(t0, min(t0 + step, 2 * (h - 1) + w))
+        lo = np.maximum(0, (t - w + 2) // 2)
+        count = np.minimum(h - 1, t // 2) + 1 - lo
+        first = np.repeat(lo - np.cumsum(count) + count, count)  # Per latent: its wavefront's i_lo minus its offset.
+        i = first + np.arange(count.sum())
+        yield i, np.repeat(t, count) - 2 * i
 
 
 def _code_escapes(coder, values: np.ndarray, scale_index: int) -> None:

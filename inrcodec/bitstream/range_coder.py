@@ -19,6 +19,7 @@ import functools
 import constriction
 import numpy as np
 
+ENCODE_CHUNK = 1 << 16  # Symbols per coder call when encoding a level with one scale.
 SYMBOL_MAX = 1023  # Quantized latents are clipped to [-SYMBOL_MAX, SYMBOL_MAX].
 SCALE_STEPS_PER_OCTAVE = 16  # Scale index i (1..255) means b = 2 ** ((i - SCALE_INDEX_ONE) / 16).
 SCALE_INDEX_ONE = 96  # Index of b = 1.0; index 1 is b = 2**-5.9, index 255 is b = 2**9.9.
@@ -260,10 +261,13 @@ def encode_into(encoder, levels: list[np.ndarray], scale_indices: list[int], con
         if context:
             sequences = _channel_major(symbols)
             flat, b = sequences.astype(np.int32).reshape(-1), _local_scales(sequences, index, context).reshape(-1)
-        else:
-            flat = np.ascontiguousarray(symbols, dtype=np.int32).reshape(-1)
-            b = np.full(flat.shape, scale_from_index(index), np.float64)
-        encoder.encode(flat, laplace_model(), np.zeros_like(b), b)
+            encoder.encode(flat, laplace_model(), np.zeros_like(b), b)
+            continue
+        flat = np.asarray(symbols).reshape(-1)
+        scale = np.full(min(flat.size, ENCODE_CHUNK), scale_from_index(index), np.float64)
+        for start in range(0, flat.size, ENCODE_CHUNK):  # In chunks: the same bytes, bounded memory.
+            part = flat[start : start + ENCODE_CHUNK].astype(np.int32)
+            encoder.encode(part, laplace_model(), np.zeros(part.size), scale[: part.size])
 
 
 def _decode_local(decoder, shape: tuple[int, ...], floor: int, context: int) -> np.ndarray:
