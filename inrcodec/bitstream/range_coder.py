@@ -64,10 +64,12 @@ def best_scale_index(symbols: np.ndarray) -> int:
     """Scale index that minimises the coded size of `symbols` (0 if they are all zero)."""
     if not np.any(symbols):
         return 0
-    mle = max(float(np.mean(np.abs(symbols))), 2.0**-5)
+    counts = np.bincount(np.abs(np.asarray(symbols, np.int64).reshape(-1)))  # |symbol| <= SYMBOL_MAX: few bins.
+    magnitudes = np.arange(counts.size, dtype=np.float64)
+    mle = max(float(counts @ magnitudes / counts.sum()), 2.0**-5)
     guess = int(round(np.log2(mle) * SCALE_STEPS_PER_OCTAVE + SCALE_INDEX_ONE))
     candidates = range(max(1, guess - 24), min(255, guess + 24) + 1)
-    return min(candidates, key=lambda i: _numpy_bits(symbols, scale_from_index(i)))
+    return min(candidates, key=lambda i: float(counts @ symbol_bits(magnitudes, scale_from_index(i), 32)))
 
 
 def coded_bits(symbols: np.ndarray, index: int | None = None) -> float:
