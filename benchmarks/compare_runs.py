@@ -1,6 +1,7 @@
 """BD-rate and BD-PSNR of one inrcodec eval run against another, on the items both coded.
 
-Each run is a CompressAI-schema JSON written by `inrcodec eval` (per-item bpp and PSNR per quality).
+Each run is a CompressAI-schema JSON written by `inrcodec eval` (per-item bpp and PSNR per quality), or
+the JSON of `benchmarks/fit_schedule.py` (its first schedule; to compare two bases on the same images).
 The curves are the per-quality means over the common items (optionally only `--items`), so runs on
 different subsets compare fairly. Prints one line and, with --out, writes JSON. Example:
     python benchmarks/compare_runs.py results/kodak_v1/inrcodec.json results/kodak/inrcodec.json \\
@@ -20,9 +21,16 @@ from inrcodec.evaluation.bdrate import bd_psnr_with_overlap, bd_rate_with_overla
 
 
 def per_item(path: Path) -> dict[str, list[tuple[float, float]]]:
-    """{file: [(bpp, psnr) per quality]} of an eval JSON."""
+    """{file: [(bpp, psnr) per quality]} of an eval JSON or a fit_schedule JSON."""
+    data = json.loads(path.read_text())
     out: dict[str, list[tuple[float, float]]] = {}
-    for level in json.loads(path.read_text())["per_item"]:
+    if "runs" in data:  # fit_schedule.py: per quality, one entry per image in data["images"] order.
+        per_quality = data["runs"][0]["per_image"]
+        for q in sorted(per_quality, key=int):
+            for name, point in zip(data["images"], per_quality[q]):
+                out.setdefault(Path(name).name, []).append((point["bpp"], point["psnr"]))
+        return out
+    for level in data["per_item"]:
         for name, bpp, psnr in zip(level["file"], level["bpp"], level["psnr-rgb"]):
             out.setdefault(name, []).append((bpp, psnr))
     return out
