@@ -44,13 +44,23 @@ def test_the_previous_image_base_stays_installed_with_its_own_id():
     assert old.base_id != bases.load_base(bases.DEFAULT_BASES["image"]).base_id
 
 
-def test_siren_image_v2_stays_installed_for_its_files_and_the_default_differs_only_in_tables_and_fit():
+def test_siren_image_v2_stays_installed_for_its_files_and_v3_differs_only_in_tables_and_fit():
     """v3 is v2's network with tables counted on the latents of the fit that holds stride 1 at zero."""
-    v2, default = bases.load_base("siren-image-v2"), bases.load_base(bases.DEFAULT_BASES["image"])
-    assert v2.base_id != default.base_id and bases.installed_name(v2.base_id) == "siren-image-v2"
-    assert (v2.path / bases.PARAMS_FILE).read_bytes() == (default.path / bases.PARAMS_FILE).read_bytes()
-    assert not np.array_equal(v2.context_tables, default.context_tables)
-    assert default.manifest["fit"]["zero_levels"] == 1 and "fit" not in v2.manifest
+    v2, v3 = bases.load_base("siren-image-v2"), bases.load_base("siren-image-v3")
+    assert v2.base_id != v3.base_id and bases.installed_name(v2.base_id) == "siren-image-v2"
+    assert (v2.path / bases.PARAMS_FILE).read_bytes() == (v3.path / bases.PARAMS_FILE).read_bytes()
+    assert not np.array_equal(v2.context_tables, v3.context_tables)
+    assert v3.manifest["fit"]["zero_levels"] == 1 and "fit" not in v2.manifest
+
+
+def test_the_default_is_v3_meta_trained_longer_with_its_own_tables_and_v3_stays_installed():
+    """v4 has v3's architecture and fit schedule; its weights and tables are new, so is its id."""
+    v3, default = bases.load_base("siren-image-v3"), bases.load_base(bases.DEFAULT_BASES["image"])
+    assert default.name == "siren-image-v4" and bases.installed_name(v3.base_id) == "siren-image-v3"
+    assert default.base_id != v3.base_id and default.cfg == v3.cfg
+    assert (v3.path / bases.PARAMS_FILE).read_bytes() != (default.path / bases.PARAMS_FILE).read_bytes()
+    assert not np.array_equal(v3.context_tables, default.context_tables)
+    assert default.manifest["fit"] == v3.manifest["fit"]
 
 
 def test_a_tampered_context_table_is_refused(tmp_path):

@@ -1,12 +1,12 @@
-"""Recipe of `siren-image-v4`: a stronger synthesis grown from `siren-image-v3`, meta-trained for hours.
+"""Recipe of the weights of `siren-image-v4`, the default image base: v3's network meta-trained for longer.
 
-Two more latent channels where the bits go (strides 2, 4 and 8 get two channels each) and sine layers
-48 wide instead of 32: 6.2 kMAC/pixel (v3: 2.8 k). Training starts from v3's weights, grown so that
-it first computes exactly what v3 computes (inrcodec/training/growth.py), and runs the phase-2
-objective (meta/recipes/image.py) for up to 8 hours over several sittings, resuming from its
-checkpoint. Set5 and Set14 are held out: their crops give the validation curve. Run from the
-repository root (each call resumes; `--minutes` caps the total):
-    inrcodec train --recipe meta/recipes/image_v4.py --data ../shared/data/images/train --out meta/checkpoints/siren-image-v4
+v3's 7 x 1 latent channels and 3 x 32 SIREN (2.8 kMAC/pixel), starting from v3's weights, with the
+objective of meta/recipes/image.py and Set5/Set14 held out for the validation curve. It is also the
+control of meta/recipes/image_wide.py (same training, wider network). The shipped base is the
+checkpoint at step 2,800 plus context tables refitted on its latents (meta/recipes/image_context.py;
+commands in meta/README.md). Run from the repository root (each call resumes):
+    inrcodec train --recipe meta/recipes/image_v4.py --data ../shared/data/images/train \
+        --out meta/checkpoints/siren-image-v4
 """
 
 from inrcodec.core.config import ModelConfig
@@ -17,7 +17,7 @@ def get_config() -> TrainConfig:
     return TrainConfig(
         name="siren-image-v4",
         modality="image",
-        model=ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 2, 2, 2, 1, 1, 1), hidden=48, depth=3),
+        model=ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 1, 1, 1, 1, 1, 1), hidden=32, depth=3),
         crop=128,
         batch=4,
         inner_steps=3,
