@@ -10,33 +10,17 @@ repository root (each call resumes; `--minutes` caps the total):
     inrcodec train --recipe meta/recipes/image_wide.py --data ../shared/data/images/train --out meta/checkpoints/siren-image-wide
 """
 
+import dataclasses
+from pathlib import Path
+
 from inrcodec.core.config import ModelConfig
-from inrcodec.training.train import TrainConfig
+from inrcodec.training.train import TrainConfig, load_recipe
 
 
 def get_config() -> TrainConfig:
-    return TrainConfig(
+    """meta/recipes/image_v4.py (same data, objective, schedule and seed) with the wider network."""
+    return dataclasses.replace(
+        load_recipe(Path(__file__).with_name("image_v4.py")),
         name="siren-image-wide",
-        modality="image",
         model=ModelConfig(spatial_dims=2, out_channels=3, channels=(1, 2, 2, 2, 1, 1, 1), hidden=48, depth=3),
-        crop=128,
-        batch=4,
-        inner_steps=3,
-        fit_steps=30,
-        fit_lr=0.02,
-        fit_weight=1.0,
-        encoder_sample_fraction=0.0625,
-        step_indices=(0, 0, 1),  # Two tasks in three at the unit step (q1-q4), one at 2^-1/2 (q5-q6).
-        lr=3e-4,
-        warmup=50,
-        steps=8000,
-        max_minutes=480.0,
-        lam_min=3e-4,
-        lam_max=4e-2,
-        seed=4,
-        init_from="meta/bases/siren-image-v3",
-        holdout=("set5_subset", "set14_subset"),
-        validate_every=100,
-        checkpoint_every=50,
-        log_every=10,
     )
