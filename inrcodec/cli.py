@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="meta-learn a base network (resumes from OUT/checkpoint.npz)")
     t.add_argument("--recipe", required=True, help="Python file with get_config() -> TrainConfig (see meta/recipes)")
-    t.add_argument("--data", required=True, nargs="+", help="training image files or directories")
+    t.add_argument("--data", required=True, nargs="+", help="training data: image or audio files or folders, or climate folders with a FIELDS.csv")
     t.add_argument("--out", required=True, help="output directory for the base, its record and checkpoint")
     t.add_argument("--minutes", type=float, help="override the recipe's wall-clock budget")
     t.add_argument("--steps", type=int, help="override the recipe's number of outer steps")

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from inrcodec.training.train import TrainConfig
-from inrcodec.training.samplers import ClimateFields
+from inrcodec.training.samplers import ClimateFields, split_sampler
 
 
 def write_fields(root, n: int = 3):
@@ -52,3 +52,35 @@ def test_longitude_rotation_rolls_values_and_mask_but_not_the_inputs(tmp_path):
 def test_lon_roll_is_a_probability():
     with pytest.raises(ValueError, match="probability"):
         TrainConfig(modality="climate", lon_roll=1.5)
+
+
+def write_npz_fields(root, stems=("year_a", "year_b"), n: int = 2):
+    """npz files laid out like ../shared/data/climate/speedy_46x90 (north first; no var or units column)."""
+    lat, lon = np.linspace(90.0, -90.0, 12), np.arange(0.0, 360.0, 15.0)
+    rows = []
+    for j, stem in enumerate(stems):
+        data = np.stack([250 + 40 * np.cos(np.radians(lat))[:, None] + 10 * j + k + 0 * lon for k in range(n)])
+        np.savez(root / f"{stem}.npz", temperature=data.astype(np.float32), latitude=lat.astype(np.float32),
+                 longitude=lon.astype(np.float32), time=np.array(["t"] * n))
+        rows += [f"model,{stem}.npz,{k},t0\n" for k in range(n)]
+    (root / "FIELDS.csv").write_text("source,file,index,variable\n" + "".join(rows))
+    return lat
+
+
+def test_npz_fields_on_the_grid_are_read_as_they_are(tmp_path):
+    lat = write_npz_fields(tmp_path)
+    fields = ClimateFields([tmp_path], (12, 24), (200.0, 320.0))
+    assert fields.values.shape == (4, 12, 24, 1)
+    expected = (250 + 40 * np.cos(np.radians(lat)) - 200.0) / 120.0  # Row 0 is the north pole in both.
+    np.testing.assert_allclose(fields.values[0, :, 5, 0], expected, atol=1e-5)
+    np.testing.assert_allclose(fields.values[3, :, 0, 0], expected + 11 / 120, atol=1e-5)
+
+
+def test_climate_holdout_splits_by_file_stem_and_is_never_rotated(tmp_path):
+    write_npz_fields(tmp_path)
+    train, held = split_sampler("climate", [tmp_path], ("year_b",), 0, (12, 24), (200.0, 320.0), lon_roll=1.0)
+    assert len(train.values) == len(held.values) == 2
+    assert train.values.mean() < held.values.mean()  # year_b is 10 K warmer.
+    assert held.lon_roll == 0.0 and train.lon_roll == 1.0
+    with pytest.raises(ValueError, match="holdout"):
+        split_sampler("climate", [tmp_path], ("year_c",), 0, (12, 24), (200.0, 320.0))

@@ -107,13 +107,15 @@ class AudioWindows:
 class ClimateFields:
     """Near-surface temperature fields regridded to one global grid, normalised to [0, 1] by a fixed range.
 
-    The fields are listed in a FIELDS.csv (file, var, index, units, ...) in the data folder; each is
-    bilinearly interpolated (periodic in longitude) to `grid` = (ny, nx) of `geometry.global_grid`. Missing
-    values stay missing (weight 0); the inputs are the grid points on the sphere.
+    The fields are listed in a FIELDS.csv (file, index, optional var and units, ...) in each data folder
+    (netCDF files, or npz files with `latitude` / `longitude` arrays); with `holdout`, only the entries
+    outside (or, with `held`, inside) files or folders of those names are read. Each is bilinearly
+    interpolated (periodic in longitude) to `grid` = (ny, nx) of `geometry.global_grid`. Missing values
+    stay missing (weight 0); the inputs are the grid points on the sphere.
     """
 
     def __init__(self, roots: Sequence[Path], grid: tuple[int, int], value_range: tuple[float, float],
-                 input_scale: float = 1.0, lon_roll: float = 0.0):
+                 input_scale: float = 1.0, lon_roll: float = 0.0, holdout: Sequence[str] = (), held: bool = False):
         self.lon_roll = lon_roll
         lat, lon = geometry.global_grid(*grid)
         self.inputs = input_scale * geometry.sphere_inputs(*np.meshgrid(lat, lon, indexing="ij"))
@@ -124,13 +126,18 @@ class ClimateFields:
                 raise ValueError(f"{root}: no FIELDS.csv listing the climate training fields")
             rows = list(csv.DictReader(index.open()))
             for path, group in _group_by_file(rows).items():
-                stack = _read_regridded(Path(root) / path, group[0]["var"], lat, lon)
+                if _is_held_out(path, holdout) != held:
+                    continue
+                stack = _read_regridded(Path(root) / path, group[0].get("var"), lat, lon)
                 if stack is None:
                     continue
-                offset = 273.15 if group[0]["units"].strip().lower() in ("degc", "c", "celsius", "deg_c") else 0.0
+                units = group[0].get("units") or "K"
+                offset = 273.15 if units.strip().lower() in ("degc", "c", "celsius", "deg_c") else 0.0
                 for row in group:
                     fields.append(stack[int(row["index"])] + offset)
                 self.files.append(Path(root) / path)
+        if not fields and held:
+            raise ValueError(f"no climate fields are in a file or folder named {' or '.join(holdout)} (the recipe's holdout)")
         if not fields:
             raise ValueError(f"no climate training fields found in {list(map(str, roots))}")
         lo, hi = value_range
@@ -158,19 +165,47 @@ def _group_by_file(rows: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def _read_regridded(path: Path, var: str, lat: np.ndarray, lon: np.ndarray) -> np.ndarray | None:
-    """All 2-D fields of `var` in a netCDF file, interpolated to (lat, lon): (n, ny, nx), or None."""
+def _is_held_out(path: str, names: Sequence[str]) -> bool:
+    """Whether a FIELDS.csv `file` entry lies in a folder, or is a file (name or stem), called one of `names`."""
+    parts = Path(path).parts
+    return bool(set(names) & {*parts, Path(path).stem})
+
+
+def _read_fields(path: Path, var: str | None):
+    """All 2-D fields of `var` in a netCDF file, or in an npz with `latitude` and `longitude` arrays (`var`
+    may then be omitted when one 3-D array is there): a (n, ny, nx) DataArray with lat / lon dims, or None."""
     import xarray as xr
 
-    if path.suffix.lower() not in (".nc", ".nc4"):
-        return None  # Files without geographic coordinates (e.g. .npz) cannot be placed on the sphere.
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as npz:
+            if not {"latitude", "longitude"} <= set(npz.files):
+                return None  # Arrays without geographic coordinates cannot be placed on the sphere.
+            cubes = [k for k in npz.files if npz[k].ndim == 3]
+            name = var or (cubes[0] if len(cubes) == 1 else None)
+            if name not in npz.files:
+                return None
+            return xr.DataArray(npz[name].astype(np.float64), dims=("n", "lat", "lon"),
+                                coords={"lat": npz["latitude"], "lon": npz["longitude"]})
+    if suffix not in (".nc", ".nc4") or var is None:
+        return None
     with xr.open_dataset(path, decode_times=False) as ds:
         da = ds[var]
         lat_name = next((n for n in da.dims if n.lower() in ("lat", "latitude", "y")), None)
         lon_name = next((n for n in da.dims if n.lower() in ("lon", "longitude", "x")), None)
         if lat_name is None or lon_name is None:
             return None
-        da = da.transpose(..., lat_name, lon_name).astype(np.float64).load()
+        return da.transpose(..., lat_name, lon_name).astype(np.float64).load().rename({lat_name: "lat", lon_name: "lon"})
+
+
+def _read_regridded(path: Path, var: str | None, lat: np.ndarray, lon: np.ndarray) -> np.ndarray | None:
+    """All 2-D fields of `var` in a file (see _read_fields), interpolated to (lat, lon): (n, ny, nx), or None."""
+    import xarray as xr
+
+    da = _read_fields(path, var)
+    if da is None:
+        return None
+    lat_name, lon_name = "lat", "lon"
     src_lon = np.asarray(da[lon_name].values) % 360.0
     order = np.argsort(src_lon)
     values = da.values.reshape(-1, da.shape[-2], da.shape[-1])[:, :, order]
@@ -224,6 +259,29 @@ def dataset_sampler(modality: str, roots: Sequence[Path], crop: int, grid: tuple
     if modality not in samplers:
         raise ValueError(f"unknown modality {modality!r}")
     return samplers[modality]()
+
+
+def split_sampler(modality: str, roots: Sequence[Path], holdout: Sequence[str], crop: int, grid: tuple[int, int],
+                  value_range: tuple[float, float], input_scale: float = 1.0,
+                  lon_roll: float = 0.0) -> tuple[Sampler, Sampler]:
+    """(training sampler, held-out sampler): files in folders named one of `holdout` (climate: FIELDS.csv
+    entries in such a folder or with such a file stem) are held out. Held-out tasks are never rotated."""
+    def by_fields():  # Climate tasks are FIELDS.csv entries, not files found by suffix.
+        return (ClimateFields(roots, grid, value_range, input_scale, lon_roll, holdout, held=False),
+                ClimateFields(roots, grid, value_range, input_scale, 0.0, holdout, held=True))
+
+    def by_files():
+        kept, held_files = split_holdout(roots, FILE_SUFFIXES[modality], holdout)
+        if not held_files:
+            raise ValueError(f"no training files are in a folder named {' or '.join(holdout)} (the recipe's holdout)")
+        return (dataset_sampler(modality, kept, crop, grid, value_range, input_scale, lon_roll),
+                dataset_sampler(modality, held_files, crop, grid, value_range, input_scale))
+
+    splits = {"image": by_files, "audio": by_files, "climate": by_fields}
+    if modality not in splits:
+        raise ValueError(f"unknown modality {modality!r}")
+    train, held = splits[modality]()
+    return train, held
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:

@@ -76,7 +76,7 @@ class TrainConfig:
     seed: int = 0
     init_from: str = ""  # Optional base directory whose weights start the training (fine-tuning); a base with
     # fewer latent channels or narrower sine layers is grown into the recipe's architecture (training.growth).
-    holdout: tuple[str, ...] = ()  # Names of data folders not trained on: their crops give the validation curve.
+    holdout: tuple[str, ...] = ()  # Names of data folders (climate: also file stems) not trained on: the validation curve.
     validate_every: int = 0  # Outer steps between validation losses on the held-out crops (0: none).
     validation_tasks: int = 16  # Held-out crops, each with its own rate weight (fixed for the whole run).
     checkpoint_every: int = 100  # Outer steps between checkpoints (and base exports).
@@ -313,13 +313,9 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     validation = None
     if cfg.holdout and sampler is None:
-        if cfg.modality not in samplers.FILE_SUFFIXES:
-            raise ValueError(f"holdout folders need training data of files, not {cfg.modality} fields")
-        data, held = samplers.split_holdout(data, samplers.FILE_SUFFIXES[cfg.modality], cfg.holdout)
-        if not held:
-            raise ValueError(f"no training files are in a folder named {' or '.join(cfg.holdout)} (the recipe's holdout)")
-        validation = validation_set(samplers.dataset_sampler(cfg.modality, held, cfg.crop, cfg.grid, cfg.value_range,
-                                                             cfg.model.input_scale, cfg.lon_roll), cfg)
+        sampler, held = samplers.split_sampler(cfg.modality, data, cfg.holdout, cfg.crop, cfg.grid, cfg.value_range,
+                                               cfg.model.input_scale, cfg.lon_roll)
+        validation = validation_set(held, cfg)
     sampler = sampler or samplers.dataset_sampler(cfg.modality, data, cfg.crop, cfg.grid, cfg.value_range,
                                                        cfg.model.input_scale, cfg.lon_roll)
     files = sampler.files
