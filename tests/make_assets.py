@@ -5,8 +5,10 @@ never need the shipped ones; tiny-context-base: tiny-base with parametric contex
 model 4). golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
 encoded with them; tests/expected/golden*.json keep their hashes, golden*.npy their decoded values,
 exact.json their header fields and decoded integer symbols, machine.json the float fingerprint of the
-machine that made them. Regenerate only for a deliberate format change. golden-audio-1.0.inr and
-golden-climate-1.0/1.1.inr are files of older format versions (kept, never regenerated), which must
+machine that made them. Regenerate only for a deliberate format change. golden-climate-1.7.inr
+(format 1.7, a bare 2-D field in the compact profile): `make_assets.py climate-compact`, made later
+on another machine than the others (its record keeps that machine's float fingerprint).
+golden-audio-1.0.inr and golden-climate-1.0/1.1.inr are files of older format versions (kept, never regenerated), which must
 keep decoding. golden-climate-bound.inr (format 1.5, error bound, no fit) and golden-climate-1.6.inr (the same
 with cell bounds): `make_assets.py climate-bound`.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -226,14 +229,23 @@ def machine_record() -> dict:
             "jaxlib": jaxlib.__version__}
 
 
+def bare_field():
+    """One 2-D field of synthetic_field() as a bare named array (as read from an .npz): compact profile."""
+    import xarray as xr
+
+    return xr.DataArray(synthetic_field(times=1, missing=False).values[0], name="temperature")
+
+
 def golden_inputs() -> dict:
     return {"image": synthetic_image(), "audio": synthetic_bursts(),
-            "climate": climate_io.from_dataarray(synthetic_field()), "image-context": synthetic_image()}
+            "climate": climate_io.from_dataarray(synthetic_field()), "image-context": synthetic_image(),
+            "climate-compact": climate_io.from_dataarray(bare_field())}
 
 
 GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-climate",
-                "image-context": "golden-context"}
-FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format, "image-context": image_format}
+                "image-context": "golden-context", "climate-compact": "golden-climate-1.7"}
+FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format, "image-context": image_format,
+           "climate-compact": climate_format}
 
 
 BOUND_FILE, BOUND_OPTIONS = "golden-climate-bound", {"max_error": 0.05}  # Format 1.5, no fit (quality 0).
@@ -331,27 +343,41 @@ def main(modalities: list[str]) -> None:
     if modalities == ["climate-bound"]:  # The error-bounded files only: no tiny base is remade.
         write_bound()
         return
+    if modalities == ["climate-compact"]:  # Made after the others, with the tiny climate base as it is.
+        os.environ["INRCODEC_BASES"] = str(HERE / "assets")
+        write_golden("climate-compact", bases.load_base("tiny-climate-test-base"), record_machine=True)
+        write_exact([GOLDEN_FILES["climate-compact"]])
+        return
     made = tiny_bases()
+    made["climate-compact"] = made["climate"]
     stems = [s for s in OLDER_FILES if not EXACT_JSON.is_file() or s not in json.loads(EXACT_JSON.read_text())]
-    for modality, signal in golden_inputs().items():
+    for modality in golden_inputs():
         if modalities and modality not in modalities:
             continue
-        result = FORMATS[modality].encode(signal, made[modality], 4, GOLDEN_FIT)
-        stem = GOLDEN_FILES[modality]
-        (HERE / "assets" / f"{stem}.inr").write_bytes(result.data)
-        expected = {
-            "inr_sha256": hashlib.sha256(result.data).hexdigest(),
-            "decoded_sha256": hashlib.sha256(decoded_bytes(result.reconstruction)).hexdigest(),
-            "bytes": len(result.data),
-            "psnr": result.psnr,
-        }
-        (HERE / "expected" / f"{stem}.json").write_text(json.dumps(expected, indent=1) + "\n")
-        # Decoded values: the tests compare them within a tolerance (XLA's float rounding varies by CPU).
-        np.save(HERE / "expected" / f"{stem}.npy", decoded_values(result.reconstruction))
-        stems.append(stem)
-        print(stem, json.dumps(expected))
+        stems.append(write_golden(modality, made[modality]))
     write_exact(stems)
     MACHINE_JSON.write_text(json.dumps(machine_record(), indent=1) + "\n")
+
+
+def write_golden(modality: str, base: bases.Base, record_machine: bool = False) -> str:
+    """Encodes golden_inputs()[modality] at quality 4; writes tests/assets/<stem>.inr, expected/<stem>.json
+    (with `record_machine`, the float fingerprint of this machine, when it is not machine.json's) and
+    expected/<stem>.npy. Returns the stem."""
+    result = FORMATS[modality].encode(golden_inputs()[modality], base, 4, GOLDEN_FIT)
+    stem = GOLDEN_FILES[modality]
+    (HERE / "assets" / f"{stem}.inr").write_bytes(result.data)
+    expected = {
+        "inr_sha256": hashlib.sha256(result.data).hexdigest(),
+        "decoded_sha256": hashlib.sha256(decoded_bytes(result.reconstruction)).hexdigest(),
+        "bytes": len(result.data),
+        "psnr": result.psnr,
+        **({"float_fingerprint": float_fingerprint()} if record_machine else {}),
+    }
+    (HERE / "expected" / f"{stem}.json").write_text(json.dumps(expected, indent=1) + "\n")
+    # Decoded values: the tests compare them within a tolerance (XLA's float rounding varies by CPU).
+    np.save(HERE / "expected" / f"{stem}.npy", decoded_values(result.reconstruction))
+    print(stem, json.dumps(expected))
+    return stem
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@ template (u32 length + bytes), mask (u32 length + bytes, only with flags bit 0),
 with flags bit 2 the error-bound fields (bitstream.residuals, format 1.5). Flags bit 3 says the template
 carries the variable's cell bounds (format 1.6).
 
+A single bare 2-D field (no coordinates, attributes or mask, the base's value range, no error bound)
+may instead be written with the compact header of format 1.7 (SPEC.md §3.3.3) in a compact container:
+its dims as LEB128 numbers, its name as a code of COMPACT_NAMES, the latent step and scales.
+
 Byte layout: SPEC.md, "Climate". The template and mask bytes are those of climate_template. The
 template may use the preset dictionary (flags bit 1, container minor 1); a stack's latent levels may
 be coded as their differences from one field to the next (entropy model 2, container minor 2).
@@ -30,6 +34,11 @@ MINOR_TEMPLATE_DICTIONARY = 1  # Container minor version of files that set FLAG_
 MINOR_STACK_PREDICTION = 2  # Container minor version of stacks coded with entropy model 2 (coding.ENTROPY_MODEL_STACK).
 MINOR_ERROR_BOUND = 5  # Container minor version of files that set FLAG_ERROR_BOUND.
 MINOR_BOUNDS = 6  # Container minor version of files that set FLAG_BOUNDS.
+MINOR_COMPACT = container.COMPACT_MINOR  # Compact files (SPEC.md §2.4, §3.3.3).
+# Variable names a compact header codes in one byte (index = code; append only: the codes are normative).
+COMPACT_NAMES = ("values", "temperature", "t2m", "tas", "air", "TREFHT", "ts", "t", "2t", "T2", "TS", "sst",
+                 "skt", "tos", "pr", "tp", "precip", "msl", "psl", "sp", "z")
+NAME_LITERAL = 255  # Name code: a u8 length and the UTF-8 name follow.
 MAX_DECODE_VALUES = 1 << 25  # fields x ny x nx; larger headers are refused before decoding (bounds memory).
 NAME = "climate"  # The modality's name in base manifests, archive settings and results.
 RATE_UNIT = "bits per field"
@@ -47,6 +56,63 @@ class ClimateHeader:
     coding: CodingHeader
     residual: ResidualHeader | None = None  # With an error bound (flags bit 2).
     bounds: bool = False  # The template has bounds variables (flags bit 3).
+    compact: bool = False  # Read from a compact header: lo, hi are the base's value range (NaN until known).
+
+    def compact_meta(self) -> bytes | None:
+        """This header as a compact header (SPEC.md §3.3.3), or None when it says more than one can:
+        a stack, a mask, an error bound, a template other than a bare 2-D array, or coding other than
+        entropy model 1 without weight deltas. Whether lo, hi are the base's range is the caller's check."""
+        if (self.fields != 1 or self.mask or self.residual or self.bounds or self.coding.entropy_model != 1
+                or self.coding.weight_step_index):
+            return None
+        name = climate_template.unpack(self.template).name
+        if self.template != climate_template.pack(climate_template.bare(name, (self.ny, self.nx))):
+            return None
+        raw = name.encode()
+        if name in COMPACT_NAMES:
+            coded = bytes([COMPACT_NAMES.index(name)])
+        elif 1 <= len(raw) <= 255:
+            coded = bytes([NAME_LITERAL, len(raw)]) + raw
+        else:
+            return None
+        scales = self.coding.scale_indices
+        return (_leb128(self.ny) + _leb128(self.nx) + coded + bytes([self.coding.step_index, len(scales), *scales]))
+
+    @classmethod
+    def unpack_compact(cls, body: bytes) -> tuple["ClimateHeader", int]:
+        """(the header, the offset where the payload starts) of a compact file's body; lo and hi are NaN
+        (the base's value range: ClimateHeader.with_range)."""
+        ny, offset = _read_leb128(body, 0, "ny")
+        nx, offset = _read_leb128(body, offset, "nx")
+        if not (1 <= ny <= 65535 and 1 <= nx <= 65535) or ny * nx > MAX_DECODE_VALUES:
+            raise FormatError(f"compact climate header has a {ny}x{nx} field: empty or beyond the decoder limit")
+        code, offset = _byte(body, offset), offset + 1
+        if code == NAME_LITERAL:
+            n = _byte(body, offset)
+            if n == 0 or len(body) < offset + 1 + n:
+                raise FormatError("compact climate header truncated (variable name)")
+            try:
+                name = body[offset + 1 : offset + 1 + n].decode()
+            except UnicodeDecodeError:
+                raise FormatError("compact climate header has a variable name that is not UTF-8") from None
+            if name in COMPACT_NAMES:
+                raise FormatError(f"compact climate header spells out {name!r}, which has a name code")
+            offset += 1 + n
+        elif code < len(COMPACT_NAMES):
+            name = COMPACT_NAMES[code]
+        else:
+            raise FormatError(f"compact climate header has an unknown name code {code}")
+        step_index, levels = _byte(body, offset), _byte(body, offset + 1)
+        end = offset + 2 + levels
+        if len(body) < end:
+            raise FormatError("compact climate header truncated")
+        coding, _ = CodingHeader.unpack_from(bytes([1, step_index, 0, levels]) + body[offset + 2 : end], 0)
+        template = climate_template.pack(climate_template.bare(name, (ny, nx)))
+        return cls(ny, nx, 1, math.nan, math.nan, template, b"", coding, compact=True), end
+
+    def with_range(self, lo: float, hi: float) -> "ClimateHeader":
+        """The header with its value range (a compact header's is the base's)."""
+        return dataclasses.replace(self, lo=lo, hi=hi)
 
     @property
     def dictionary(self) -> bool:
@@ -95,7 +161,8 @@ class ClimateHeader:
         """The fields `inrcodec info` shows."""
         t = climate_template.unpack(self.template, self.bounds)
         out = {"variable": t.name, "dims": dict(zip(t.dims, t.shape)), "units": str(t.attrs.get("units", "")),
-               "fields": self.fields, "value_range": [self.lo, self.hi], "mask_bytes": len(self.mask)}
+               "fields": self.fields, "value_range": None if self.compact else [self.lo, self.hi],
+               "mask_bytes": len(self.mask)}
         if t.bounds:
             out["bounds"] = list(t.bounds)
         if self.residual:
@@ -114,10 +181,42 @@ def _blob(meta: bytes, offset: int) -> tuple[bytes, int]:
     return meta[start : start + n], start + n
 
 
+def _leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_leb128(body: bytes, offset: int, what: str) -> tuple[int, int]:
+    """(the minimal unsigned LEB128 number of at most 3 bytes at `offset`, the offset after it)."""
+    value = 0
+    for i in range(3):
+        byte = _byte(body, offset + i)
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if i and not byte:
+                raise FormatError(f"compact climate header: {what} is not minimally encoded")
+            return value, offset + i + 1
+    raise FormatError(f"compact climate header: {what} takes more than 3 bytes")
+
+
+def _byte(body: bytes, offset: int) -> int:
+    if offset >= len(body):
+        raise FormatError("compact climate header truncated")
+    return body[offset]
+
+
 def read(data: bytes) -> tuple[container.Container, ClimateHeader]:
-    """Parses and checks the container and the climate header of .inr bytes (no network needed)."""
+    """Parses and checks the container and the climate header of .inr bytes (no network needed). A
+    compact file comes back split into meta and payload, its header's lo, hi NaN (the base's range)."""
     box = container.unpack(data)
     if box.modality != container.MODALITY_CLIMATE:
         raise FormatError(f"file holds modality {box.modality}, not climate ({container.MODALITY_CLIMATE})")
+    if box.compact:
+        header, end = ClimateHeader.unpack_compact(box.meta)
+        return dataclasses.replace(box, meta=box.meta[:end], payload=box.meta[end:]), header
     header = ClimateHeader.unpack(box.meta)
     return box, header

@@ -131,6 +131,13 @@ class Description:
         return tuple(size[d] for d in self.field_dims)
 
 
+def bare(name: str, shape: tuple[int, ...]) -> Description:
+    """The description of an array without coordinates or attributes (a .npy or .npz array): dims
+    dim_0, dim_1, ..., the last two the grid."""
+    dims = tuple(f"dim_{i}" for i in range(len(shape)))
+    return Description(str(name), dims, tuple(int(n) for n in shape), dims[-2:], {}, {}, {}, {})
+
+
 # --- packing ---------------------------------------------------------------------------------------
 
 

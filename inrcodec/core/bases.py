@@ -258,18 +258,38 @@ def list_bases() -> list[dict]:
     return out
 
 
+def _installed_dir(base_id: bytes) -> Path | None:
+    """The directory of the installed base whose id is `base_id` (8 bytes) or starts with it (the 4 bytes
+    of a compact file); None when there is none. Two installed bases sharing a prefix: an error."""
+    if len(base_id) < 4:
+        return None
+    found = {m.get("base_id"): path for path, m in _manifests() if str(m.get("base_id", "")).startswith(base_id.hex())}
+    if len(found) > 1:
+        raise MissingBaseError(f"base id {base_id.hex()} names {len(found)} installed bases ({', '.join(sorted(found))})")
+    return next(iter(found.values()), None)
+
+
+def installed_manifest(base_id: bytes) -> dict | None:
+    """The manifest of the installed base whose id is (or starts with) `base_id`, or None."""
+    path = _installed_dir(base_id)
+    return None if path is None else next(m for p, m in _manifests() if p == path)
+
+
 def installed_name(base_id: bytes) -> str | None:
-    """The name of the installed base with this 8-byte id, or None (reads manifests only)."""
-    return next((m.get("name") for _, m in _manifests() if m.get("base_id") == base_id.hex()), None)
+    """The name of the installed base whose id is (or starts with) `base_id`, or None."""
+    manifest = installed_manifest(base_id)
+    return None if manifest is None else manifest.get("name")
 
 
 def load_base(ref: str | bytes | Path) -> Base:
     """Loads a base by directory path, name (e.g. "siren-image-v1") or 8-byte base id."""
     if isinstance(ref, Path) or (isinstance(ref, str) and os.sep in ref):
         return load_base_dir(Path(ref))
-    for path, manifest in _manifests():
-        if isinstance(ref, bytes) and manifest.get("base_id") == ref.hex():
+    if isinstance(ref, bytes):
+        path = _installed_dir(ref)
+        if path is not None:
             return load_base_dir(path)
+    for path, manifest in _manifests():
         if isinstance(ref, str) and manifest.get("name") == ref:
             return load_base_dir(path)
     what = f"id {ref.hex()}" if isinstance(ref, bytes) else repr(ref)

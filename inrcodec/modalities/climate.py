@@ -23,8 +23,8 @@ from inrcodec.core import bases
 from inrcodec import decoder
 from inrcodec.bitstream import climate as climate_header
 from inrcodec.bitstream import climate_template, container, residuals
-from inrcodec.bitstream.climate import (MAX_DECODE_VALUES, MINOR_BOUNDS, MINOR_ERROR_BOUND, MINOR_STACK_PREDICTION,
-                                        MINOR_TEMPLATE_DICTIONARY, ClimateHeader)
+from inrcodec.bitstream.climate import (MAX_DECODE_VALUES, MINOR_BOUNDS, MINOR_COMPACT, MINOR_ERROR_BOUND,
+                                        MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader)
 from inrcodec.bitstream.residuals import ResidualHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
@@ -50,6 +50,14 @@ def read(path: str | Path, var: str | None = None, single_file: bool = False, **
     return climate_io.read_field(path, var, MAX_DECODE_VALUES if single_file else None)
 
 
+def base_value_range(base: bases.Base) -> tuple[float, float] | None:
+    """The base's value range as headers store it (float32), or None when its manifest has none."""
+    if "value_range" not in base.manifest:
+        return None
+    lo, hi = base.manifest["value_range"]
+    return float(np.float32(lo)), float(np.float32(hi))
+
+
 def value_range(field: climate_io.Field, base: bases.Base) -> tuple[float, float]:
     """The physical range mapped to [0, 1]: the base's when the field lies within it (+-10 %), else the field's."""
     data = field.values[field.valid]
@@ -58,7 +66,7 @@ def value_range(field: climate_io.Field, base: bases.Base) -> tuple[float, float
         base_lo, base_hi = base.manifest["value_range"]
         margin = 0.1 * (base_hi - base_lo)
         if lo >= base_lo - margin and hi <= base_hi + margin:
-            return float(np.float32(base_lo)), float(np.float32(base_hi))
+            return base_value_range(base)
     if hi <= lo:
         hi = lo + 1.0
     return float(np.float32(lo)), float(np.float32(hi))
@@ -166,7 +174,10 @@ def encode(
                          "compress the stack with inrcodec.compress_dataset instead")
     minor = (MINOR_BOUNDS if header.bounds else MINOR_ERROR_BOUND if residual else MINOR_STACK_PREDICTION if coding.predicted else
              MINOR_TEMPLATE_DICTIONARY if header.dictionary else container.FORMAT_MINOR)
-    data = container.pack(container.Container(CODE, base.base_id, meta, latents + extra, minor))
+    compact = header.compact_meta() if (lo, hi) == base_value_range(base) else None
+    if compact is not None:  # A bare 2-D field in the base's range: the compact profile says all of it.
+        meta, minor = compact, MINOR_COMPACT
+    data = container.pack(container.Container(CODE, base.base_id, meta, latents + extra, minor, compact is not None))
     recon = climate_io.to_dataarray(values, climate_template.unpack(template, header.bounds))  # Exactly what decoding gives.
     m = metrics(field, values, lo, hi, base)
     return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, m["psnr"], m, time.perf_counter() - started)
@@ -253,6 +264,10 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     """Decodes .inr bytes to an xarray DataArray like the source. Deterministic."""
     box, header = read_header(data)
     base = base_for(box, base)
+    if header.compact:  # Its values map to [0, 1] by the base's range.
+        if base_value_range(base) is None:
+            raise FormatError(f"compact file needs a base with a value range; {base.name} has none")
+        header = header.with_range(*base_value_range(base))
     template = climate_template.unpack(header.template, header.bounds)
     shape = template.field_shape
     if int(np.prod(shape[:-2], dtype=np.int64)) != header.fields or tuple(shape[-2:]) != (header.ny, header.nx):

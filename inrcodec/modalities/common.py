@@ -69,6 +69,6 @@ def check_base(base: bases.Base, modality: str, source: str = "", subject: str =
 def base_for(box: container.Container, base: bases.Base | None = None) -> bases.Base:
     """The base network a file names (installed, by its id), or `base`, which must be that one."""
     base = base or bases.load_base(box.base_id)
-    if base.base_id != box.base_id:
+    if not box.base_matches(base.base_id):
         raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
     return base
