@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from inrcodec._io import atomic_write
+from inrcodec.bitstream import leb128
 from inrcodec.bitstream.container import BASE_ID_BYTES, MAGIC, MODALITIES
 from inrcodec.errors import FormatError, InputError
 
@@ -92,11 +93,7 @@ def _crc16(record: bytes) -> int:
 
 def _framing(n: int) -> bytes:
     """The minimal unsigned LEB128 encoding of an item length ``n`` ≤ MAX_ITEM_BYTES."""
-    if n < 0x80:
-        return bytes((n,))
-    if n < 0x4000:
-        return bytes((n & 0x7F | 0x80, n >> 7))
-    return bytes((n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14))
+    return leb128.encode(n)
 
 
 def _framing_size(record: bytes) -> int:

@@ -19,7 +19,7 @@ import math
 import struct
 
 from inrcodec.bitstream import climate_template
-from inrcodec.bitstream import container
+from inrcodec.bitstream import container, leb128
 from inrcodec.bitstream.coding import CodingHeader
 from inrcodec.bitstream.residuals import ResidualHeader
 from inrcodec.errors import FormatError
@@ -76,14 +76,14 @@ class ClimateHeader:
         else:
             return None
         scales = self.coding.scale_indices
-        return (_leb128(self.ny) + _leb128(self.nx) + coded + bytes([self.coding.step_index, len(scales), *scales]))
+        return (leb128.encode(self.ny) + leb128.encode(self.nx) + coded + bytes([self.coding.step_index, len(scales), *scales]))
 
     @classmethod
     def unpack_compact(cls, body: bytes) -> tuple["ClimateHeader", int]:
         """(the header, the offset where the payload starts) of a compact file's body; lo and hi are NaN
         (the base's value range: ClimateHeader.with_range)."""
-        ny, offset = _read_leb128(body, 0, "ny")
-        nx, offset = _read_leb128(body, offset, "nx")
+        ny, offset = leb128.decode(body, 0, "compact climate header: ny")
+        nx, offset = leb128.decode(body, offset, "compact climate header: nx")
         if not (1 <= ny <= 65535 and 1 <= nx <= 65535) or ny * nx > MAX_DECODE_VALUES:
             raise FormatError(f"compact climate header has a {ny}x{nx} field: empty or beyond the decoder limit")
         code, offset = _byte(body, offset), offset + 1
@@ -179,28 +179,6 @@ def _blob(meta: bytes, offset: int) -> tuple[bytes, int]:
     if len(meta) < start + n:
         raise FormatError("climate header truncated")
     return meta[start : start + n], start + n
-
-
-def _leb128(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _read_leb128(body: bytes, offset: int, what: str) -> tuple[int, int]:
-    """(the minimal unsigned LEB128 number of at most 3 bytes at `offset`, the offset after it)."""
-    value = 0
-    for i in range(3):
-        byte = _byte(body, offset + i)
-        value |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            if i and not byte:
-                raise FormatError(f"compact climate header: {what} is not minimally encoded")
-            return value, offset + i + 1
-    raise FormatError(f"compact climate header: {what} takes more than 3 bytes")
 
 
 def _byte(body: bytes, offset: int) -> int:
