@@ -584,7 +584,44 @@ INR_KINDS = {  # weights
 LEN_VALUES = [0, 1, 2, 3, 4, 18, 26, 4095, 4096, 4097, 65535, 1 << 16, 1 << 30, (1 << 30) + 1, (1 << 31), (1 << 32) - 1]
 
 
+COMPACT_KINDS = {  # weights, for compact files (SPEC.md 2.4): no meta_len to find the header by
+    **{k: 1.0 for k in RAW_KINDS},
+    "splice": 0.5, "crc-bitflip": 2.0, "crc-overwrite": 2.0, "crc-truncate": 0.5, "crc-insert": 0.5,
+    "compact-header": 4.0, "compact-version": 1.0,
+}
+COMPACT_HEADER = 7  # Bytes of a compact file before its meta: magic, version and modality, base id prefix.
+LEB_VALUES = [b"\x00", b"\x01", b"\x7f", b"\x80\x01", b"\x80\x00", b"\xff\xff\x03", b"\xff\xff\x7f",
+              b"\xff\xff\xff\x01", b"\x80\x80\x80\x80"]
+
+
+def mutate_compact(seed: Seed, seeds: list[Seed], rng) -> tuple[str, bytes]:
+    """A mutation of a compact file: its header bytes (grid sizes, name code, step, L, scales) or
+    version byte with the CRC fixed, or the generic ones."""
+    kind = _choose(rng, COMPACT_KINDS)
+    d = seed.data
+    if kind in RAW_KINDS:
+        return kind, RAW_KINDS[kind](d, rng)
+    if kind == "splice":
+        other = seeds[int(rng.integers(len(seeds)))].data
+        return kind, d[: _pos(rng, len(d) + 1)] + other[_pos(rng, len(other)) :]
+    body = d[:-4]
+    if kind == "compact-version":
+        return kind, fix_crc(body[:2] + bytes([int(rng.choice(U8))]) + body[3:] + b"\0\0\0\0")
+    if kind == "compact-header":  # Most of the header lies in the first 16 bytes after the prefix.
+        pos = COMPACT_HEADER + _pos(rng, min(16, len(body) - COMPACT_HEADER) or 1)
+        if rng.random() < 0.3:
+            new = LEB_VALUES[int(rng.integers(len(LEB_VALUES)))]
+            out = body[:pos] + new + body[pos + 1 :]
+        else:
+            out = body[:pos] + bytes([int(rng.choice(U8))]) + body[pos + 1 :]
+        return kind, fix_crc(out + b"\0\0\0\0")
+    op = {"crc-bitflip": bitflip, "crc-overwrite": overwrite, "crc-truncate": truncate, "crc-insert": insert}[kind]
+    return kind, fix_crc(op(body, rng) + b"\0\0\0\0")
+
+
 def mutate_inr(seed: Seed, seeds: list[Seed], ids: list[bytes], rng) -> tuple[str, bytes]:
+    if seed.data[:2] == b"\x89i":
+        return mutate_compact(seed, seeds, rng)
     kinds = dict(INR_KINDS)
     if seed.data[7] != 3:
         kinds.pop("template"), kinds.pop("mask")
