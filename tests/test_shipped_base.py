@@ -1,4 +1,4 @@
-"""The shipped image bases: their files verified by hash (fast), and coding a real photo (marked slow:
+"""The shipped bases: their files verified by hash (fast), and coding a real photo (marked slow:
 the shipped networks compile and fit far longer than the tiny test bases, ~1 minute each on 2 cores)."""
 
 import hashlib
@@ -61,6 +61,21 @@ def test_the_default_is_v3_meta_trained_longer_with_its_own_tables_and_v3_stays_
     assert (v3.path / bases.PARAMS_FILE).read_bytes() != (default.path / bases.PARAMS_FILE).read_bytes()
     assert not np.array_equal(v3.context_tables, default.context_tables)
     assert default.manifest["fit"] == v3.manifest["fit"]
+
+
+def test_every_installed_base_has_its_own_4_byte_id_prefix():
+    """Compact files (format 1.7) name their base by the first 4 bytes of its id."""
+    ids = [bytes.fromhex(m["base_id"]) for m in bases.list_bases()]
+    assert len({i[:4] for i in ids}) == len(ids) >= 10
+    for base_id in ids:
+        assert bases.installed_manifest(base_id[:4])["base_id"] == base_id.hex()
+
+
+def test_the_default_climate_base_is_v3_and_v2_stays_installed_for_its_files():
+    """v3 is v2's network meta-trained on the SPEEDY fields (meta/recipes/climate_v3.py)."""
+    v2, default = bases.load_base("siren-climate-v2"), bases.load_base(bases.DEFAULT_BASES["climate"])
+    assert default.name == "siren-climate-v3" and default.cfg == v2.cfg and default.base_id != v2.base_id
+    assert default.manifest["value_range"] == v2.manifest["value_range"]
 
 
 def test_a_tampered_context_table_is_refused(tmp_path):
