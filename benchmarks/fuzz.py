@@ -594,16 +594,21 @@ LEB_VALUES = [b"\x00", b"\x01", b"\x7f", b"\x80\x01", b"\x80\x00", b"\xff\xff\x0
               b"\xff\xff\xff\x01", b"\x80\x80\x80\x80"]
 
 
+def generic_mutation(kind: str, d: bytes, seeds: list[Seed], rng) -> bytes:
+    """A raw mutation (RAW_KINDS) of `d`, or a splice of `d`'s start with another seed's end."""
+    if kind == "splice":
+        other = seeds[int(rng.integers(len(seeds)))].data
+        return d[: _pos(rng, len(d) + 1)] + other[_pos(rng, len(other)) :]
+    return RAW_KINDS[kind](d, rng)
+
+
 def mutate_compact(seed: Seed, seeds: list[Seed], rng) -> tuple[str, bytes]:
     """A mutation of a compact file: its header bytes (grid sizes, name code, step, L, scales) or
     version byte with the CRC fixed, or the generic ones."""
     kind = _choose(rng, COMPACT_KINDS)
     d = seed.data
-    if kind in RAW_KINDS:
-        return kind, RAW_KINDS[kind](d, rng)
-    if kind == "splice":
-        other = seeds[int(rng.integers(len(seeds)))].data
-        return kind, d[: _pos(rng, len(d) + 1)] + other[_pos(rng, len(other)) :]
+    if kind in RAW_KINDS or kind == "splice":
+        return kind, generic_mutation(kind, d, seeds, rng)
     body = d[:-4]
     if kind == "compact-version":
         return kind, fix_crc(body[:2] + bytes([int(rng.choice(U8))]) + body[3:] + b"\0\0\0\0")
@@ -627,11 +632,8 @@ def mutate_inr(seed: Seed, seeds: list[Seed], ids: list[bytes], rng) -> tuple[st
         kinds.pop("template"), kinds.pop("mask")
     kind = _choose(rng, kinds)
     d = seed.data
-    if kind in RAW_KINDS:
-        return kind, RAW_KINDS[kind](d, rng)
-    if kind == "splice":
-        other = seeds[int(rng.integers(len(seeds)))].data
-        return kind, d[: _pos(rng, len(d) + 1)] + other[_pos(rng, len(other)) :]
+    if kind in RAW_KINDS or kind == "splice":
+        return kind, generic_mutation(kind, d, seeds, rng)
     if kind.startswith("crc-"):
         body = d[:-4]
         r = rng.random()  # aim at the meta most of the time
