@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import sys
 import tempfile
 import time
@@ -25,14 +24,12 @@ from inrcodec.signals import climate as climate_io
 
 def split(path: Path) -> dict:
     """The archive's bytes by role (ARCHIVE.md §2)."""
-    data = path.read_bytes()
-    settings = struct.unpack_from("<I", data, 16)[0]
-    base = struct.unpack_from("<I", data, 20 + settings)[0]
     with read_archive(path) as reader:
-        items = list(reader)
+        items, size = list(reader), reader.file_bytes
+        settings, base = len(reader.header.settings), len(reader.header.base_blob)
     streams = sum(len(p) - 1 for p in items)  # Each item: a count byte, then its range-coded stream.
-    framing = len(data) - settings - base - streams
-    return {"file_bytes": len(data), "settings_bytes": settings, "base_bytes": base, "items": len(items),
+    framing = size - settings - base - streams
+    return {"file_bytes": size, "settings_bytes": settings, "base_bytes": base, "items": len(items),
             "stream_bytes": streams, "framing_bytes": framing}
 
 

@@ -9,7 +9,6 @@ by the functions that run them.
 from __future__ import annotations
 
 import dataclasses
-import struct
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -329,17 +328,13 @@ def info(src: str | Path) -> dict:
     manifest = bases.installed_manifest(box.base_id)
     base_name = manifest["name"] if manifest else "(not installed)"
     coding = getattr(header, "coding", None) or header.codings[0]
-    described = header.describe()
-    if described.get("value_range", ()) is None:  # A compact file: the base's range, when it is installed.
-        described["value_range"] = [float(struct.unpack("<f", struct.pack("<f", v))[0]) for v in manifest["value_range"]] \
-            if manifest and "value_range" in manifest else None
     return {
         "file": str(src),
         "bytes": len(data),
         "format": f"{container.FORMAT_MAJOR}.{box.minor}",
         **({"profile": "compact"} if box.compact else {}),
         "modality": kind.NAME,
-        **described,
+        **header.describe(manifest),
         kind.RATE_UNIT.replace(" ", "_"): round(header.rate(len(data)), 5),
         "base_id": box.base_id.hex(),
         "base": base_name,

@@ -77,8 +77,8 @@ class AudioHeader:
         """Kilobits per second of audio of a file of `file_bytes` bytes."""
         return 8 * file_bytes / (self.frames / self.sample_rate) / 1000
 
-    def describe(self) -> dict:
-        """The fields `inrcodec info` shows."""
+    def describe(self, base_manifest: dict | None = None) -> dict:
+        """The fields `inrcodec info` shows (`base_manifest`: unused, as every header's describe takes it)."""
         return {"sample_rate": self.sample_rate, "frames": self.frames, "channels": self.channels,
                 "seconds": round(self.frames / self.sample_rate, 3), "sample_format": self.subtype,
                 "container": self.container}

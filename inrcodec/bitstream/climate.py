@@ -157,12 +157,16 @@ class ClimateHeader:
         """Bits per 2-D field of a file of `file_bytes` bytes."""
         return 8 * file_bytes / self.fields
 
-    def describe(self) -> dict:
-        """The fields `inrcodec info` shows."""
+    def describe(self, base_manifest: dict | None = None) -> dict:
+        """The fields `inrcodec info` shows; a compact header's value range is its base's (None when the
+        base's manifest is not at hand)."""
         t = climate_template.unpack(self.template, self.bounds)
+        value_range = [self.lo, self.hi]
+        if self.compact:
+            stored = stored_range(base_manifest.get("value_range")) if base_manifest else None
+            value_range = list(stored) if stored else None
         out = {"variable": t.name, "dims": dict(zip(t.dims, t.shape)), "units": str(t.attrs.get("units", "")),
-               "fields": self.fields, "value_range": None if self.compact else [self.lo, self.hi],
-               "mask_bytes": len(self.mask)}
+               "fields": self.fields, "value_range": value_range, "mask_bytes": len(self.mask)}
         if t.bounds:
             out["bounds"] = list(t.bounds)
         if self.residual:
@@ -179,6 +183,14 @@ def _blob(meta: bytes, offset: int) -> tuple[bytes, int]:
     if len(meta) < start + n:
         raise FormatError("climate header truncated")
     return meta[start : start + n], start + n
+
+
+def stored_range(value_range) -> tuple[float, float] | None:
+    """A base manifest's value_range as headers store it (two float32 values), or None when it has none."""
+    if value_range is None:
+        return None
+    lo, hi = (struct.unpack("<f", struct.pack("<f", v))[0] for v in value_range)
+    return lo, hi
 
 
 def _byte(body: bytes, offset: int) -> int:

@@ -52,8 +52,8 @@ class ImageHeader:
         """Bits per pixel of a file of `file_bytes` bytes."""
         return 8 * file_bytes / (self.width * self.height)
 
-    def describe(self) -> dict:
-        """The fields `inrcodec info` shows."""
+    def describe(self, base_manifest: dict | None = None) -> dict:
+        """The fields `inrcodec info` shows (`base_manifest`: unused, as every header's describe takes it)."""
         return {"width": self.width, "height": self.height, "channels": self.channels, "bit_depth": self.bit_depth}
 
 

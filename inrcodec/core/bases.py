@@ -258,12 +258,12 @@ def list_bases() -> list[dict]:
     return out
 
 
-def _installed_dir(base_id: bytes) -> Path | None:
-    """The directory of the installed base whose id is `base_id` (8 bytes) or starts with it (the 4 bytes
-    of a compact file); None when there is none. Two installed bases sharing a prefix: an error."""
+def _installed(base_id: bytes) -> tuple[Path, dict] | None:
+    """(directory, manifest) of the installed base whose id is `base_id` (8 bytes) or starts with it (the 4
+    bytes of a compact file); None when there is none. Two installed bases sharing a prefix: an error."""
     if len(base_id) < 4:
         return None
-    found = {m.get("base_id"): path for path, m in _manifests() if str(m.get("base_id", "")).startswith(base_id.hex())}
+    found = {m.get("base_id"): (path, m) for path, m in _manifests() if str(m.get("base_id", "")).startswith(base_id.hex())}
     if len(found) > 1:
         raise MissingBaseError(f"base id {base_id.hex()} names {len(found)} installed bases ({', '.join(sorted(found))})")
     return next(iter(found.values()), None)
@@ -271,8 +271,8 @@ def _installed_dir(base_id: bytes) -> Path | None:
 
 def installed_manifest(base_id: bytes) -> dict | None:
     """The manifest of the installed base whose id is (or starts with) `base_id`, or None."""
-    path = _installed_dir(base_id)
-    return None if path is None else next(m for p, m in _manifests() if p == path)
+    found = _installed(base_id)
+    return None if found is None else found[1]
 
 
 def installed_name(base_id: bytes) -> str | None:
@@ -286,9 +286,9 @@ def load_base(ref: str | bytes | Path) -> Base:
     if isinstance(ref, Path) or (isinstance(ref, str) and os.sep in ref):
         return load_base_dir(Path(ref))
     if isinstance(ref, bytes):
-        path = _installed_dir(ref)
-        if path is not None:
-            return load_base_dir(path)
+        found = _installed(ref)
+        if found is not None:
+            return load_base_dir(found[0])
     for path, manifest in _manifests():
         if isinstance(ref, str) and manifest.get("name") == ref:
             return load_base_dir(path)

@@ -52,10 +52,7 @@ def read(path: str | Path, var: str | None = None, single_file: bool = False, **
 
 def base_value_range(base: bases.Base) -> tuple[float, float] | None:
     """The base's value range as headers store it (float32), or None when its manifest has none."""
-    if "value_range" not in base.manifest:
-        return None
-    lo, hi = base.manifest["value_range"]
-    return float(np.float32(lo)), float(np.float32(hi))
+    return climate_header.stored_range(base.manifest.get("value_range"))
 
 
 def value_range(field: climate_io.Field, base: bases.Base) -> tuple[float, float]:
@@ -265,9 +262,10 @@ def decode(data: bytes, base: bases.Base | None = None) -> Decoded:
     box, header = read_header(data)
     base = base_for(box, base)
     if header.compact:  # Its values map to [0, 1] by the base's range.
-        if base_value_range(base) is None:
+        stored = base_value_range(base)
+        if stored is None:
             raise FormatError(f"compact file needs a base with a value range; {base.name} has none")
-        header = header.with_range(*base_value_range(base))
+        header = header.with_range(*stored)
     template = climate_template.unpack(header.template, header.bounds)
     shape = template.field_shape
     if int(np.prod(shape[:-2], dtype=np.int64)) != header.fields or tuple(shape[-2:]) != (header.ny, header.nx):

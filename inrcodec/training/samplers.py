@@ -205,15 +205,14 @@ def _read_regridded(path: Path, var: str | None, lat: np.ndarray, lon: np.ndarra
     da = _read_fields(path, var)
     if da is None:
         return None
-    lat_name, lon_name = "lat", "lon"
-    src_lon = np.asarray(da[lon_name].values) % 360.0
+    src_lon = np.asarray(da["lon"].values) % 360.0
     order = np.argsort(src_lon)
     values = da.values.reshape(-1, da.shape[-2], da.shape[-1])[:, :, order]
     src_lon = src_lon[order]
     # Periodic extension in longitude, so the interpolation wraps across 0 / 360 deg.
     values = np.concatenate([values[:, :, -1:], values, values[:, :, :1]], axis=2)
     src_lon = np.concatenate([src_lon[-1:] - 360.0, src_lon, src_lon[:1] + 360.0])
-    grid = xr.DataArray(values, dims=("n", "lat", "lon"), coords={"lat": np.asarray(da[lat_name].values), "lon": src_lon})
+    grid = xr.DataArray(values, dims=("n", "lat", "lon"), coords={"lat": np.asarray(da["lat"].values), "lon": src_lon})
     grid = grid.sortby("lat")
     out = grid.interp(lat=lat, lon=lon, method="linear").values
     # Rows beyond the source's latitude range (e.g. poles of a Gaussian grid): nearest row.
@@ -280,8 +279,7 @@ def split_sampler(modality: str, roots: Sequence[Path], holdout: Sequence[str], 
     splits = {"image": by_files, "audio": by_files, "climate": by_fields}
     if modality not in splits:
         raise ValueError(f"unknown modality {modality!r}")
-    train, held = splits[modality]()
-    return train, held
+    return splits[modality]()
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
