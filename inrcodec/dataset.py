@@ -14,10 +14,10 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import functools
-import itertools
+import queue
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -34,35 +34,53 @@ DECODE_BATCH = 256  # Signals synthesized per call when iterating.
 Progress = Callable[[int, int], None]
 
 
-def _as_arrays(items: Any, dim: str | None) -> tuple[Iterable[np.ndarray], int, dict, str]:
-    """Items -> (iterable of arrays, count, the modality's layout hints, modality guess or "")."""
+def _as_arrays(items: Any, dim: str | None) -> tuple[Sequence, dict, str]:
+    """Items -> (a sequence of arrays, the modality's layout hints, modality guess or "").
+
+    The sequence may have `slab(start, stop, load=True)`: items start..stop-1 stacked, read only then
+    (load=False: what a Dask worker loads them from, `_load`)."""
     stack = modalities.for_stack(items, dim)
     if stack is not None:
         fmt, arrays, hints = stack
-        return arrays, len(arrays), hints, fmt.NAME
+        return arrays, hints, fmt.NAME
     items = list(items)
     if items and isinstance(items[0], (str, Path)):
-        return _read_paths(items), len(items), {}, ""
-    return [np.asarray(a) for a in items], len(items), {}, ""
+        return _Paths(items), {}, ""
+    return [np.asarray(a) for a in items], {}, ""
 
 
-def _read_paths(paths: Sequence[str | Path]) -> Iterator[np.ndarray]:
-    for p in paths:
-        fmt = modalities.for_path(p)
-        yield fmt.item_array(fmt.read(p))
+@dataclasses.dataclass(frozen=True)
+class _Paths:
+    """Files read as dataset items, one item each (the modality of each file's suffix)."""
+
+    paths: tuple
+
+    def __init__(self, paths: Sequence[str | Path]):
+        object.__setattr__(self, "paths", tuple(str(p) for p in paths))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for p in self.paths:
+            fmt = modalities.for_path(p)
+            yield fmt.item_array(fmt.read(p))
+
+    def slab(self, start: int, stop: int, load: bool = True):
+        part = _Paths(self.paths[start:stop])
+        return np.stack(list(part)) if load else part
 
 
-def _chunks(arrays: Iterable[np.ndarray], size: int, skip: int) -> Iterator[np.ndarray]:
-    batch = []
-    for i, a in enumerate(arrays):
-        if i < skip:
-            continue
-        batch.append(a)
-        if len(batch) == size:
-            yield np.stack(batch)
-            batch = []
-    if batch:
-        yield np.stack(batch)
+def _slab(arrays: Sequence, start: int, stop: int, load: bool = True):
+    """Items start..stop-1 of `_as_arrays`' sequence, (n, *shape) (load=False: what `_load` takes)."""
+    if hasattr(arrays, "slab"):
+        return arrays.slab(start, stop, load)
+    return np.stack([np.asarray(a) for a in arrays[start:stop]])
+
+
+def _load(source) -> np.ndarray:
+    """The items (n, *shape) of a `_slab(load=False)`: files are read, (Dask) arrays computed."""
+    return np.stack(list(source)) if isinstance(source, _Paths) else np.asarray(source)
 
 
 def compress_dataset(
@@ -82,26 +100,31 @@ def compress_dataset(
     force: bool = False,
     seed: int = 0,
     progress: Progress | None = None,
+    client: Any = None,
 ) -> "Archive":
     """Compresses many same-shaped signals into one .inrpack archive and returns it opened.
 
     Args:
       items: file paths, numpy arrays (an (N, ...) array or a list of same-shaped arrays: uint8 images
         (H, W, C), float audio (T,) in [-1, 1], or float fields (ny, nx) with NaN where missing), or an
-        xarray DataArray split along `dim` (default: its leading dims).
+        xarray DataArray (Dask-backed ones stay lazy) split along `dim` (default: its leading dims);
+        its dims, coordinates and attributes are stored, so `Archive.to_xarray` gives it back.
       out: the archive path. An existing archive is extended only with resume=True (items already
         in it are skipped, so an interrupted run continues where it stopped); force=True replaces it.
       fit: the encoder schedule (default: the base's).
       block: signals per archive item (one stream each; 1..255).
-      chunk: signals fitted per batched call (bounds memory).
+      chunk: signals fitted per batched call (bounds memory; a Dask task's unit).
       embed_base: store the base network in the archive (its bytes then count in the archive's rate).
       make_base: makes the base network from the first `chunk` items (N, ...) as (items, modality, layout
         hints), e.g. by meta-training one (api.compress_dataset's train=); `base` is then ignored and
         the base is embedded in the archive, so the archive's rate includes its bytes.
+      client: a dask.distributed Client: chunks are fitted on its workers (they read files and Dask
+        chunks themselves), this process writes the archive in order; the bytes do not depend on the
+        number of workers.
     """
     if not 1 <= block <= MAX_BLOCK:
         raise InputError(f"block must be in 1..{MAX_BLOCK}, got {block}")
-    arrays, count, hints, guess = _as_arrays(items, dim)
+    arrays, hints, guess = _as_arrays(items, dim)
     the_base = base if isinstance(base, bases.Base) else (bases.load_base(base) if base else None)
     modality = modality or (the_base.modality if the_base else guess)
     if not modality:
@@ -109,12 +132,9 @@ def compress_dataset(
     if make_base is not None:
         if resume:
             raise InputError("train= makes a new base network; it cannot resume an archive")
-        arrays = iter(arrays)
-        first = list(itertools.islice(arrays, chunk))
-        if not first:
+        if not len(arrays):
             raise InputError("no items to train a base network on")
-        the_base = make_base(np.stack([np.asarray(a) for a in first]), modality, hints)
-        arrays, embed_base = itertools.chain(first, arrays), True
+        the_base, embed_base = make_base(_slab(arrays, 0, chunk), modality, hints), True
     the_base = the_base or bases.load_base(bases.DEFAULT_BASES[modality])
     modalities.check_base(the_base, modality)
     fmt = modalities.by_name(modality)
@@ -122,6 +142,7 @@ def compress_dataset(
     if embed_base:
         the_base, blob = bases.embeddable(the_base)
     fit = fit or codec.default_fit(the_base)
+    job = _Job(fmt.NAME, the_base, quality, fit, seed, chunk)
     out = Path(out)
     writer, settings, done = None, None, 0
     if out.exists() and resume:
@@ -132,27 +153,23 @@ def compress_dataset(
                 raise InputError(f"{out}: was written with another base, quality or modality; cannot resume")
             done = sum((reader.peek(b, 1) or b"\0")[0] for b in range(len(reader)))
         writer = archive.open_for_append(out)
-    total = count
-    if progress and total is not None:
+    total = len(arrays)
+    if progress:
         progress(done, total)
+    coded = _coded_chunks(arrays, job, done, settings, block, hints, embed_base, client)
     try:
-        for arrs in _chunks(arrays, chunk, done):
-            coded = None
+        for start, chunk_settings, blocks in coded:
             if settings is None:
-                settings, coded = _first_settings(arrs, fmt, quality, the_base, fit, block, hints, embed_base, seed)
+                settings = chunk_settings
                 writer = archive.create(out, archive.ArchiveHeader(fmt.CODE, the_base.base_id, settings.to_bytes(),
                                                                    blob), force=force)
-            if tuple(arrs.shape[1:]) != settings.shape:
-                raise InputError(f"item {done} has shape {arrs.shape[1:]}, the archive's items are {settings.shape}")
-            fmt.check_stack(arrs, settings, done)
-            coded = coded or codec.encode_batch(fmt.stack_signals(arrs, settings, the_base), the_base, quality, fit,
-                                                seed, chunk=chunk, first_index=done)
-            for start in range(0, arrs.shape[0], settings.block):
-                writer.append(pack_block([q[start : start + settings.block] for q in coded.ints], settings.scale_indices))
-            done += arrs.shape[0]
+            for b in blocks:
+                writer.append(b)
+            done = start + sum(b[0] for b in blocks)
             if progress:
-                progress(done, total or done)
+                progress(done, total)
     finally:
+        coded.close()  # Cancels the chunks still running on a Dask cluster.
         if writer is not None:
             writer.close()
     if settings is None:
@@ -160,14 +177,163 @@ def compress_dataset(
     return open_archive(out)
 
 
-def _first_settings(arrs: np.ndarray, fmt: modalities.Modality, quality: int, base: bases.Base, fit: FitConfig,
-                    block: int, hints: dict, embed_base: bool, seed: int) -> tuple[Settings, codec.BatchCoded]:
-    """Settings from the first chunk (shape, the modality's layout, per-level scales), and its coding."""
-    layout = fmt.stack_layout(arrs, base, hints)
-    settings = Settings(fmt.NAME, tuple(arrs.shape[1:]), quality, codec.quality_step_index(base, quality), (), block,
-                        base_manifest=base.manifest if embed_base else None, **layout)
-    coded = codec.encode_batch(fmt.stack_signals(arrs, settings, base), base, quality, fit, seed, chunk=arrs.shape[0])
-    return dataclasses.replace(settings, scale_indices=coded.header.scale_indices), coded
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """How every chunk is coded (what a Dask worker needs besides the chunk and the settings)."""
+
+    modality: str
+    base: bases.Base
+    quality: int
+    fit: FitConfig
+    seed: int
+    chunk: int
+
+    def settings(self, arrs: np.ndarray, block: int, hints: dict, embed_base: bool) -> Settings:
+        """The archive's settings from its first chunk (shape, the modality's layout), without the
+        per-level scales (the first chunk's latents choose them)."""
+        fmt = modalities.by_name(self.modality)
+        layout = fmt.stack_layout(arrs, self.base, hints)
+        return Settings(fmt.NAME, tuple(arrs.shape[1:]), self.quality, codec.quality_step_index(self.base, self.quality),
+                        (), block, base_manifest=self.base.manifest if embed_base else None, **layout)
+
+    def latents(self, arrs: np.ndarray, settings: Settings, first: int) -> tuple[tuple[int, ...], list[np.ndarray]]:
+        """(the per-level scales these latents would choose, the int latents per level (n, *grid, c)) of
+        items first..first+n-1, (n, *shape)."""
+        fmt = modalities.by_name(self.modality)
+        if tuple(arrs.shape[1:]) != settings.shape:
+            raise InputError(f"item {first} has shape {arrs.shape[1:]}, the archive's items are {settings.shape}")
+        fmt.check_stack(arrs, settings, first)
+        # The first chunk in one batch (as archives were always written), the others padded to `chunk`.
+        chunk = arrs.shape[0] if first == 0 else self.chunk
+        coded = codec.encode_batch(fmt.stack_signals(arrs, settings, self.base), self.base, self.quality, self.fit,
+                                   self.seed, chunk=chunk, first_index=first)
+        return coded.header.scale_indices, coded.ints
+
+
+def _chunk_task(source, job: _Job, settings: Settings, first: int) -> tuple[tuple[int, ...], list]:
+    """A chunk coded: ((), its archive blocks), or while the archive's scales are not chosen yet (the first
+    chunks), (the scales its latents would choose, its int latents per level). A worker's task."""
+    scales, ints = job.latents(_load(source), settings, first)
+    return ((), _blocks(ints, settings)) if settings.scale_indices else (scales, ints)
+
+
+def _blocks(ints: list[np.ndarray], settings: Settings) -> list[bytes]:
+    """The archive items of a chunk's latents: blocks of `settings.block` signals."""
+    n = ints[0].shape[0]
+    return [pack_block([q[s : s + settings.block] for q in ints], settings.scale_indices)
+            for s in range(0, n, settings.block)]
+
+
+def _coded_chunks(arrays: Sequence, job: _Job, skip: int, settings: Settings | None, block: int, hints: dict,
+                  embed_base: bool, client: Any) -> Iterator[tuple[int, Settings, list[bytes]]]:
+    """(first item, settings, blocks) of every chunk after the first `skip` items, in order. Chunks are
+    fitted here or on a Dask client's workers (a few per worker in flight, so memory stays bounded);
+    only their entropy coding waits for the first chunk, whose latents choose the archive's scales (a
+    chunk fitted before that returns its int latents, later ones their coded blocks: far fewer bytes)."""
+    starts = range(skip, len(arrays), job.chunk)
+    first_items = None
+    if settings is None and len(starts):
+        first_items = _slab(arrays, 0, job.chunk)
+        settings = job.settings(first_items, block, hints, embed_base)
+
+    def source(start: int, where: dict | None = None):
+        if start == 0 and first_items is not None:
+            return first_items
+        part = _slab(arrays, start, start + job.chunk, load=client is None)
+        return client.compute(part, **where) if hasattr(part, "dask") else part  # Dask chunks: read on that worker.
+
+    current = {"settings": settings}  # With the scales once the first chunk has chosen them.
+    if client is None:
+        coded = ((start, _chunk_task(source(start), job, current["settings"], start)) for start in starts)
+    else:
+        coded = _on_workers(client, starts, source, job, lambda: current["settings"])
+    try:
+        for start, (scales, out) in coded:
+            if scales and not current["settings"].scale_indices:
+                current["settings"] = dataclasses.replace(current["settings"], scale_indices=scales)
+            settings = current["settings"]
+            yield start, settings, _blocks(out, settings) if scales else out
+    finally:
+        coded.close()
+
+
+def _on_workers(client: Any, starts: range, source: Callable, job: _Job, settings: Callable[[], Settings]) -> Iterator:
+    """(start, `_chunk_task`'s result) of every chunk, in order, coded on the client's workers with the
+    settings of the moment each is launched.
+
+    Each worker thread holds one chunk, pinned to it; when it finishes, that worker reads and fits the
+    next. (Left loose, chunks moved between workers: 5 to one and 3 to the other, meta/README.md.) A
+    chunk whose worker is gone is launched again on another one. Finished chunks wait for the earlier
+    ones, at most BUFFERED per thread.
+    """
+    job_future = client.scatter(job, broadcast=True, hash=False)  # A fresh key: an earlier call's may be being released.
+    threads = sorted(client.nthreads().items())
+    if not threads:
+        raise InputError("the Dask client has no workers")
+    slots = [w for k in range(max(n for _, n in threads)) for w, n in threads if k < n]  # Workers interleaved.
+    todo, order = iter(starts), iter(starts)
+    finished: queue.Queue = queue.Queue()
+    running: dict[str, tuple[int, str, Any]] = {}
+    ready: dict[int, Any] = {}
+    idle: list[str] = []
+    retry: list[int] = []
+
+    def launch(worker: str) -> None:
+        start = retry.pop() if retry else next(todo, None)
+        if start is None:
+            return
+        where = dict(workers=[worker], allow_other_workers=False)
+        future = client.submit(_chunk_task, source(start, where), job_future, settings(), start, pure=False, **where)
+        running[future.key] = (start, worker, future)
+        future.add_done_callback(finished.put)  # Called from another thread.
+
+    def relaunch_lost() -> None:
+        alive = client.nthreads()
+        for key, (start, worker, future) in list(running.items()):
+            if worker not in alive:
+                del running[key]
+                future.cancel()
+                retry.append(start)
+        slots[:] = [w for w in slots if w in alive]
+        idle[:] = [w for w in idle if w in alive] + [w for w in slots if w not in idle and
+                                                     all(r[1] != w for r in running.values())][: len(retry)]
+        if not slots:
+            raise InputError("every Dask worker is gone")
+        while retry and idle:
+            launch(idle.pop())
+
+    try:
+        for worker in slots:
+            launch(worker)
+        want = next(order, None)
+        while want is not None:
+            while want in ready:
+                yield want, ready.pop(want)
+                want = next(order, None)
+                while idle and len(ready) < BUFFERED * len(slots):
+                    launch(idle.pop())
+            if want is None:
+                break
+            try:
+                done = finished.get(timeout=WORKER_CHECK_SECONDS)
+            except queue.Empty:
+                relaunch_lost()
+                continue
+            if done.key not in running:
+                continue  # Cancelled as lost.
+            start, worker, future = running.pop(done.key)
+            ready[start] = future.result()  # Raises what the task raised.
+            if len(ready) < BUFFERED * len(slots):
+                launch(worker)
+            else:
+                idle.append(worker)
+    finally:
+        for _, _, future in running.values():
+            future.cancel()
+
+
+BUFFERED = 4  # Finished chunks per worker thread waiting for an earlier one (small: coded blocks).
+WORKER_CHECK_SECONDS = 10.0  # How often a wait for chunks checks that their workers are still there.
 
 
 _DAMAGE = (ValueError, TypeError, KeyError, OverflowError, ZeroDivisionError, RuntimeError, MemoryError, zlib.error,
@@ -254,6 +420,46 @@ class Archive:
         b, j = self._locate(i)
         ints = [q[j : j + 1] for q in self._block_ints(b)]
         return self._decode(ints)[0]
+
+    def items(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The items at `indices` (any order, repeats allowed), (k, *shape): each block is read once and
+        the items are synthesized DECODE_BATCH at a time."""
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"item indices {idx.min()}..{idx.max()} out of range for an archive of {n}")
+        idx = idx % max(n, 1)
+        blocks = np.searchsorted(self._starts, idx, side="right") - 1
+        out = np.empty((idx.size, *self.settings.shape), np.dtype(self.variable.dtype))
+        pending: list[tuple[np.ndarray, list[np.ndarray]]] = []
+
+        def flush():
+            values = self._decode([np.concatenate(level) for level in zip(*(ints for _, ints in pending))])
+            out[np.concatenate([sel for sel, _ in pending])] = values
+            pending.clear()
+
+        for b in np.unique(blocks):
+            sel = np.flatnonzero(blocks == b)
+            pending.append((sel, [q[idx[sel] - self._starts[b]] for q in self._block_ints(int(b))]))
+            if sum(len(s) for s, _ in pending) >= DECODE_BATCH:
+                flush()
+        if pending:
+            flush()
+        return out
+
+    @functools.cached_property
+    @_reading
+    def variable(self) -> modalities.StackVariable:
+        """How the items read as one xarray variable (dims, sizes, coordinates, attributes, dtype)."""
+        return self._format.stack_variable(self.settings, len(self))
+
+    def to_xarray(self, chunks: Any = None) -> Any:
+        """The archive as an xarray.Dataset of one variable: a climate archive of a DataArray comes back
+        with its dims, coordinates and attributes (others as items along "item"). Values are decoded
+        when read; chunks= (as xarray.open_dataset's) makes it Dask-backed."""
+        from inrcodec import xarray_backend
+
+        return xarray_backend.open_archive_dataset(self.path, chunks=chunks, base=self.base)
 
     @_reading
     def _decode(self, ints: list[np.ndarray]) -> np.ndarray:

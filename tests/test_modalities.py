@@ -89,6 +89,7 @@ class _Settings:
     hi: float = 1.0
     mask: str = ""
     latlon: str = ""
+    template: str = ""
 
 
 def test_dataset_conversions_invert_each_other():
@@ -121,8 +122,11 @@ def test_climate_stack_layout_mask_and_grid(inr_bases):
     base = bases.load_base("tiny-climate-test-base")
     climate = modalities.by_name("climate")
     fields = synthetic_field(3, 9, 16, missing=True)
-    arrays, hints = climate.stack_items(fields, None)
+    slabs, hints = climate.stack_items(fields, None)
+    assert len(slabs) == 3 and "template" in hints  # Read when asked for, slab by slab.
+    arrays = slabs.slab(0, 3)
     assert arrays.shape == (3, 9, 16)
+    np.testing.assert_array_equal(np.stack(list(slabs)), arrays)
     settings = _Settings(arrays.shape[1:], **climate.stack_layout(arrays, base, hints))
     climate.check_stack(arrays, settings, 0)
     signals = climate.stack_signals(arrays, settings, base)

@@ -267,11 +267,12 @@ def uses_dictionary(template: bytes) -> bool:
     return len(template) >= 2 and bool(template[1] & 0x20)
 
 
-def unpack(data: bytes, bounds: bool = False) -> Description:
+def unpack(data: bytes, bounds: bool | None = False, max_values: int = MAX_VALUES) -> Description:
     """Parses template bytes (with or without TEMPLATE_DICTIONARY), checking every size before allocating.
 
     bounds: whether the file says the template has bounds variables (climate flags bit 3, format 1.6);
-    the document must have them exactly then.
+    the document must have them exactly then (None: either, as in an archive's settings).
+    max_values: the most values the whole field may have (an archive's items may hold more than a file).
 
     Raises:
       FormatError: the bytes are not a valid template.
@@ -294,11 +295,12 @@ def unpack(data: bytes, bounds: bool = False) -> Description:
             raise FormatError("climate template has inconsistent dims")
         if len(grid) != 2 or grid[0] == grid[1] or not set(grid) <= set(dims):
             raise FormatError("climate template has an invalid grid")
-        if math.prod(shape) > MAX_VALUES:
-            raise FormatError(f"climate template shape {shape} has more than {MAX_VALUES} values")
+        if math.prod(shape) > max_values:
+            raise FormatError(f"climate template shape {shape} has more than {max_values} values")
         size = dict(zip(dims, shape))
         coords = dict(_unpack_coordinate(unpacker, c, size, "coordinate") for c in doc["coords"])
-        if bounds != ("bounds" in doc) or (bounds and not doc["bounds"]):
+        listed = "bounds" in doc
+        if (bounds is not None and bounds != listed) or (listed and not doc["bounds"]):
             raise FormatError("climate template's bounds variables disagree with the header's flags")
         extra: dict[str, int] = {}  # Sizes of the dims only bounds variables have, set by the first that does.
         cells = dict(_unpack_coordinate(unpacker, c, size, "bounds variable", extra) for c in doc.get("bounds", []))

@@ -13,7 +13,9 @@ import numpy as np
 from inrcodec.bitstream import range_coder
 from inrcodec.errors import FormatError
 
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 1  # Written when `template` is empty, so such archives keep their 1.0 bytes.
+SETTINGS_VERSION_TEMPLATE = 2  # Written with a template; readers take both.
+MAX_TEMPLATE_CHARS = 1 << 26  # Base64 characters of a template (its inflated size is checked when unpacked).
 DEFAULT_BLOCK = 16  # Signals per archive item.
 MAX_BLOCK = 255  # Its count is one byte.
 MAX_ITEM_VALUES = 3 << 26  # Values of one item: an RGB image of 2^26 pixels, the image limit.
@@ -34,16 +36,24 @@ class Settings:
     mask: str = ""  # Climate: hex of climate_template.pack_mask of the valid points shared by every field ("" = all).
     latlon: str = ""  # Climate: base64 of zlib of the (ny, nx, 2) float64 degrees; "" for a regular global grid.
     base_manifest: dict | None = None  # When the base network is embedded in the archive.
+    # Climate: base64 of climate_template.pack of the source variable (dims, coordinates, attributes; its
+    # field shape (*stack, ny, nx) has as many fields as the archive has items); "" = bare arrays.
+    template: str = ""
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"version": SETTINGS_VERSION, **dataclasses.asdict(self)}, separators=(",", ":")).encode()
+        d = dataclasses.asdict(self)
+        version = SETTINGS_VERSION_TEMPLATE if self.template else SETTINGS_VERSION
+        if not self.template:
+            del d["template"]
+        return json.dumps({"version": version, **d}, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Settings":
         try:
             d = json.loads(data.decode())
-            if d.pop("version") != SETTINGS_VERSION:
-                raise ValueError("unknown settings version")
+            version = d.pop("version")
+            if version not in (SETTINGS_VERSION, SETTINGS_VERSION_TEMPLATE) or (version == SETTINGS_VERSION) == ("template" in d):
+                raise ValueError(f"unknown settings version {version!r} (or a template where it has none)")
             d["shape"], d["scale_indices"] = tuple(d["shape"]), tuple(d["scale_indices"])
             settings = cls(**d)
             settings.check()
@@ -68,8 +78,10 @@ class Settings:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (self.lo, self.hi)) \
                 or not self.hi > self.lo:
             raise ValueError(f"value range [{self.lo}, {self.hi}] is invalid")
-        if not (isinstance(self.mask, str) and isinstance(self.latlon, str)):
-            raise ValueError("mask or grid is not a string")
+        if not (isinstance(self.mask, str) and isinstance(self.latlon, str) and isinstance(self.template, str)):
+            raise ValueError("mask, grid or template is not a string")
+        if len(self.template) > MAX_TEMPLATE_CHARS:
+            raise ValueError(f"template of {len(self.template)} characters (at most {MAX_TEMPLATE_CHARS})")
         if self.base_manifest is not None and not isinstance(self.base_manifest, dict):
             raise ValueError("base manifest is not an object")
 

@@ -18,7 +18,7 @@ from inrcodec.bitstream import container, files
 from inrcodec.core import bases
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, StackSettings, check_base
+from inrcodec.modalities.common import Decoded, EncodeResult, Progress, StackSettings, StackVariable, check_base
 
 
 @runtime_checkable
@@ -105,6 +105,9 @@ class Modality(Protocol):
     def stack_inputs(self, settings: StackSettings, base: bases.Base, n: int) -> np.ndarray | None:
         """The fixed inputs of n items, (n, *signal_shape, features), or None."""
 
+    def stack_variable(self, settings: StackSettings, n: int) -> StackVariable:
+        """How the n items of an archive read as one xarray variable (dims, coordinates, attributes)."""
+
     def train_config(self, cfg: Any, items: np.ndarray) -> Any:
         """A training recipe (training.train.TrainConfig) fitted to sample items (e.g. their value range)."""
 
@@ -180,5 +183,5 @@ def taking_option(option: str) -> list[str]:
     return [m.NAME for m in _registry().values() if option in m.READ_OPTIONS + m.ENCODE_OPTIONS]
 
 
-__all__ = ["FORMATS", "Decoded", "EncodeResult", "Modality", "Progress", "StackSettings", "by_code", "by_name",
-           "check_base", "for_path", "for_signal", "for_stack", "for_suffix", "taking_option"]
+__all__ = ["FORMATS", "Decoded", "EncodeResult", "Modality", "Progress", "StackSettings", "StackVariable", "by_code",
+           "by_name", "check_base", "for_path", "for_signal", "for_stack", "for_suffix", "taking_option"]

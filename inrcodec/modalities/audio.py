@@ -21,7 +21,8 @@ from inrcodec.bitstream import audio as audio_header
 from inrcodec.bitstream.audio import MAX_DECODE_SAMPLES, MINOR_LOCAL_SCALES, AudioHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
+from inrcodec.modalities.common import (Decoded, EncodeResult, Progress, StackVariable, base_for, check_base,
+                                       generic_variable)
 from inrcodec.signals import audio as audio_io
 from inrcodec.signals.metrics import snr_db
 
@@ -192,6 +193,10 @@ def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def stack_inputs(settings, base: bases.Base, n: int) -> None:
     return None
+
+
+def stack_variable(settings, n: int) -> StackVariable:
+    return generic_variable("audio", ("sample",), n, tuple(settings.shape), "float32")
 
 
 def train_config(cfg, items: np.ndarray):

@@ -11,8 +11,10 @@ ClimateHeader; the field's template and mask go to bytes and back through bitstr
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,8 @@ from inrcodec.bitstream.climate import (MAX_DECODE_VALUES, MINOR_BOUNDS, MINOR_C
 from inrcodec.bitstream.residuals import ResidualHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
+from inrcodec.modalities.common import (Decoded, EncodeResult, Progress, StackVariable, base_for, check_base,
+                                       generic_variable)
 from inrcodec.signals import climate as climate_io
 from inrcodec.signals import geometry
 from inrcodec.signals.metrics import max_abs_error, psnr_range, rmse
@@ -367,14 +370,12 @@ def distortion(field: climate_io.Field, decoded: Decoded) -> dict[str, float]:
 
 def _pack_latlon(latlon: np.ndarray | None) -> str:
     """Base64 of zlib of the (ny, nx, 2) float64 degrees; "" for a regular global grid."""
-    import base64
     import zlib
 
     return "" if latlon is None else base64.b64encode(zlib.compress(latlon.astype("<f8").tobytes(), 9)).decode()
 
 
 def _stack_latlon(settings) -> np.ndarray | None:
-    import base64
     import zlib
 
     if not settings.latlon:
@@ -394,13 +395,55 @@ def _stack_mask(settings) -> np.ndarray:
 
 
 def stack_items(items, dim: str | None):
-    """A DataArray (split along `dim`, default its leading dims, into 2-D fields) or a float array (N, ny, nx)."""
+    """A DataArray (split along `dim`, default its leading dims, into 2-D fields; read slab by slab, so a
+    Dask-backed one stays lazy until its fields are fitted) or a float array (N, ny, nx)."""
     if _is_dataarray(items):
-        field = climate_io.from_dataarray(items if dim is None else items.transpose(dim, ...))
-        return field.values.reshape(-1, *field.values.shape[-2:]), {"latlon": _pack_latlon(field.latlon)}
+        template, latlon, ordered = climate_io.stack_view(items if dim is None else items.transpose(dim, ...))
+        packed = base64.b64encode(climate_template.pack(template)).decode()
+        return FieldSlabs(ordered), {"latlon": _pack_latlon(latlon), "template": packed}
     if isinstance(items, np.ndarray):
         return items, {}
     return None
+
+
+class FieldSlabs:
+    """The 2-D fields of a DataArray (*stack, ny, nx) as a sequence, read SLAB fields at a time."""
+
+    SLAB = 256
+
+    def __init__(self, ordered):
+        self._da = ordered
+        self._stack = tuple(ordered.shape[:-2])
+
+    def __len__(self) -> int:
+        return int(np.prod(self._stack, dtype=np.int64))
+
+    def slab(self, start: int, stop: int, load: bool = True):
+        """Fields start..stop-1 (C order of the stack dims), (n, ny, nx): numpy, or with load=False the
+        DataArray's own (lazy: Dask) array."""
+        da = self._da
+        if self._stack:
+            index = np.unravel_index(np.arange(start, min(stop, len(self))), self._stack)
+            dims = da.dims[: len(self._stack)]
+            da = da.isel({d: xr_index(i) for d, i in zip(dims, index)})  # -> ("item", y, x)
+        else:
+            da = da.expand_dims("item")
+        if not load:
+            return da.data
+        values = np.asarray(da.values, dtype=np.float64)
+        climate_io.check_values(values, f"DataArray {da.name!r}, fields {start}..{stop - 1}")
+        return values
+
+    def __iter__(self):
+        for start in range(0, len(self), self.SLAB):
+            yield from self.slab(start, start + self.SLAB)
+
+
+def xr_index(positions: np.ndarray):
+    """A vectorized xarray indexer along a new "item" dim."""
+    import xarray as xr
+
+    return xr.DataArray(positions, dims="item")
 
 
 def item_array(field: climate_io.Field) -> np.ndarray:
@@ -417,7 +460,8 @@ def stack_layout(items: np.ndarray, base: bases.Base, hints: dict) -> dict:
     if not valid.any():
         raise InputError("the first fields have no values")
     lo, hi = value_range(climate_io.Field(items.astype(np.float64), valid, None, None, "", ""), base)
-    return {"lo": lo, "hi": hi, "mask": climate_template.pack_mask(valid[0]).hex(), "latlon": hints.get("latlon", "")}
+    return {"lo": lo, "hi": hi, "mask": climate_template.pack_mask(valid[0]).hex(), "latlon": hints.get("latlon", ""),
+            "template": hints.get("template", "")}
 
 
 def check_stack(items: np.ndarray, settings, first: int) -> None:
@@ -445,6 +489,32 @@ def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 def stack_inputs(settings, base: bases.Base, n: int) -> np.ndarray:
     grid = grid_inputs(_stack_latlon(settings), *settings.shape, base)
     return np.broadcast_to(grid, (n, *grid.shape))
+
+
+def stack_variable(settings, n: int) -> StackVariable:
+    """The source variable (dims, coordinates, attributes of its template) when the archive holds all of its
+    fields, else n fields along "item" (with 2-D latitude/longitude on a grid that has them)."""
+    import xarray as xr
+
+    ny, nx = settings.shape
+    if settings.template:
+        try:
+            raw = base64.b64decode(settings.template, validate=True)
+        except ValueError as e:  # binascii.Error
+            raise FormatError(f"archive settings: the template is not base64 ({e})") from None
+        t = climate_template.unpack(raw, bounds=None, max_values=max(n * ny * nx, climate_template.MAX_VALUES))
+        if t.field_shape[-2:] == (ny, nx) and int(np.prod(t.field_shape[:-2], dtype=np.int64)) == n:
+            coords = {name: xr.Variable(c.dims, c.values, c.attrs, c.encoding) for name, c in {**t.coords, **t.bounds}.items()}
+            return StackVariable(t.name, t.dims, dict(zip(t.dims, t.shape)), t.field_dims, coords, t.attrs,
+                                 t.global_attrs, t.encoding)
+        warnings.warn(f"the archive holds {n} of the {int(np.prod(t.field_shape[:-2], dtype=np.int64))} fields of "
+                      f"{t.name!r} (an interrupted run? resume it): read as {n} items", stacklevel=3)
+    variable = generic_variable("field", ("y", "x"), n, (ny, nx))
+    latlon = _stack_latlon(settings)
+    if latlon is not None:
+        variable.coords.update({"latitude": xr.Variable(("y", "x"), latlon[..., 0], {"units": "degrees_north"}),
+                                "longitude": xr.Variable(("y", "x"), latlon[..., 1], {"units": "degrees_east"})})
+    return variable
 
 
 def train_config(cfg, items: np.ndarray):

@@ -45,6 +45,37 @@ class Decoded:
     base: bases.Base
 
 
+@dataclasses.dataclass(frozen=True)
+class StackVariable:
+    """How an archive's n items read as one xarray variable (inrcodec.xarray_backend).
+
+    dims: the variable's dims, in its order; sizes: dim -> size. item_dims: the same dims in item
+    order: the item index runs (C order) over the leading ones, an item's own shape over the rest.
+    coords: name -> xarray.Variable. encoding: on-disk essentials (e.g. "dtype").
+    """
+
+    name: str
+    dims: tuple[str, ...]
+    sizes: dict[str, int]
+    item_dims: tuple[str, ...]
+    coords: dict[str, Any] = dataclasses.field(default_factory=dict)
+    attrs: dict = dataclasses.field(default_factory=dict)
+    global_attrs: dict = dataclasses.field(default_factory=dict)
+    encoding: dict = dataclasses.field(default_factory=dict)
+    dtype: str = "float64"  # Of the decoded values (Archive items).
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.sizes[d] for d in self.dims)
+
+
+def generic_variable(name: str, item_dims: tuple[str, ...], n: int, shape: tuple[int, ...],
+                     dtype: str = "float64") -> StackVariable:
+    """n items of `shape` along a leading "item" dim."""
+    dims = ("item", *item_dims)
+    return StackVariable(name, dims, dict(zip(dims, (n, *shape))), dims, dtype=dtype)
+
+
 class StackSettings(Protocol):
     """What a modality reads from a dataset archive's shared settings (inrcodec.bitstream.dataset_settings.Settings)."""
 
@@ -53,6 +84,7 @@ class StackSettings(Protocol):
     hi: float
     mask: str  # Climate: hex of the packed mask of valid points ("" = all valid).
     latlon: str  # Climate: the packed grid coordinates ("" = a regular global grid).
+    template: str  # Climate: the packed template of the source variable ("" = bare arrays).
 
 
 def check_base(base: bases.Base, modality: str, source: str = "", subject: str = "") -> None:

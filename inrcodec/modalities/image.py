@@ -18,7 +18,8 @@ from inrcodec.bitstream import image as image_header
 from inrcodec.bitstream.image import MAX_DECODE_PIXELS, ImageHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import InputError
-from inrcodec.modalities.common import Decoded, EncodeResult, Progress, base_for, check_base
+from inrcodec.modalities.common import (Decoded, EncodeResult, Progress, StackVariable, base_for, check_base,
+                                       generic_variable)
 from inrcodec.signals import image as image_io
 
 NAME = "image"
@@ -186,6 +187,10 @@ def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def stack_inputs(settings, base: bases.Base, n: int) -> None:
     return None
+
+
+def stack_variable(settings, n: int) -> StackVariable:
+    return generic_variable("image", ("y", "x", "channel"), n, tuple(settings.shape), "uint8")
 
 
 def train_config(cfg, items: np.ndarray):

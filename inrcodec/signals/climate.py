@@ -340,6 +340,29 @@ def _from_dataarray(da: xr.DataArray, source: str, max_values: int) -> Field:
     return Field(values, valid, latlon, template, name, str(da.attrs.get("units", "")))
 
 
+def stack_view(da: xr.DataArray) -> tuple[Template, np.ndarray | None, xr.DataArray]:
+    """(template, latlon (ny, nx, 2) or None, `da` ordered (*stack, y, x)) without reading its values:
+    a Dask-backed DataArray stays lazy. Its fields are read (and checked, `check_values`) slab by slab.
+
+    Raises:
+      InputError: `da` has fewer than 2 dims, no values, or a non-numeric dtype.
+    """
+    name = DEFAULT_NAME if da.name is None else str(da.name)
+    if da.ndim < 2 or da.size == 0 or da.dtype.kind not in "iuf":
+        raise InputError(f"DataArray {name!r} of shape {da.shape} ({da.dtype}): a stack of fields needs at least 2 "
+                         "dims, some values and a numeric dtype")
+    y, x, latlon = _grid(da)
+    stack = [d for d in da.dims if d not in (y, x)]
+    return _template(da, (y, x)), latlon, da.transpose(*stack, y, x)
+
+
+def check_values(values: np.ndarray, source: str) -> None:
+    """InputError if `values` hold an infinite value (NaN is missing, infinity is a mistake)."""
+    infinite = int(np.isinf(values).sum())
+    if infinite:
+        raise InputError(f"{source}: {infinite} infinite values")
+
+
 # --- grid and geographic coordinates -------------------------------------------------------------
 
 
