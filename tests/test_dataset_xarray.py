@@ -6,6 +6,7 @@ fits chunks on its workers and the archive's bytes do not depend on how many the
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 import pytest
@@ -142,6 +143,35 @@ def test_a_dask_client_writes_the_same_bytes_and_reports_bad_items(written, tmp_
         bad[2, 1, 0, 0] = np.nan  # Item 5 has another mask than the first.
         with pytest.raises(InputError, match="item 5"):
             inrcodec.compress_dataset(bad, tmp_path / "bad.inrpack", client=client, **CLIMATE)
+
+
+def test_the_chunks_of_a_worker_that_leaves_are_fitted_elsewhere(written, tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    path, _, _ = written
+    monkeypatch.setattr(dataset, "WORKER_CHECK_SECONDS", 0.2)
+    real_task, log = dataset._chunk_task, tmp_path / "started.txt"
+
+    def task(*args):  # The second worker's chunk is still running when that worker leaves.
+        with open(log, "a") as f:  # Tasks run on copies of this function: a file keeps the count.
+            f.write(f"{args[-1]}\n")
+        if distributed.get_worker().address == leaving:
+            time.sleep(3.0)
+        return real_task(*args)
+
+    monkeypatch.setattr(dataset, "_chunk_task", task)
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        leaving = sorted(client.nthreads())[1]
+
+        def progress(done, total):
+            if done == CLIMATE_FIELDS:  # The first chunk is written (by the first worker).
+                client.retire_workers([leaving], close_workers=True)
+
+        inrcodec.compress_dataset(source().chunk({"time": 1}), tmp_path / "d.inrpack", client=client,
+                                  progress=progress, **CLIMATE).close()
+        assert leaving not in client.nthreads()
+    started = [int(x) for x in log.read_text().split()]
+    assert started.count(CLIMATE_FIELDS) == 2  # The leaving worker's chunk ran again elsewhere.
+    assert (tmp_path / "d.inrpack").read_bytes() == path.read_bytes()
 
 
 @pytest.mark.slow  # Starts worker processes (each imports JAX and compiles the fit).
