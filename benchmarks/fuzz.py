@@ -1432,7 +1432,7 @@ def bomb_files() -> dict[str, bytes]:
 
     def zero(coding):
         return dataclasses.replace(coding, weight_step_index=0, weight_scale_indices=(), predicted=(), contexts=(),
-                                   context_tables=False, scale_indices=(0,) * len(coding.scale_indices))
+                                   context_model=0, scale_indices=(0,) * len(coding.scale_indices))
 
     out = {}
     box, h = files.read_header((ASSETS / "golden.inr").read_bytes())

@@ -341,7 +341,8 @@ def info(src: str | Path) -> dict:
         "latent_levels": len(coding.scale_indices),
         "latent_step": f"2^(-{coding.step_index}/2)",
         "scale_indices": list(coding.scale_indices),
-        **({"entropy_model": "context tables"} if coding.context_tables else {}),
+        **({"entropy_model": {4: "context tables", 5: "adaptive context tables"}[coding.context_model]}
+           if coding.context_tables else {}),
         **({"stack_predicted_levels": [k for k, p in enumerate(coding.predicted) if p]} if coding.predicted else {}),
         **({"local_scale_levels": [k for k, c in enumerate(coding.contexts) if c]} if coding.contexts else {}),
         "weight_deltas": f"{len(coding.weight_scale_indices)} tensors, step 2^(-{coding.weight_step_index}/2)"

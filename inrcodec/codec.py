@@ -126,9 +126,10 @@ def encode_signal(
     if base.context_tables is not None and not contexts and all(q.ndim == 3 for q in ints):
         escape_scales = [context_coder.escape_scale_index(q) if index else 0 for q, index in zip(ints, scale_indices)]
         by_context = context_coder.encode(ints, escape_scales, base.context_tables, deltas, weight_scale_indices)
-        if len(by_context) < len(payload):  # Entropy model 4 where the tables beat one Laplace per level.
+        if len(by_context) < len(payload):  # Entropy model 4 or 5 where the tables beat one Laplace per level.
             payload = by_context
-            header = dataclasses.replace(header, scale_indices=tuple(escape_scales), context_tables=True)
+            header = dataclasses.replace(header, scale_indices=tuple(escape_scales),
+                                         context_model=context_coder.entropy_model(base.context_tables))
     net = network(base, deltas if weight_step else None, weight_step or 1.0)
     inputs = signal.get("inputs")
     values = synthesis.reconstruct(net, ints, signal["values"].shape[:-1], base.cfg, step,

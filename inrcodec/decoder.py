@@ -49,6 +49,9 @@ def decode_symbols(header: CodingHeader, payload: bytes, base: bases.Base,
         weight_shapes, weight_scales = [w.shape for w in tensors], list(header.weight_scale_indices)
     if header.context_tables and base.context_tables is None:
         raise FormatError(f"the file is coded with context tables and base {base.name} has none")
+    if header.context_tables and header.context_model != context_coder.entropy_model(base.context_tables):
+        raise FormatError(f"the file is coded with entropy model {header.context_model} and the tables of base "
+                          f"{base.name} are for model {context_coder.entropy_model(base.context_tables)}")
     try:
         if header.context_tables:
             decoded = context_coder.decode(payload, shapes, scales, base.context_tables, weight_shapes, weight_scales)

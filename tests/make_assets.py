@@ -1,13 +1,14 @@
 """Regenerates the test assets (run from the repo root: python tests/make_assets.py [image|audio|climate ...]).
 
 tiny-base, tiny-audio-base, tiny-climate-base: small random (not meta-learned) bases, so unit tests
-never need the shipped ones; tiny-context-base: tiny-base with parametric context tables (entropy
-model 4). golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
+never need the shipped ones; tiny-context-base and tiny-context5-base: tiny-base with parametric
+context tables (entropy models 4 and 5). golden.inr, golden-audio.inr, golden-climate.inr: synthetic signals
 encoded with them; tests/expected/golden*.json keep their hashes, golden*.npy their decoded values,
 exact.json their header fields and decoded integer symbols, machine.json the float fingerprint of the
 machine that made them. Regenerate only for a deliberate format change. golden-climate-1.7.inr
-(format 1.7, a bare 2-D field in the compact profile): `make_assets.py climate-compact`, made later
-on another machine than the others (its record keeps that machine's float fingerprint).
+(format 1.7, a bare 2-D field in the compact profile): `make_assets.py climate-compact`, and
+golden-context5.inr (format 1.8, entropy model 5): `make_assets.py image-context5`, were made later,
+possibly on another machine than the others (their records keep that machine's float fingerprint).
 golden-audio-1.0.inr and golden-climate-1.0/1.1.inr are files of older format versions (kept, never regenerated), which must
 keep decoding. golden-climate-bound.inr (format 1.5, error bound, no fit) and golden-climate-1.6.inr (the same
 with cell bounds): `make_assets.py climate-bound`.
@@ -114,18 +115,30 @@ def tiny_bases() -> dict[str, bases.Base]:
                                         params, extra)
     out["image-context"] = bases.add_context_tables(out["image"], tiny_context_tables(TINY.levels), "tiny-context-test-base",
                                                     HERE / "assets" / "tiny-context-base", {"fitted_on": "nothing: parametric"})
+    out["image-context5"] = tiny_context5_base(out["image"])
     return out
 
 
-def tiny_context_tables(levels: int) -> np.ndarray:
+def tiny_context5_base(tiny: bases.Base) -> bases.Base:
+    return bases.add_context_tables(tiny, tiny_context_tables(TINY.levels, 5), "tiny-context5-test-base",
+                                    HERE / "assets" / "tiny-context5-base",
+                                    {"entropy_model": 5, "fitted_on": "nothing: parametric"})
+
+
+def tiny_context_tables(levels: int, model: int = 4) -> np.ndarray:
     """Context tables of a Laplace whose scale grows with the neighbours' and the coarser latent's
-    magnitude buckets, and whose mean leans to the sign of left + top (deterministic, not fitted)."""
+    magnitude buckets, and whose mean leans to the sign of left + top (deterministic, not fitted), for
+    entropy model 4 or 5."""
     from inrcodec.bitstream import context_coder as cc
 
-    x = np.arange(cc.CONTEXTS)
+    x = np.arange(cc.ADAPTIVE_CONTEXTS if model == 5 else cc.CONTEXTS)
     sign, rest = x % cc.SIGNS - 1, x // cc.SIGNS
     coarse, neighbours = rest % (len(cc.COARSE_EDGES) + 1), rest // (len(cc.COARSE_EDGES) + 1)
-    b = 0.3 + 0.3 * neighbours + 0.2 * coarse
+    if model == 5:  # neighbours = near bucket * 7 + far bucket.
+        near, far = np.divmod(neighbours, len(cc.FAR_EDGES) + 1)
+        b = 0.3 + 0.3 * near + 0.15 * far + 0.2 * coarse
+    else:
+        b = 0.3 + 0.3 * neighbours + 0.2 * coarse
     values = np.arange(-cc.RANGE, cc.RANGE + 1)
     p = np.exp(-np.abs(values[None] - 0.5 * sign[:, None]) / b[:, None])
     tails = np.exp(-(cc.RANGE + 0.5) / b)
@@ -239,13 +252,14 @@ def bare_field():
 def golden_inputs() -> dict:
     return {"image": synthetic_image(), "audio": synthetic_bursts(),
             "climate": climate_io.from_dataarray(synthetic_field()), "image-context": synthetic_image(),
-            "climate-compact": climate_io.from_dataarray(bare_field())}
+            "climate-compact": climate_io.from_dataarray(bare_field()), "image-context5": synthetic_image()}
 
 
 GOLDEN_FILES = {"image": "golden", "audio": "golden-audio", "climate": "golden-climate",
-                "image-context": "golden-context", "climate-compact": "golden-climate-1.7"}
+                "image-context": "golden-context", "climate-compact": "golden-climate-1.7",
+                "image-context5": "golden-context5"}
 FORMATS = {"image": image_format, "audio": audio_format, "climate": climate_format, "image-context": image_format,
-           "climate-compact": climate_format}
+           "climate-compact": climate_format, "image-context5": image_format}
 
 
 BOUND_FILE, BOUND_OPTIONS = "golden-climate-bound", {"max_error": 0.05}  # Format 1.5, no fit (quality 0).
@@ -347,6 +361,11 @@ def main(modalities: list[str]) -> None:
         os.environ["INRCODEC_BASES"] = str(HERE / "assets")
         write_golden("climate-compact", bases.load_base("tiny-climate-test-base"), record_machine=True)
         write_exact([GOLDEN_FILES["climate-compact"]])
+        return
+    if modalities == ["image-context5"]:  # Made after the others, from the tiny image base as it is.
+        os.environ["INRCODEC_BASES"] = str(HERE / "assets")
+        write_golden("image-context5", tiny_context5_base(bases.load_base("tiny-test-base")), record_machine=True)
+        write_exact([GOLDEN_FILES["image-context5"]])
         return
     made = tiny_bases()
     made["climate-compact"] = made["climate"]

@@ -36,12 +36,13 @@ MAX_PEAK_RSS = 1536 * 2**20  # What decoding any accepted file may take (bytes o
 
 
 def image_file(height: int, width: int, channels: int = 3, bit_depth: int = 8, scale: int = 0,
-               base: str = "tiny-test-base", context: bool = False) -> bytes:
-    """An image .inr of that size whose every latent level has scale index `scale`; empty payload."""
+               base: str = "tiny-test-base", context: int = 0) -> bytes:
+    """An image .inr of that size whose every latent level has scale index `scale`; empty payload;
+    `context`: 0, or the context entropy model (4 or 5) of `base`'s tables."""
     b = bases.load_base(base)
-    coding = CodingHeader(0, 0, (scale,) * b.cfg.levels, context_tables=context)
+    coding = CodingHeader(0, 0, (scale,) * b.cfg.levels, context_model=context)
     meta = image_header.ImageHeader(height, width, channels, bit_depth, coding).pack()
-    minor = image_header.MINOR_CONTEXT_TABLES if context else container.FORMAT_MINOR
+    minor = {4: image_header.MINOR_CONTEXT_TABLES, 5: image_header.MINOR_ADAPTIVE_CONTEXT}.get(context, container.FORMAT_MINOR)
     return container.pack(container.Container(container.MODALITY_IMAGE, b.base_id, meta, b"", minor))
 
 
@@ -116,7 +117,9 @@ HOSTILE = {
     # 2^26 pixels of 16-bit RGB, all-zero latents: the largest output array and PNG conversion.
     "image 8192x8192 16-bit": lambda: image_file(8192, 8192, 3, 16),
     # 2^26 pixels, every latent of every level context-decoded (entropy model 4).
-    "image 8192x8192 context-coded": lambda: image_file(8192, 8192, scale=1, base="tiny-context-test-base", context=True),
+    "image 8192x8192 context-coded": lambda: image_file(8192, 8192, scale=1, base="tiny-context-test-base", context=4),
+    # The same with entropy model 5 (adaptive rows).
+    "image 8192x8192 model 5": lambda: image_file(8192, 8192, scale=1, base="tiny-context5-test-base", context=5),
     # MAX_DECODE_SAMPLES samples, every latent decoded, written as 64-bit float WAV (8 bytes a sample).
     "audio": lambda: audio_file(audio_header.MAX_DECODE_SAMPLES, subtype="DOUBLE", scale=1),
     # MAX_DECODE_VALUES values in fields of 256 x 256, every latent decoded, written as float64 netCDF.

@@ -219,3 +219,13 @@ def test_context_rate_proxy_is_the_coders_bits_with_usable_slopes():
     noisy = [q + 0.3 for q in as_float]  # Noisy latents pay the row's bits interpolated between integers.
     interpolated = jax.grad(lambda ys: bits(ys, lengths, log_scales, rounded=False))(noisy)
     assert float(interpolated[k][i, j, 0]) == pytest.approx(row[v + 1] - row[v], rel=1e-4)
+
+
+def test_the_fits_model_5_contexts_are_the_coders():
+    from inrcodec.bitstream import context_coder as cc
+    from test_context_coder import smooth_levels
+
+    plane, coarse = smooth_levels(np.random.default_rng(8), [(13, 17, 1), (7, 9, 1)], scale=5.0)
+    top = cc.RANGE + 1
+    got = rate._plane_contexts(jnp.clip(jnp.asarray(plane[..., 0]), -top, top), jnp.clip(jnp.asarray(coarse[..., 0]), -top, top), 5)
+    np.testing.assert_array_equal(np.asarray(got), cc.plane_contexts(plane[..., 0], coarse[..., 0], 5))

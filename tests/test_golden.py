@@ -56,14 +56,16 @@ EXPECTED = TESTS_DIR / "expected"
 EXACT = json.loads((EXPECTED / "exact.json").read_text())
 MACHINE = json.loads((EXPECTED / "machine.json").read_text())
 TINY_BASES = {"image": "tiny-test-base", "audio": "tiny-audio-test-base", "climate": "tiny-climate-test-base",
-              "image-context": "tiny-context-test-base", "climate-compact": "tiny-climate-test-base"}
+              "image-context": "tiny-context-test-base", "climate-compact": "tiny-climate-test-base",
+              "image-context5": "tiny-context5-test-base"}
 
 # The golden files and the older files kept beside them: their format version and the decoded values
 # they are compared with. golden-climate-1.2.inr is golden-climate.inr as the encoder wrote it before
 # the one vmapped fit (other noise keys); golden-climate-1.0/1.1.inr hold its latents in older formats.
 FORMAT = {"golden": "1.0", "golden-context": "1.4", "golden-audio": "1.3", "golden-climate": "1.2", "golden-audio-1.0": "1.0",
           "golden-climate-1.0": "1.0", "golden-climate-1.1": "1.1", "golden-climate-1.2": "1.2",
-          "golden-climate-bound": "1.5", "golden-climate-1.6": "1.6", "golden-climate-1.7": "1.7"}
+          "golden-climate-bound": "1.5", "golden-climate-1.6": "1.6", "golden-climate-1.7": "1.7",
+          "golden-context5": "1.8"}
 VALUES = {"golden-climate-1.0": "golden-climate-1.2", "golden-climate-1.1": "golden-climate-1.2"}
 
 # Decoded values may differ from the asset machine's by this much in the coded [0, 1] range: far above
@@ -128,16 +130,18 @@ def test_the_audio_file_of_format_1_0_has_no_local_scales():
     assert api.info(ASSETS / "golden-audio.inr")["local_scale_levels"]
 
 
-def test_context_coded_symbols_do_not_depend_on_the_network_floats():
-    """Entropy model 4 forms its contexts from decoded integers only: a network whose every weight is
-    off by a relative 1e-5 (far more than any CPU's rounding) decodes golden-context.inr to the same
-    symbols, and to values within one output step."""
+@pytest.mark.parametrize("stem", ["golden-context", "golden-context5"])
+def test_context_coded_symbols_do_not_depend_on_the_network_floats(stem):
+    """Entropy models 4 and 5 form their contexts (and model 5 its adapted rows) from decoded integers
+    only: a network whose every weight is off by a relative 1e-5 (far more than any CPU's rounding)
+    decodes golden-context.inr and golden-context5.inr to the same symbols, and to values within one
+    output step."""
     from unittest import mock
 
     from inrcodec import decoder
     from inrcodec.core import bases
 
-    data = (ASSETS / "golden-context.inr").read_bytes()
+    data = (ASSETS / f"{stem}.inr").read_bytes()
     decoded, symbols = decode_with_symbols(data)
     real = decoder.network
 
@@ -148,11 +152,11 @@ def test_context_coded_symbols_do_not_depend_on_the_network_floats():
 
     with mock.patch.object(decoder, "network", perturbed):
         moved, moved_symbols = decode_with_symbols(data)
-    assert symbols_digest(moved_symbols) == symbols_digest(symbols) == EXACT["golden-context"]["symbols"]
+    assert symbols_digest(moved_symbols) == symbols_digest(symbols) == EXACT[stem]["symbols"]
     assert np.abs(moved.array.astype(int) - decoded.array.astype(int)).max() <= 1
 
 
-@pytest.mark.parametrize("modality", ["image", "image-context", "audio", "climate", "climate-compact"])
+@pytest.mark.parametrize("modality", ["image", "image-context", "audio", "climate", "climate-compact", "image-context5"])
 def test_reencoding_reproduces_golden_bytes(modality, same_float_rounding, tmp_path):
     stem = GOLDEN_FILES[modality]
     expected = _json(stem)

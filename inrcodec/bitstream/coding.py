@@ -16,6 +16,7 @@ ENTROPY_MODEL_LAPLACE = 1  # Zero-mean quantized Laplace per tensor, one range-c
 ENTROPY_MODEL_STACK = 2  # As 1, and levels flagged in a bitmap are coded as differences along a stack.
 ENTROPY_MODEL_LOCAL = 3  # As 1, and levels with a context byte are coded with local scales (audio).
 ENTROPY_MODEL_CONTEXT = 4  # 2-D levels coded by the base's context tables (bitstream.context_coder).
+ENTROPY_MODEL_ADAPTIVE = 5  # As 4 with richer contexts and rows that adapt to the signal as it is coded.
 MAX_STEP_INDEX = 32  # Quantization steps 2 ** (-index / 2) from 1 down to 2**-16.
 
 
@@ -30,12 +31,16 @@ class CodingHeader:
     weight_scale_indices: tuple[int, ...] = ()  # Per weight tensor (when weight_step_index > 0).
     predicted: tuple[bool, ...] = ()  # Per level, coded as stack differences (entropy model 2); () = model 1.
     contexts: tuple[int, ...] = ()  # Per level, its context byte (entropy model 3; 0 = one scale); () = model 1.
-    context_tables: bool = False  # Entropy model 4: the scale indices are those of the escaped latents.
+    context_model: int = 0  # Entropy model 4 or 5 (context tables; the scale indices are those of the escaped latents).
+
+    @property
+    def context_tables(self) -> bool:
+        return self.context_model != 0
 
     @property
     def entropy_model(self) -> int:
-        if self.context_tables:
-            return ENTROPY_MODEL_CONTEXT
+        if self.context_model:
+            return self.context_model
         if self.contexts:
             return ENTROPY_MODEL_LOCAL
         return ENTROPY_MODEL_STACK if self.predicted else ENTROPY_MODEL_LAPLACE
@@ -65,7 +70,8 @@ class CodingHeader:
             raise FormatError("header truncated")
         entropy_model, step_index, weight_step_index, levels = CODING.unpack_from(meta, offset)
         allowed = {ENTROPY_MODEL_LAPLACE}
-        for model, allow in ((ENTROPY_MODEL_STACK, stack), (ENTROPY_MODEL_LOCAL, local), (ENTROPY_MODEL_CONTEXT, context)):
+        for model, allow in ((ENTROPY_MODEL_STACK, stack), (ENTROPY_MODEL_LOCAL, local), (ENTROPY_MODEL_CONTEXT, context),
+                            (ENTROPY_MODEL_ADAPTIVE, context)):
             if allow:
                 allowed.add(model)
         if entropy_model not in allowed:
@@ -105,7 +111,7 @@ class CodingHeader:
             if index > MAX_STEP_INDEX:
                 raise FormatError(f"{name} index {index} out of range (0..{MAX_STEP_INDEX})")
         return cls(step_index, weight_step_index, scales, weight_scales, predicted, contexts,
-                   entropy_model == ENTROPY_MODEL_CONTEXT), end
+                   entropy_model if entropy_model in (ENTROPY_MODEL_CONTEXT, ENTROPY_MODEL_ADAPTIVE) else 0), end
 
 
 def _bitmap_bytes(levels: int) -> int:

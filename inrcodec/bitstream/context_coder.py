@@ -1,18 +1,22 @@
-"""Context coding of 2-D latent levels with shared probability tables (entropy model 4).
+"""Context coding of 2-D latent levels with shared probability tables (entropy models 4 and 5).
 
 Each latent's distribution is a row of a table that ships with the base network (zero bytes per
-file), picked by an integer context: the magnitudes of its already-decoded neighbours left, top-left,
-top and top-right, the magnitude of the co-located latent one level coarser, and the sign of left +
-top. Levels are coded coarsest first; in a level channel after channel, each plane in wavefronts
-t = 2 i + j: a latent depends only on earlier wavefronts, so the decoder decodes a whole wavefront
-in one call. Values beyond +-RANGE are an escape symbol (one per sign), and all escaped values of a
-level follow its symbols, coded with the level's plain Laplace model (its scale byte). Contexts use
-values clipped to +-(RANGE + 1), so the escapes are not needed to form them. Integers and exact
-dyadic probabilities only: decoding is the same on every CPU. numpy and constriction only; see SPEC.md.
+file), picked by an integer context formed from already-decoded neighbours in its plane (model 4:
+left, top-left, top, top-right; model 5: those and the latents two to the left and two above), the
+magnitude of the co-located latent one level coarser, and the sign of left + top. Model 5 also adapts
+each row to the signal: after each wavefront, the counts of the symbols coded so far in the level are
+added to the shipped row (weighted ADAPTIVE_WEIGHT) in integer arithmetic. Levels are coded coarsest
+first; in a level channel after channel, each plane in wavefronts t = 2 i + j: a latent depends only
+on earlier wavefronts, so the decoder decodes a whole wavefront in one call. Values beyond +-RANGE
+are an escape symbol (one per sign), and all escaped values of a level follow its symbols, coded with
+the level's plain Laplace model (its scale byte). Contexts use values clipped to +-(RANGE + 1), so the
+escapes are not needed to form them. Integers and exact dyadic probabilities only: decoding is the
+same on every CPU. numpy and constriction only; see SPEC.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import constriction
@@ -23,22 +27,34 @@ from inrcodec.bitstream import range_coder
 RANGE = 15  # Symbols -RANGE..RANGE are coded directly; larger magnitudes escape.
 ALPHABET = 2 * RANGE + 3  # -RANGE..RANGE, then the negative and the positive escape.
 ESCAPE_NEGATIVE, ESCAPE_POSITIVE = 2 * RANGE + 1, 2 * RANGE + 2
-NEIGHBOUR_EDGES = (1, 2, 3, 4, 6, 9, 14, 22)  # Bucket of the neighbours' summed magnitude n: #edges <= n.
+NEIGHBOUR_EDGES = (1, 2, 3, 4, 6, 9, 14, 22)  # Model 4: bucket of the 4 neighbours' summed magnitude n: #edges <= n.
+NEAR_EDGES = (1, 2, 3, 4, 6, 9, 14)  # Model 5: bucket of |left| + |top|.
+FAR_EDGES = (1, 2, 4, 7, 11, 18)  # Model 5: bucket of |top-left| + |top-right| + |left-left| + |top-top|.
 COARSE_EDGES = (1, 2, 4)  # Bucket of the co-located coarser magnitude.
 SIGNS = 3  # sign(left + top) + 1.
-CONTEXTS = (len(NEIGHBOUR_EDGES) + 1) * (len(COARSE_EDGES) + 1) * SIGNS
+CONTEXTS = (len(NEIGHBOUR_EDGES) + 1) * (len(COARSE_EDGES) + 1) * SIGNS  # Model 4: 108.
+ADAPTIVE_CONTEXTS = (len(NEAR_EDGES) + 1) * (len(FAR_EDGES) + 1) * (len(COARSE_EDGES) + 1) * SIGNS  # Model 5: 672.
+ADAPTIVE_WEIGHT = 32  # Model 5: the shipped row weighs as much as this many coded symbols.
 TABLE_BITS = 16  # Every table row holds integer frequencies >= 1 summing to 2**TABLE_BITS.
 CHUNK = 1 << 16  # Symbols per coder call when encoding (bounds the probability arrays' memory).
 
 
 def check_tables(tables: np.ndarray, levels: int) -> np.ndarray:
-    """Validates shipped tables: int (levels, CONTEXTS, ALPHABET), entries >= 1, rows summing to 2**TABLE_BITS."""
+    """Validates shipped tables: int (levels, CONTEXTS or ADAPTIVE_CONTEXTS, ALPHABET), entries >= 1,
+    rows summing to 2**TABLE_BITS. Their number of contexts says which entropy model they serve."""
     tables = np.asarray(tables)
-    if tables.shape != (levels, CONTEXTS, ALPHABET) or tables.dtype.kind not in "iu":
-        raise ValueError(f"context tables must be int ({levels}, {CONTEXTS}, {ALPHABET}), got {tables.dtype} {tables.shape}")
+    if (tables.ndim != 3 or tables.shape[0] != levels or tables.shape[1] not in (CONTEXTS, ADAPTIVE_CONTEXTS)
+            or tables.shape[2] != ALPHABET or tables.dtype.kind not in "iu"):
+        raise ValueError(f"context tables must be int ({levels}, {CONTEXTS} or {ADAPTIVE_CONTEXTS}, {ALPHABET}), "
+                         f"got {tables.dtype} {tables.shape}")
     if tables.min() < 1 or np.any(tables.sum(axis=-1, dtype=np.int64) != 1 << TABLE_BITS):
         raise ValueError(f"context table rows must be positive and sum to 2**{TABLE_BITS}")
     return tables.astype(np.int64)
+
+
+def entropy_model(tables: np.ndarray) -> int:
+    """The entropy model that checked tables serve: 4 (static rows) or 5 (adaptive rows, richer contexts)."""
+    return 5 if tables.shape[1] == ADAPTIVE_CONTEXTS else 4
 
 
 def frequencies(probabilities: np.ndarray) -> np.ndarray:
@@ -59,7 +75,11 @@ def _bucket_lookup(edges: tuple[int, ...], largest: int) -> np.ndarray:
 
 
 _NEIGHBOURS = _bucket_lookup(NEIGHBOUR_EDGES, 4 * (RANGE + 1))
+_NEAR = _bucket_lookup(NEAR_EDGES, 2 * (RANGE + 1))
+_FAR = _bucket_lookup(FAR_EDGES, 4 * (RANGE + 1))
 _COARSE = _bucket_lookup(COARSE_EDGES, RANGE + 1)
+# Planes are zero-padded with PAD_TOP rows above, PAD_LEFT columns left and one column right.
+PAD_TOP, PAD_LEFT = 2, 2
 
 
 def _clipped(plane: np.ndarray) -> np.ndarray:
@@ -73,17 +93,65 @@ def _coarse_buckets(coarse: np.ndarray | None, h: int, w: int) -> np.ndarray:
     return _COARSE[np.abs(_clipped(coarse))][np.arange(h)[:, None] // 2, np.arange(w)[None, :] // 2]
 
 
-def _context(left, top_left, top, top_right, coarse_bucket):
-    n = np.abs(left) + np.abs(top_left) + np.abs(top) + np.abs(top_right)
-    return (_NEIGHBOURS[n] * (len(COARSE_EDGES) + 1) + coarse_bucket) * SIGNS + np.sign(left + top) + 1
+def _context(model: int, left, top_left, top, top_right, left_left, top_top, coarse_bucket):
+    """Context index of latents from their clipped neighbours (int64 arrays) and coarser bucket."""
+    if model == 5:
+        near = _NEAR[np.abs(left) + np.abs(top)]
+        far = _FAR[np.abs(top_left) + np.abs(top_right) + np.abs(left_left) + np.abs(top_top)]
+        ctx = (near * (len(FAR_EDGES) + 1) + far) * (len(COARSE_EDGES) + 1) + coarse_bucket
+    else:
+        n = np.abs(left) + np.abs(top_left) + np.abs(top) + np.abs(top_right)
+        ctx = _NEIGHBOURS[n] * (len(COARSE_EDGES) + 1) + coarse_bucket
+    return ctx * SIGNS + np.sign(left + top) + 1
 
 
-def plane_contexts(plane: np.ndarray, coarse: np.ndarray | None) -> np.ndarray:
-    """Context index (h, w) of every latent of an int plane (h, w), given the coarser plane (ceil(h/2), ceil(w/2))."""
+def _neighbours(padded: np.ndarray, i, j) -> tuple:
+    """(left, top-left, top, top-right, left-left, top-top) of latents (i, j) of a padded plane, as int64."""
+    i, j = i + PAD_TOP, j + PAD_LEFT
+    return tuple(padded[i + di, j + dj].astype(np.int64) for di, dj in ((0, -1), (-1, -1), (-1, 0), (-1, 1), (0, -2), (-2, 0)))
+
+
+def _padded(plane: np.ndarray, dtype=np.int64) -> np.ndarray:
     h, w = plane.shape
-    p = np.zeros((h + 1, w + 2), np.int64)  # A zero row above and a zero column either side.
-    p[1:, 1:-1] = _clipped(plane)
-    return _context(p[1:, :-2], p[:-1, :-2], p[:-1, 1:-1], p[:-1, 2:], _coarse_buckets(coarse, h, w))
+    p = np.zeros((h + PAD_TOP, w + PAD_LEFT + 1), dtype)
+    p[PAD_TOP:, PAD_LEFT:-1] = np.clip(plane, -(RANGE + 1), RANGE + 1)
+    return p
+
+
+def plane_contexts(plane: np.ndarray, coarse: np.ndarray | None, model: int = 4) -> np.ndarray:
+    """Context index (h, w) of every latent of an int plane (h, w) under entropy `model`, given the
+    coarser plane (ceil(h/2), ceil(w/2))."""
+    h, w = plane.shape
+    i, j = np.arange(h)[:, None], np.arange(w)[None, :]
+    return _context(model, *_neighbours(_padded(plane), i, j), _coarse_buckets(coarse, h, w))
+
+
+class _Rows:
+    """The probability rows of one level's contexts as coding goes: the shipped rows (model 4), or
+    those rows plus the counts of the level's symbols coded so far (model 5, updated per wavefront)."""
+
+    def __init__(self, table: np.ndarray, model: int):
+        self.table, self.adaptive = table, model == 5
+        if self.adaptive:
+            self.prior = table * ADAPTIVE_WEIGHT
+            self.counts = np.zeros_like(table)
+            self.totals = np.zeros(len(table), np.int64)
+
+    def __call__(self, ctx: np.ndarray) -> np.ndarray:
+        """Probabilities (len(ctx), ALPHABET), float64 multiples of 2**-TABLE_BITS (exact)."""
+        if not self.adaptive:
+            return self.table[ctx] / float(1 << TABLE_BITS)
+        used, index = np.unique(ctx, return_inverse=True)  # A wavefront uses few contexts: one row each.
+        v = self.prior[used] + (self.counts[used] << TABLE_BITS)  # < 2**43: int64 products stay exact.
+        total = (ADAPTIVE_WEIGHT + self.totals[used]) << TABLE_BITS  # The sum of each row of v.
+        f = 1 + v * ((1 << TABLE_BITS) - ALPHABET) // total[:, None]
+        f[np.arange(used.size), np.argmax(v, axis=-1)] += (1 << TABLE_BITS) - f.sum(axis=-1)  # First largest.
+        return (f / float(1 << TABLE_BITS))[index.reshape(-1)]
+
+    def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
+        if self.adaptive:
+            np.add.at(self.counts, (ctx, symbols), 1)
+            np.add.at(self.totals, ctx, 1)
 
 
 def symbols_of(plane: np.ndarray) -> np.ndarray:
@@ -120,24 +188,23 @@ def encode_levels(encoder, levels: list[np.ndarray], scale_indices: list[int], t
     Memory: an int8 copy of one plane plus CHUNK symbols' worth of arrays, whatever the plane's size.
     """
     planes = planes_of(levels)
-    probabilities = tables / float(1 << TABLE_BITS)  # Exact: dyadic.
-    model = constriction.stream.model.Categorical(perfect=False)
+    number = entropy_model(tables)
+    categorical = constriction.stream.model.Categorical(perfect=False)
     for k in reversed(range(len(levels))):
         if scale_indices[k] == 0:
             continue
-        escaped = []
+        rows, escaped = _Rows(tables[k], number), []
         for c, plane in enumerate(planes[k]):
             h, w = plane.shape
-            padded = np.zeros((h + 1, w + 2), np.int8)  # A zero row above and a zero column either side.
-            padded[1:, 1:-1] = np.clip(plane, -(RANGE + 1), RANGE + 1)
+            padded = _padded(plane, np.int8)
             above = coarser_plane(planes, k, c)
             coarse = None if above is None else _COARSE.astype(np.int8)[np.minimum(np.abs(above), RANGE + 1)]
-            for i, j in wavefront_chunks(h, w, CHUNK):
-                ctx = _context(padded[i + 1, j].astype(np.int64), padded[i, j].astype(np.int64),
-                               padded[i, j + 1].astype(np.int64), padded[i, j + 2].astype(np.int64),
-                               0 if coarse is None else coarse[i // 2, j // 2].astype(np.int64))
+            for i, j in wavefront_chunks(h, w, 1 if rows.adaptive else CHUNK):  # Adaptive rows change per wavefront.
+                ctx = _context(number, *_neighbours(padded, i, j), 0 if coarse is None else coarse[i // 2, j // 2].astype(np.int64))
                 values = np.asarray(plane[i, j], np.int64)
-                encoder.encode(symbols_of(values).astype(np.int32), model, probabilities[k][ctx])
+                symbols = symbols_of(values)
+                encoder.encode(symbols.astype(np.int32), categorical, rows(ctx))
+                rows.update(ctx, symbols)
                 escaped.append(values[np.abs(values) > RANGE])
         _code_escapes(encoder, np.concatenate(escaped), scale_indices[k])
 
@@ -175,34 +242,39 @@ def decode_levels(decoder, shapes: list[tuple[int, ...]], scale_indices: list[in
     Index arrays are per wavefront, never per plane: a plane of n latents needs, besides the levels,
     n bytes of clipped values and n / 4 bytes of coarser buckets.
     """
-    probabilities = tables / float(1 << TABLE_BITS)
-    model = constriction.stream.model.Categorical(perfect=False)
+    number = entropy_model(tables)
+    categorical = constriction.stream.model.Categorical(perfect=False)
     planes = [[np.zeros(s[:2], np.int32) for _ in range(s[-1])] for s in shapes]
     for k in reversed(range(len(shapes))):
         if scale_indices[k] == 0:
             continue
-        escaped = []
+        rows, escaped = _Rows(tables[k], number), []
         for c, plane in enumerate(planes[k]):
             h, w = plane.shape
             above = coarser_plane(planes, k, c)
             if above is not None:  # Bucket of (i // 2, j // 2) = (i // 2, t // 2 - i): at cell[i] + t // 2.
                 coarse = _COARSE.astype(np.int8)[np.minimum(np.abs(above), RANGE + 1)].reshape(-1)
                 cell = np.arange(h) // 2 * above.shape[1] - np.arange(h)
-            # Clipped values, zero-padded as in plane_contexts; int8 holds them and their sums of four.
-            padded = np.zeros((h + 1) * (w + 2), np.int8)
+            # Clipped values, padded as in plane_contexts; int8 holds them and their sums of four.
+            row = w + PAD_LEFT + 1
+            padded = np.zeros((h + PAD_TOP) * row, np.int8)
             flat, fronts = plane.reshape(-1), []
             at_plane = np.arange(h) * (w - 2)  # (i, t - 2 i) is at i (w - 2) + t in the plane.
+            # (i + PAD_TOP, t - 2 i + PAD_LEFT) of the padded plane is at i (row - 2) + t + PAD_TOP row + PAD_LEFT:
+            # row - 2 apart along the wavefront; its neighbours at these offsets.
+            offsets = (-1, -row - 1, -row, -row + 1, -2, -2 * row)
+            stride = row - 2
             for t in range(2 * (h - 1) + w):
                 first, last = max(0, (t - w + 2) // 2), min(h - 1, t // 2)
                 n = max(0, last - first + 1)
-                # (i + 1, t - 2 i + 1) in the padded plane is at i w + t + w + 3: w apart along the wavefront.
-                at = first * w + t + w + 3
-                left, top_left, top, top_right = (padded[a : a + n * w : w] for a in (at - 1, at - w - 3, at - w - 2, at - w - 1))
-                bucket = 0 if above is None else coarse[cell[first : last + 1] + t // 2]
-                ctx = _context(left, top_left, top, top_right, bucket)
-                s = np.asarray(decoder.decode(model, probabilities[k][ctx]), np.int64)
+                at = first * stride + t + PAD_TOP * row + PAD_LEFT
+                neighbours = (padded[at + o : at + o + n * stride : stride].astype(np.int64) for o in offsets)
+                bucket = 0 if above is None else coarse[cell[first : last + 1] + t // 2].astype(np.int64)
+                ctx = _context(number, *neighbours, bucket)
+                s = np.asarray(decoder.decode(categorical, rows(ctx)), np.int64)
+                rows.update(ctx, s)
                 flat[at_plane[first : last + 1] + t] = s - RANGE  # Escapes (RANGE + 1, RANGE + 2 here) are replaced below.
-                padded[at : at + n * w : w] = np.where(s == ESCAPE_POSITIVE, RANGE + 1, np.where(s == ESCAPE_NEGATIVE, -RANGE - 1, s - RANGE))
+                padded[at : at + n * stride : stride] = np.where(s == ESCAPE_POSITIVE, RANGE + 1, np.where(s == ESCAPE_NEGATIVE, -RANGE - 1, s - RANGE))
                 if n and s.max() >= ESCAPE_NEGATIVE:
                     fronts.append(t)
             escaped.append((plane, fronts))
@@ -229,13 +301,18 @@ def _decode_escapes(decoder, planes: list[tuple[np.ndarray, list[int]]], scale_i
 def level_bits(levels: list[np.ndarray], scale_indices: list[int], tables: np.ndarray) -> float:
     """Information content (bits) of the levels under the tables, escapes included (no coder overhead)."""
     planes = planes_of(levels)
+    number = entropy_model(tables)
     bits = 0.0
     for k in range(len(levels)):
         if scale_indices[k] == 0:
             continue
+        rows = _Rows(tables[k], number)
         for c, plane in enumerate(planes[k]):
-            ctx = plane_contexts(plane, coarser_plane(planes, k, c))
-            bits += float(np.sum(TABLE_BITS - np.log2(tables[k][ctx, symbols_of(plane)])))
+            ctx, symbols = plane_contexts(plane, coarser_plane(planes, k, c), number), symbols_of(plane)
+            for i, j in wavefront_chunks(*plane.shape, 1 if rows.adaptive else CHUNK):
+                probabilities = rows(ctx[i, j])
+                bits -= float(np.sum(np.log2(probabilities[np.arange(i.size), symbols[i, j]])))
+                rows.update(ctx[i, j], symbols[i, j])
             escaped = plane[np.abs(plane) > RANGE]
             if escaped.size:
                 bits += range_coder.coded_bits(escaped, scale_indices[k])
@@ -244,7 +321,8 @@ def level_bits(levels: list[np.ndarray], scale_indices: list[int], tables: np.nd
 
 def encode(levels: list[np.ndarray], scale_indices: list[int], tables: np.ndarray,
            weights: list[np.ndarray] = (), weight_scale_indices: list[int] = ()) -> bytes:
-    """The payload of entropy model 4: the latent levels by context, then the weight deltas as model 1."""
+    """The payload of entropy model 4 or 5 (as `tables` serve): the latent levels by context, then the
+    weight deltas as model 1."""
     encoder = constriction.stream.queue.RangeEncoder()
     encode_levels(encoder, levels, scale_indices, tables)
     range_coder.encode_into(encoder, list(weights), list(weight_scale_indices))

@@ -17,6 +17,7 @@ DIMENSIONS = struct.Struct("<HHBB")  # height, width, channels, bit depth.
 NAME = "image"  # The modality's name in base manifests, archive settings and results.
 RATE_UNIT = "bpp"
 MINOR_CONTEXT_TABLES = 4  # Container minor version of files coded with entropy model 4.
+MINOR_ADAPTIVE_CONTEXT = 8  # Container minor version of files coded with entropy model 5.
 
 
 @dataclasses.dataclass(frozen=True)

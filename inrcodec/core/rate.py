@@ -80,22 +80,33 @@ def _bucket(values: Array, edges: tuple[int, ...]) -> Array:
     return sum((values >= e).astype(jnp.int32) for e in edges)
 
 
-def _plane_contexts(r: Array, coarse: Array | None) -> Array:
+def _plane_contexts(r: Array, coarse: Array | None, model: int) -> Array:
     """context_coder.plane_contexts of an int plane (h, w) clipped to +-(RANGE + 1), in JAX."""
     h, w = r.shape
-    p = jnp.pad(r, ((1, 0), (1, 1)))
-    left, top_left, top, top_right = p[1:, :-2], p[:-1, :-2], p[:-1, 1:-1], p[:-1, 2:]
-    n = jnp.abs(left) + jnp.abs(top_left) + jnp.abs(top) + jnp.abs(top_right)
+    p = jnp.pad(r, ((context_coder.PAD_TOP, 0), (context_coder.PAD_LEFT, 1)))
+
+    def at(di, dj):  # The neighbour (i + di, j + dj) of every latent.
+        i, j = context_coder.PAD_TOP + di, context_coder.PAD_LEFT + dj
+        return p[i : i + h, j : j + w]
+
+    left, top_left, top, top_right, left_left, top_top = (at(*d) for d in ((0, -1), (-1, -1), (-1, 0), (-1, 1), (0, -2), (-2, 0)))
     coarse_bucket = 0
     if coarse is not None:
         up = jnp.repeat(jnp.repeat(_bucket(jnp.abs(coarse), context_coder.COARSE_EDGES), 2, axis=0), 2, axis=1)
         coarse_bucket = up[:h, :w]
-    ctx = _bucket(n, context_coder.NEIGHBOUR_EDGES) * (len(context_coder.COARSE_EDGES) + 1) + coarse_bucket
+    if model == 5:
+        near = _bucket(jnp.abs(left) + jnp.abs(top), context_coder.NEAR_EDGES)
+        far = _bucket(jnp.abs(top_left) + jnp.abs(top_right) + jnp.abs(left_left) + jnp.abs(top_top), context_coder.FAR_EDGES)
+        ctx = (near * (len(context_coder.FAR_EDGES) + 1) + far) * (len(context_coder.COARSE_EDGES) + 1) + coarse_bucket
+    else:
+        n = jnp.abs(left) + jnp.abs(top_left) + jnp.abs(top) + jnp.abs(top_right)
+        ctx = _bucket(n, context_coder.NEIGHBOUR_EDGES) * (len(context_coder.COARSE_EDGES) + 1) + coarse_bucket
     return ctx * context_coder.SIGNS + jnp.sign(left + top) + 1
 
 
 def context_bits(levels: list[Array], lengths: Array, log_scales: Array, rounded: bool | Array = True) -> Array:
-    """Bits of 2-D latent levels (*grid (h, w), C), finest first, under context tables (entropy model 4).
+    """Bits of 2-D latent levels (*grid (h, w), C), finest first, under context tables (entropy model 4,
+    or 5 with its rows as shipped: the adaptation to the signal is not priced).
 
     `lengths` is `code_lengths(tables)`; escaped values add their Laplace bits at the level's log-scale.
     Contexts come from the rounded neighbours, held constant for the gradient. Noisy latents
@@ -105,6 +116,7 @@ def context_bits(levels: list[Array], lengths: Array, log_scales: Array, rounded
     gradient (the slope of a Laplace's bits at an integer).
     """
     top = context_coder.RANGE + 1
+    model = 5 if lengths.shape[1] == context_coder.ADAPTIVE_CONTEXTS else 4
     levels_r = [jnp.clip(jax.lax.stop_gradient(jnp.round(y)), -top, top).astype(jnp.int32) for y in levels]
     total = jnp.float32(0.0)
     for k, y in enumerate(levels):
@@ -113,7 +125,7 @@ def context_bits(levels: list[Array], lengths: Array, log_scales: Array, rounded
             coarse = None
             if k + 1 < len(levels):
                 coarse = levels_r[k + 1][..., min(c, levels[k + 1].shape[-1] - 1)]
-            row = _plane_contexts(levels_r[k][..., c], coarse) * (2 * top + 1)  # Start of each latent's row.
+            row = _plane_contexts(levels_r[k][..., c], coarse, model) * (2 * top + 1)  # Start of each latent's row.
 
             def at(i):  # One gather from the flat table: no (h, w, row) array on every step.
                 return flat[row + jnp.clip(i, 0, 2 * top)]

@@ -7,26 +7,29 @@ import numpy as np
 from inrcodec.bitstream import context_coder
 
 
-def count(levels: list[np.ndarray], scale_indices: list[int], counts: np.ndarray | None = None) -> np.ndarray:
-    """Adds one signal's (context, symbol) counts to `counts` (levels, CONTEXTS, ALPHABET) and returns them.
+def count(levels: list[np.ndarray], scale_indices: list[int], counts: np.ndarray | None = None,
+          model: int = 5) -> np.ndarray:
+    """Adds one signal's (context, symbol) counts under entropy `model`'s contexts to `counts`
+    (levels, contexts, ALPHABET) and returns them.
 
     `levels` are its int latents per level (*grid (h, w), C), finest first; levels whose scale index is
     0 are not coded and not counted.
     """
     if counts is None:
-        counts = np.zeros((len(levels), context_coder.CONTEXTS, context_coder.ALPHABET), np.int64)
+        contexts = context_coder.ADAPTIVE_CONTEXTS if model == 5 else context_coder.CONTEXTS
+        counts = np.zeros((len(levels), contexts, context_coder.ALPHABET), np.int64)
     planes = context_coder.planes_of(levels)
     for k in range(len(levels)):
         if scale_indices[k] == 0:
             continue
         for c, plane in enumerate(planes[k]):
-            ctx = context_coder.plane_contexts(plane, context_coder.coarser_plane(planes, k, c))
+            ctx = context_coder.plane_contexts(plane, context_coder.coarser_plane(planes, k, c), model)
             np.add.at(counts[k], (ctx.reshape(-1), context_coder.symbols_of(plane).reshape(-1)), 1)
     return counts
 
 
 def tables(counts: np.ndarray, prior_weight: float = 4.0) -> np.ndarray:
-    """Integer tables (levels, CONTEXTS, ALPHABET) from counts.
+    """Integer tables (levels, contexts, ALPHABET) from counts.
 
     Each context's distribution is its counts plus `prior_weight` pseudo-counts spread as its level's
     overall distribution (itself smoothed with one count per symbol), so rare contexts fall back to

@@ -1,4 +1,4 @@
-"""Fits the context tables of entropy model 4 for an image base, and writes it with them as a new base.
+"""Fits the context tables of entropy model 5 (or 4) for an image base, and writes it with them as a new base.
 
 The tables are counts of (context, symbol) over the latents that today's encoder writes for
 training photos (every 3rd BSDS300-subset photo and every 6th BSD100
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--latents", type=Path, required=True, help="cache of the training latents")
+    parser.add_argument("--entropy-model", type=int, choices=(4, 5), default=5, help="the tables' model (v2-v4: 4)")
     parser.add_argument("--fit", default="", help="FIELD:VALUE,... over the base's encoder schedule")
     args = parser.parse_args()
     api.use_compilation_cache()
@@ -78,9 +79,9 @@ def main() -> None:
     counts = None
     for i, photo in enumerate(photos):
         for quality in (QUALITIES[(i + 2) % 5], QUALITIES[(i + 4) % 5]):
-            counts = context_tables.count(*coded_latents(photo, quality, base, args.latents, fit), counts)
+            counts = context_tables.count(*coded_latents(photo, quality, base, args.latents, fit), counts, args.entropy_model)
     tables = context_tables.tables(counts)
-    extra = {"fitted_on": f"{len(photos)} training photos x 2 quality levels (meta/recipes/image_context.py)",
+    extra = {"entropy_model": args.entropy_model, "fitted_on": f"{len(photos)} training photos x 2 quality levels (meta/recipes/image_context.py)",
              "symbols": int(counts.sum())}
     written = add_context_tables(base, tables, args.name, args.out, extra,
                                  {**base.manifest.get("fit", {}), **changes} if changes else None)
