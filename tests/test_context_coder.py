@@ -165,6 +165,7 @@ def test_adaptive_rows_are_exact_dyadic_distributions_at_any_count():
     np.testing.assert_array_equal(rows(ctx).sum(-1), 1.0)
     rows.counts[3, 7] = rows.totals[3] = 1 << 26  # One symbol seen everywhere in a largest level.
     rows.counts[5], rows.totals[5] = 1 << 20, cc.ALPHABET << 20
+    rows._refresh(np.array([3, 5]))
     for p in (rows(ctx), rows(np.array([3, 5, 3]))):
         f = p * (1 << cc.TABLE_BITS)
         np.testing.assert_array_equal(f, np.round(f))

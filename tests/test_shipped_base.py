@@ -53,14 +53,25 @@ def test_siren_image_v2_stays_installed_for_its_files_and_v3_differs_only_in_tab
     assert v3.manifest["fit"]["zero_levels"] == 1 and "fit" not in v2.manifest
 
 
-def test_the_default_is_v3_meta_trained_longer_with_its_own_tables_and_v3_stays_installed():
+def test_v4_is_v3_meta_trained_longer_with_its_own_tables():
     """v4 has v3's architecture and fit schedule; its weights and tables are new, so is its id."""
-    v3, default = bases.load_base("siren-image-v3"), bases.load_base(bases.DEFAULT_BASES["image"])
-    assert default.name == "siren-image-v4" and bases.installed_name(v3.base_id) == "siren-image-v3"
-    assert default.base_id != v3.base_id and default.cfg == v3.cfg
-    assert (v3.path / bases.PARAMS_FILE).read_bytes() != (default.path / bases.PARAMS_FILE).read_bytes()
-    assert not np.array_equal(v3.context_tables, default.context_tables)
-    assert default.manifest["fit"] == v3.manifest["fit"]
+    v3, v4 = bases.load_base("siren-image-v3"), bases.load_base("siren-image-v4")
+    assert bases.installed_name(v3.base_id) == "siren-image-v3" and v4.base_id != v3.base_id and v4.cfg == v3.cfg
+    assert (v3.path / bases.PARAMS_FILE).read_bytes() != (v4.path / bases.PARAMS_FILE).read_bytes()
+    assert not np.array_equal(v3.context_tables, v4.context_tables)
+    assert v4.manifest["fit"] == v3.manifest["fit"]
+
+
+def test_the_default_is_v5_with_adaptive_context_tables_and_v4_stays_installed():
+    """v5: v4's run meta-trained further, with entropy model 5's tables (672 contexts); v4's files
+    (entropy model 4) keep decoding with v4, which stays installed under its own id."""
+    from inrcodec.bitstream import context_coder
+
+    v4, default = bases.load_base("siren-image-v4"), bases.load_base(bases.DEFAULT_BASES["image"])
+    assert default.name == "siren-image-v5" and bases.installed_name(v4.base_id) == "siren-image-v4"
+    assert default.cfg == v4.cfg and default.manifest["fit"] == v4.manifest["fit"] and default.base_id != v4.base_id
+    assert context_coder.entropy_model(default.context_tables) == 5 and context_coder.entropy_model(v4.context_tables) == 4
+    assert default.manifest["training"]["steps"] > v4.manifest["training"]["steps"]
 
 
 def test_every_installed_base_has_its_own_4_byte_id_prefix():
@@ -102,7 +113,7 @@ def test_quality_bands_on_a_real_photo(shipped, photo):
     assert high.bpp < 1.6 and high.psnr > 27.5
     decoded = image_format.decode(high.data, shipped)
     np.testing.assert_array_equal(decoded.array, high.reconstruction)
-    assert image_format.read_header(high.data)[1].coding.context_tables  # The tables beat one Laplace per level.
+    assert image_format.read_header(high.data)[1].coding.entropy_model == 5  # The tables beat one Laplace per level.
 
 
 @pytest.mark.slow

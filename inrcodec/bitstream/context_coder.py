@@ -131,27 +131,32 @@ class _Rows:
     those rows plus the counts of the level's symbols coded so far (model 5, updated per wavefront)."""
 
     def __init__(self, table: np.ndarray, model: int):
-        self.table, self.adaptive = table, model == 5
+        self.adaptive = model == 5
+        self.probabilities = table / float(1 << TABLE_BITS)  # Exact: dyadic. Model 5 rewrites the rows it updates.
         if self.adaptive:
             self.prior = table * ADAPTIVE_WEIGHT
             self.counts = np.zeros_like(table)
             self.totals = np.zeros(len(table), np.int64)
+            self._refresh(np.arange(len(table)))
 
     def __call__(self, ctx: np.ndarray) -> np.ndarray:
         """Probabilities (len(ctx), ALPHABET), float64 multiples of 2**-TABLE_BITS (exact)."""
-        if not self.adaptive:
-            return self.table[ctx] / float(1 << TABLE_BITS)
-        used, index = np.unique(ctx, return_inverse=True)  # A wavefront uses few contexts: one row each.
+        return self.probabilities[ctx]
+
+    def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
+        """Counts the symbols of one wavefront (model 5), and recomputes the rows of their contexts."""
+        if self.adaptive:
+            np.add.at(self.counts, (ctx, symbols), 1)
+            seen = np.bincount(ctx, minlength=len(self.totals))
+            self.totals += seen
+            self._refresh(np.flatnonzero(seen))
+
+    def _refresh(self, used: np.ndarray) -> None:
         v = self.prior[used] + (self.counts[used] << TABLE_BITS)  # < 2**43: int64 products stay exact.
         total = (ADAPTIVE_WEIGHT + self.totals[used]) << TABLE_BITS  # The sum of each row of v.
         f = 1 + v * ((1 << TABLE_BITS) - ALPHABET) // total[:, None]
         f[np.arange(used.size), np.argmax(v, axis=-1)] += (1 << TABLE_BITS) - f.sum(axis=-1)  # First largest.
-        return (f / float(1 << TABLE_BITS))[index.reshape(-1)]
-
-    def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
-        if self.adaptive:
-            np.add.at(self.counts, (ctx, symbols), 1)
-            np.add.at(self.totals, ctx, 1)
+        self.probabilities[used] = f / float(1 << TABLE_BITS)
 
 
 def symbols_of(plane: np.ndarray) -> np.ndarray:

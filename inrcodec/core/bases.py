@@ -29,7 +29,7 @@ from inrcodec.errors import FormatError, MissingBaseError
 PARAMS_FILE = "params.npz"
 MANIFEST_FILE = "manifest.json"
 TABLES_FILE = "context_tables.npz"  # Optional: the entropy tables of bitstream.context_coder ("tables").
-DEFAULT_BASES = {"image": "siren-image-v4", "audio": "siren-audio-v2", "climate": "siren-climate-v3"}
+DEFAULT_BASES = {"image": "siren-image-v5", "audio": "siren-audio-v2", "climate": "siren-climate-v3"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Base:
     manifest: dict
     path: Path | None = None
     nbytes: int = 0  # Size of params.npz in bytes.
-    context_tables: np.ndarray | None = None  # int (levels, CONTEXTS, ALPHABET): entropy model 4.
+    context_tables: np.ndarray | None = None  # int (levels, contexts, ALPHABET): entropy model 4 (108) or 5 (672).
 
 
 def leaves_with_paths(tree, prefix: str = "") -> list[tuple[str, np.ndarray]]:
