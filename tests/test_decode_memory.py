@@ -42,8 +42,7 @@ def image_file(height: int, width: int, channels: int = 3, bit_depth: int = 8, s
     b = bases.load_base(base)
     coding = CodingHeader(0, 0, (scale,) * b.cfg.levels, context_model=context)
     meta = image_header.ImageHeader(height, width, channels, bit_depth, coding).pack()
-    minor = {4: image_header.MINOR_CONTEXT_TABLES, 5: image_header.MINOR_ADAPTIVE_CONTEXT}.get(context, container.FORMAT_MINOR)
-    return container.pack(container.Container(container.MODALITY_IMAGE, b.base_id, meta, b"", minor))
+    return container.pack(container.Container(container.MODALITY_IMAGE, b.base_id, meta, b"", image_header.minor_version(coding)))
 
 
 def audio_file(frames: int, channels: int = 1, subtype: str = "DOUBLE", scale: int = 0) -> bytes:

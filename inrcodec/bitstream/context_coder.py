@@ -16,7 +16,6 @@ same on every CPU. numpy and constriction only; see SPEC.md.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import constriction
@@ -34,6 +33,7 @@ COARSE_EDGES = (1, 2, 4)  # Bucket of the co-located coarser magnitude.
 SIGNS = 3  # sign(left + top) + 1.
 CONTEXTS = (len(NEIGHBOUR_EDGES) + 1) * (len(COARSE_EDGES) + 1) * SIGNS  # Model 4: 108.
 ADAPTIVE_CONTEXTS = (len(NEAR_EDGES) + 1) * (len(FAR_EDGES) + 1) * (len(COARSE_EDGES) + 1) * SIGNS  # Model 5: 672.
+CONTEXTS_OF_MODEL = {4: CONTEXTS, 5: ADAPTIVE_CONTEXTS}
 ADAPTIVE_WEIGHT = 32  # Model 5: the shipped row weighs as much as this many coded symbols.
 TABLE_BITS = 16  # Every table row holds integer frequencies >= 1 summing to 2**TABLE_BITS.
 CHUNK = 1 << 16  # Symbols per coder call when encoding (bounds the probability arrays' memory).
@@ -54,7 +54,7 @@ def check_tables(tables: np.ndarray, levels: int) -> np.ndarray:
 
 def entropy_model(tables: np.ndarray) -> int:
     """The entropy model that checked tables serve: 4 (static rows) or 5 (adaptive rows, richer contexts)."""
-    return 5 if tables.shape[1] == ADAPTIVE_CONTEXTS else 4
+    return 5 if np.shape(tables)[1] == ADAPTIVE_CONTEXTS else 4
 
 
 def frequencies(probabilities: np.ndarray) -> np.ndarray:

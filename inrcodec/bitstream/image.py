@@ -20,6 +20,11 @@ MINOR_CONTEXT_TABLES = 4  # Container minor version of files coded with entropy 
 MINOR_ADAPTIVE_CONTEXT = 8  # Container minor version of files coded with entropy model 5.
 
 
+def minor_version(coding: CodingHeader) -> int:
+    """The container minor version an image file with these coding fields is written with."""
+    return {4: MINOR_CONTEXT_TABLES, 5: MINOR_ADAPTIVE_CONTEXT}.get(coding.context_model, container.FORMAT_MINOR)
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageHeader:
     height: int

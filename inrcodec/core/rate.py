@@ -116,7 +116,7 @@ def context_bits(levels: list[Array], lengths: Array, log_scales: Array, rounded
     gradient (the slope of a Laplace's bits at an integer).
     """
     top = context_coder.RANGE + 1
-    model = 5 if lengths.shape[1] == context_coder.ADAPTIVE_CONTEXTS else 4
+    model = context_coder.entropy_model(lengths)
     levels_r = [jnp.clip(jax.lax.stop_gradient(jnp.round(y)), -top, top).astype(jnp.int32) for y in levels]
     total = jnp.float32(0.0)
     for k, y in enumerate(levels):

@@ -76,9 +76,8 @@ def encode(
     coded = codec.encode_signal(objective.make_signal(target), base, quality, fit_cfg, seed, progress,
                                 out=np.empty_like(arr), convert=lambda values: _to_output(values, c, bit_depth))
     header = ImageHeader(h, w, c, bit_depth, coded.header)
-    minor = {4: image_header.MINOR_CONTEXT_TABLES, 5: image_header.MINOR_ADAPTIVE_CONTEXT}.get(
-        coded.header.context_model, container.FORMAT_MINOR)
-    data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload, minor))
+    data = container.pack(container.Container(CODE, base.base_id, header.pack(), coded.payload,
+                                              image_header.minor_version(coded.header)))
     recon = coded.values
     return EncodeResult(data, recon, quality, header.rate(len(data)), RATE_UNIT, psnr(arr, recon), {}, time.perf_counter() - started)
 

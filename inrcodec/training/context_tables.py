@@ -16,8 +16,7 @@ def count(levels: list[np.ndarray], scale_indices: list[int], counts: np.ndarray
     0 are not coded and not counted.
     """
     if counts is None:
-        contexts = context_coder.ADAPTIVE_CONTEXTS if model == 5 else context_coder.CONTEXTS
-        counts = np.zeros((len(levels), contexts, context_coder.ALPHABET), np.int64)
+        counts = np.zeros((len(levels), context_coder.CONTEXTS_OF_MODEL[model], context_coder.ALPHABET), np.int64)
     planes = context_coder.planes_of(levels)
     for k in range(len(levels)):
         if scale_indices[k] == 0:
