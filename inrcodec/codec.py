@@ -109,9 +109,10 @@ def encode_signal(
     if base.cfg.spatial_dims == 2 and int(np.prod(shape)) > TILED_FIT_SAMPLES:
         ints, deltas = fit_in_tiles(fit_problem, signal, seed, fit_cfg, progress)
     else:
-        batch = {k: jnp.asarray(v)[None] for k, v in signal.items()}  # One signal: a batch of one.
-        mods = encoder.fit_signals(fit_problem, batch, jax.random.PRNGKey(seed)[None], fit_cfg, progress)
-        mods = jax.tree_util.tree_map(lambda x: x[0], mods)
+        batch = {k: np.asarray(v)[None] for k, v in signal.items()}  # One signal: a batch of one.
+        key = np.asarray(jax.random.PRNGKey(seed))[None]  # numpy: indexing JAX arrays compiles a program each.
+        mods = encoder.fit_signals(fit_problem, batch, key, fit_cfg, progress)
+        mods = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], mods)
         ints = [to_ints(y) for y in mods["latents"]]
         deltas = [to_ints(d) for d in jax.tree_util.tree_leaves(mods["delta"])] if weight_step else []
     scale_indices = [range_coder.best_scale_index(q) for q in ints]

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from inrcodec.bitstream.range_coder import CONTEXT_WINDOW
-from inrcodec.core import objective
+from inrcodec.core import compilation, objective
 from inrcodec.core.config import FitConfig, ModelConfig
 
 CHUNK_STEPS = 50  # Adam steps per compiled call (progress is reported between calls).
@@ -81,10 +81,12 @@ def _optimizer(hyper: dict) -> optax.GradientTransformation:
 def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, inner_steps: int,
            local_scales: bool, deltas: bool, zero_levels: int = 0):
     """Per signal: the meta-learned steps, in units of `step`, with the fit's extra modulations and
-    the optimizer state; the `zero_levels` finest levels set to zero. Returns (mods, opt_state), each
-    with a leading batch axis."""
+    the optimizer state; the `zero_levels` finest levels set to zero. Returns (mods, opt_state leaves,
+    keys of the refinement), each with a leading batch axis (the leaves are a plain list:
+    compilation.call can keep the program)."""
 
-    def one(signal, key):
+    def one(signal, signal_key):
+        key, fit_key = jax.random.split(signal_key)
         mods = objective.in_step_units(objective.adapt(params, signal, lam, key, cfg, inner_steps), step, log_step)
         mods["latents"] = [jnp.zeros_like(y) if k < zero_levels else y for k, y in enumerate(mods["latents"])]
         if local_scales:  # A gain per level; "log_scale" becomes the floor.
@@ -93,7 +95,7 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
         if deltas:
             mods["delta"] = jax.tree_util.tree_map(jnp.zeros_like, params["net"])
             mods["delta_log_scale"] = jnp.zeros((len(jax.tree_util.tree_leaves(mods["delta"])),), jnp.float32)
-        return mods, init_state(mods, hyper)
+        return mods, jax.tree_util.tree_leaves(init_state(mods, hyper)), fit_key
 
     return _batched(one, signals, keys)
 
@@ -123,9 +125,9 @@ def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weigh
 def schedule_values(fit_cfg: FitConfig, step: float, weight_step: float | None) -> dict:
     """The runtime hyperparameters of `refine` for a schedule (learning rates in units of the steps)."""
     total = fit_cfg.noise_steps + fit_cfg.ste_steps
-    return {"lr": jnp.float32(fit_cfg.lr / step), "weight_lr": jnp.float32(fit_cfg.weight_lr / (weight_step or 1.0)),
-            "total": jnp.float32(max(total, 1)), "one_minus_final": jnp.float32(1 - fit_cfg.lr_final),
-            "final": jnp.float32(fit_cfg.lr_final)}
+    return {"lr": np.float32(fit_cfg.lr / step), "weight_lr": np.float32(fit_cfg.weight_lr / (weight_step or 1.0)),
+            "total": np.float32(max(total, 1)), "one_minus_final": np.float32(1 - fit_cfg.lr_final),
+            "final": np.float32(fit_cfg.lr_final)}
 
 
 def init_state(mods: dict, hyper: dict):
@@ -134,13 +136,18 @@ def init_state(mods: dict, hyper: dict):
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "num_samples", "zero_levels"))
-def _run(net, mods, opt_state, signals, lam, keys, steps, ste, step, weight_step, hyper, lengths, cfg: ModelConfig,
-         num_samples: int, zero_levels: int = 0):
-    """`refine` of every signal for `steps` <= CHUNK_STEPS; signal n's step i uses split(keys[n], CHUNK_STEPS)[i]."""
+def _run(net, mods, opt_state, signals, lam, keys, done, steps, ste, step, weight_step, hyper, lengths,
+         cfg: ModelConfig, num_samples: int, zero_levels: int = 0):
+    """`refine` of every signal for `steps` <= CHUNK_STEPS after `done` steps; signal n's step i uses
+    split(fold_in(keys[n], done), CHUNK_STEPS)[i]. `opt_state` and the returned state are the leaves
+    of refine's optimizer state (as `_start` gives them)."""
 
-    def one(m, state, signal, key):
-        return refine(net, m, state, signal, lam, jax.random.split(key, CHUNK_STEPS), steps, ste, step, weight_step,
-                      hyper, cfg, num_samples, lengths, zero_levels)
+    def one(m, leaves, signal, fit_key):
+        key = jax.random.fold_in(fit_key, done)
+        state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(jax.eval_shape(init_state, m, hyper)), leaves)
+        m, state = refine(net, m, state, signal, lam, jax.random.split(key, CHUNK_STEPS), steps, ste, step, weight_step,
+                          hyper, cfg, num_samples, lengths, zero_levels)
+        return m, jax.tree_util.tree_leaves(state)
 
     return _batched(one, mods, opt_state, signals, keys)
 
@@ -160,14 +167,14 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
       The modulations with a leading axis N, latents in units of `problem.step`: {"latents",
       "log_scale", optional "log_gain", "delta", "delta_log_scale"}.
     """
-    k_adapt, k_fit = jax.vmap(jax.random.split, out_axes=1)(keys)
     total = fit_cfg.noise_steps + fit_cfg.ste_steps
     weight_step = problem.weight_step
     hyper = schedule_values(fit_cfg, problem.step, weight_step)
-    lam = jnp.float32(problem.lam)
-    mods, state = _start(problem.params, signals, lam, k_adapt, jnp.float32(problem.step),
-                         jnp.float32(np.log(problem.step)), hyper, problem.cfg, problem.inner_steps,
-                         problem.local_scales, weight_step is not None, problem.zero_levels)
+    lam = np.float32(problem.lam)  # numpy scalars: JAX would compile a program for each conversion.
+    mods, state, fit_keys = compilation.call(
+        _start, {"cfg": problem.cfg, "inner_steps": problem.inner_steps, "local_scales": problem.local_scales,
+                 "deltas": weight_step is not None, "zero_levels": problem.zero_levels},
+        problem.params, signals, lam, keys, np.float32(problem.step), np.float32(np.log(problem.step)), hyper)
     samples = int(np.prod(signals["values"].shape[1:-1]))
     num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)), MAX_FIT_SAMPLES)
     done = 0
@@ -176,11 +183,10 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
     for ste, steps in ((False, fit_cfg.noise_steps), (True, fit_cfg.ste_steps)):
         while steps > 0:
             n = min(CHUNK_STEPS, steps)
-            chunk_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(k_fit, done)
-            mods, state = _run(problem.params["net"], mods, state, signals, lam, chunk_keys, n, ste,
-                               jnp.float32(problem.step), jnp.float32(weight_step or 1.0), hyper,
-                               None if problem.lengths is None else jnp.asarray(problem.lengths), problem.cfg,
-                               num_samples, problem.zero_levels)
+            mods, state = compilation.call(
+                _run, {"cfg": problem.cfg, "num_samples": num_samples, "zero_levels": problem.zero_levels},
+                problem.params["net"], mods, state, signals, lam, fit_keys, np.int32(done), np.int32(n), np.bool_(ste),
+                np.float32(problem.step), np.float32(weight_step or 1.0), hyper, problem.lengths)
             steps -= n
             done += n
             if progress:

@@ -19,11 +19,14 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from inrcodec.errors import FormatError, InputError
+
+if TYPE_CHECKING:  # xarray is imported where it is used: images and audio never pay its 0.26 s.
+    import xarray as xr
 
 MAX_VALUES = 1 << 28  # values per field; larger inputs are refused from the shape, before loading.
 UNROTATE_BLOCK = 1 << 16  # Grid points unrotated at a time.
@@ -129,6 +132,8 @@ def read_field(path: str | Path, var: str | None = None, max_values: int | None 
 
 
 def _read_field(path: Path, var: str | None, max_values: int) -> Field:
+    import xarray as xr
+
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if var is not None:
@@ -218,6 +223,8 @@ with netCDF4.Dataset(sys.argv[1]) as d:
 
 
 def _open_dataset(path: Path, kind: str) -> xr.Dataset:
+    import xarray as xr
+
     if kind == "GRIB":
         # indexpath "": never write an .idx file next to the (possibly read-only) input.
         # errors "raise": a truncated or corrupt message fails instead of being skipped with a log line.
@@ -464,6 +471,8 @@ def _template(da: xr.DataArray, grid: tuple[str, str]) -> Template:
 def _snapshot(variable: xr.Variable) -> xr.Variable:
     """A loaded copy of a coordinate with its encoding essentials: the template is a snapshot (as its bytes
     are), and a file's dataset is closed once the field is read."""
+    import xarray as xr
+
     if variable.dtype.kind == "O" and not _all_str(variable.values):
         variable = xr.conventions.encode_cf_variable(variable)  # cftime dates -> numbers + units.
     return xr.Variable(tuple(str(d) for d in variable.dims), np.array(variable.values),
@@ -502,6 +511,8 @@ def to_dataarray(values: np.ndarray, template) -> xr.DataArray:
     Raises:
       FormatError: `values` does not have the template's field shape.
     """
+    import xarray as xr
+
     t = copy.deepcopy(template)
     values = np.asarray(values, dtype=np.float64)
     if values.shape != t.field_shape:
@@ -536,6 +547,8 @@ def netcdf_bytes(da: xr.DataArray) -> bytes:
     """A netCDF-4 file in memory holding `da` (e.g. from `to_dataarray`) with its coordinates, attributes,
     storage encoding, the global attributes in `da.encoding["global_attrs"]` and the cell bounds
     variables in `da.encoding["bounds_variables"]`."""
+    import xarray as xr
+
     name = DEFAULT_NAME if da.name is None else str(da.name)
     da = _within_storage(da)
     ds = da.to_dataset(name=name).assign_coords(da.encoding.get(BOUNDS, {}))
