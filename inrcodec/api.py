@@ -17,7 +17,7 @@ from inrcodec.core import bases
 from inrcodec import modalities
 from inrcodec._io import atomic_write, check_writable
 from inrcodec.bitstream import container, files
-from inrcodec.core.config import DEFAULT_QUALITY, EFFORT_STEPS, NO_FIT, QUALITY_LAMBDAS, FitConfig, ModelConfig
+from inrcodec.core.config import DEFAULT_QUALITY, NO_FIT, QUALITY_LAMBDAS, FitConfig, ModelConfig
 from inrcodec.errors import InputError
 from inrcodec.modalities import Modality
 from inrcodec.modalities.common import Decoded, EncodeResult, Progress
@@ -32,21 +32,12 @@ def load_default_base(ref: str | None = None, modality: str = "image") -> bases.
     return bases.load_base(ref or bases.DEFAULT_BASES[modality])
 
 
-def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
-    """The encoder schedule of a base (codec.default_fit): its manifest's "fit", with `steps` steps if given."""
+def default_fit(base: bases.Base, steps: int | None = None, effort: str | None = None) -> FitConfig:
+    """The encoder schedule of a base (codec.default_fit): its manifest's "fit", with `steps` steps if given,
+    else the schedule of an encoder `effort` ("fast", "default"; EFFORT_STEPS)."""
     from inrcodec import codec
 
-    return codec.default_fit(base, steps)
-
-
-def effort_steps(effort: str | None, fit_steps: int | None = None) -> int | None:
-    """Refinement steps of an encoder effort ("fast", "default"; EFFORT_STEPS), unless `fit_steps`
-    is given; None means the base's own schedule."""
-    if fit_steps is not None or effort is None:
-        return fit_steps
-    if effort not in EFFORT_STEPS:
-        raise InputError(f"effort must be one of {', '.join(EFFORT_STEPS)}, got {effort!r}")
-    return EFFORT_STEPS[effort]
+    return codec.default_fit(base, steps, effort)
 
 
 def qualities(base: bases.Base) -> list[int]:
@@ -78,6 +69,7 @@ def encode(
     seed: int = 0,
     fit: FitConfig | None = None,
     fit_steps: int | None = None,
+    effort: str | None = None,
     progress: Progress | None = None,
     max_error: float | None = None,
     rel_error: float | None = None,
@@ -92,7 +84,8 @@ def encode(
       rate_unit: the unit `rate` is given in, if known ("bpp" with `bpp`): InputError unless it is the modality's.
       strict: InputError when even the smallest level exceeds the target; otherwise that level's result
         comes back with `target_missed` set.
-      fit: the encoder's schedule (default: the base's, `default_fit`, with `fit_steps` steps if given).
+      fit: the encoder's schedule (default: the base's, `default_fit`, with `fit_steps` steps if given,
+        else that of the encoder `effort`: "fast" or "default").
       max_error, rel_error: climate: every decoded value within this absolute bound (the variable's
         units), or this fraction of the values' range, of the original. The network is then not
         fitted (quality NO_FIT = 0, the base's own field predicts) unless a quality level is given.
@@ -107,7 +100,7 @@ def encode(
     if quality is None and target is None:  # With an error bound the fit buys ~nothing (meta/README.md): skip it.
         quality = NO_FIT if options else DEFAULT_QUALITY
     no_fit = bool(options) and quality == NO_FIT
-    fit = fit or (FitConfig() if no_fit else default_fit(base, fit_steps))  # No fit: no JAX import either.
+    fit = fit or (FitConfig() if no_fit else default_fit(base, fit_steps, effort))  # No fit: no JAX import either.
     if target is not None:
         if not target > 0:
             raise InputError(f"the rate target must be positive, got {target}")
@@ -187,6 +180,7 @@ def encode_file(
     seed: int = 0,
     fit: FitConfig | None = None,
     fit_steps: int | None = None,
+    effort: str | None = None,
     progress: Progress | None = None,
     max_error: float | None = None,
     rel_error: float | None = None,
@@ -211,7 +205,7 @@ def encode_file(
         modalities.check_base(base, fmt.NAME, source=str(src), subject="the file")
     native = fmt.read(src, var=var, single_file=True)
     result = encode(native, quality=quality, rate=rate, bpp=bpp, rate_unit=rate_unit, strict=strict, base=base,
-                    modality=fmt.NAME, seed=seed, fit=fit, fit_steps=fit_steps, progress=progress,
+                    modality=fmt.NAME, seed=seed, fit=fit, fit_steps=fit_steps, effort=effort, progress=progress,
                     max_error=max_error, rel_error=rel_error)
     atomic_write(dst, result.data, force=force)
     return result
@@ -432,6 +426,7 @@ def evaluate(
     limit: int | None = None,
     base: str | None = None,
     fit_steps: int | None = None,
+    effort: str | None = None,
     var: str | None = None,
     seconds: float | None = None,
     command: str | None = None,
@@ -446,7 +441,7 @@ def evaluate(
     from inrcodec.evaluation import evaluate as evaluation
 
     written = evaluation.run([Path(d) for d in data], levels, Path(out), baselines, modality=modality, limit=limit,
-                             base=base, fit_steps=fit_steps, var=var, seconds=seconds, command=command, log=log,
+                             base=base, fit_steps=fit_steps, effort=effort, var=var, seconds=seconds, command=command, log=log,
                              progress=progress)
     return written, evaluation.report(out, log=log)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from inrcodec import __version__
 from inrcodec.errors import FormatError, InputError, LossWarning
 
-EFFORTS = ("fast", "default")  # api.effort_steps gives their steps.
+EFFORTS = ("fast", "default")  # Their schedules: api.default_fit.
 RATE_UNITS = ("bpp", "kbps", "bits per field")  # Units of --bpp, --kbps, --bits-per-field (dest: spaces as _).
 
 EXIT_INPUT = 1
@@ -171,7 +171,7 @@ def _encode(args: argparse.Namespace, src: Path, out: Path, report, position: st
         result = api.encode_file(
             src, out, quality=args.quality, rate=target, rate_unit=target_unit, strict=args.strict,
             base=args.base, modality=args.modality, var=args.var, force=args.force, seed=args.seed,
-            fit_steps=api.effort_steps(args.effort, args.fit_steps), progress=update,
+            fit_steps=args.fit_steps, effort=args.effort, progress=update,
             max_error=args.max_error, rel_error=args.rel_error,
         )
     finally:
@@ -317,7 +317,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                                             for x in (f"--{k}", str(v)))])
     try:
         written, bd = api.evaluate(data, qualities, out, names, modality=args.modality, limit=args.limit,
-                                   base=args.base, fit_steps=api.effort_steps(args.effort, args.fit_steps), var=args.var,
+                                   base=args.base, fit_steps=args.fit_steps, effort=args.effort, var=args.var,
                                    seconds=args.seconds,
                                    command=command, log=log, progress=progress)
     finally:
@@ -360,9 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--base", help="base network name or directory (default: the shipped base of the modality)")
     e.add_argument("--seed", type=int, default=0, help="seed of the fit's noise (same seed: same bytes)")
     e.add_argument("--effort", choices=EFFORTS, default=None,
-                   help="encoder effort: fast (48 fit steps, lower quality) or default (400)")
+                   help="encoder effort: fast (a short schedule of the base's, lower quality) or default")
     e.add_argument("--fit-steps", type=int, default=None, metavar="N",
-                   help="refinement steps after the meta-learned ones (default 400; overrides --effort)")
+                   help="refinement steps after the meta-learned ones (default: the base's; overrides --effort)")
     e.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     e.add_argument("--json", action="store_true", help="print the result line as JSON")
     e.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -21,7 +21,7 @@ from inrcodec.bitstream import context_coder, range_coder
 from inrcodec.bitstream.coding import CodingHeader, quant_step
 from inrcodec.core import bases, encoder, objective, rate, synthesis
 from inrcodec.decoder import network, reconstruct_batch
-from inrcodec.core.config import QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, grid_shapes
+from inrcodec.core.config import EFFORT_STEPS, QUALITY_LAMBDAS, QUALITY_STEP_INDEX, FitConfig, grid_shapes
 from inrcodec.errors import InputError
 
 LOCAL_GAIN_INIT = 1.3  # A local scale starts at 1.3x the mean |latent| of its window (typical of speech).
@@ -43,10 +43,18 @@ class Coded:
     values: np.ndarray  # (*signal_shape, out_channels) in [0, 1] (or `convert`ed), exactly what decode_signal gives.
 
 
-def default_fit(base: bases.Base, steps: int | None = None) -> FitConfig:
+def default_fit(base: bases.Base, steps: int | None = None, effort: str | None = None) -> FitConfig:
     """The encoder schedule a base asks for in its manifest ("fit"), else the default one; with `steps`,
-    that many refinement steps instead, split between the noise and rounding phases as the schedule splits them."""
+    that many refinement steps instead, split between the noise and rounding phases as the schedule splits them.
+    Without `steps`, an `effort` (EFFORT_STEPS) is the manifest's schedule for it ("efforts"), else its steps."""
     fit = FitConfig(**base.manifest.get("fit", {}))
+    if effort is not None and effort not in EFFORT_STEPS:
+        raise InputError(f"effort must be one of {', '.join(EFFORT_STEPS)}, got {effort!r}")
+    if steps is None and effort is not None:
+        schedule = base.manifest.get("efforts", {}).get(effort)
+        if schedule is not None:
+            return dataclasses.replace(fit, **schedule)
+        steps = EFFORT_STEPS[effort]
     if steps is None:
         return fit
     if steps < 0:

@@ -615,18 +615,26 @@ def test_fit_steps_keep_the_rest_of_the_bases_encoder_schedule():
         api.default_fit(base, -1)
 
 
-def test_effort_names_a_number_of_fit_steps_and_fit_steps_override_it(capsys):
+def test_effort_names_a_schedule_of_the_base_and_fit_steps_override_it(capsys):
+    import dataclasses
+
     from inrcodec import api
     from inrcodec.cli import EFFORTS
+    from inrcodec.core import bases
     from inrcodec.core.config import EFFORT_STEPS
     from inrcodec.errors import InputError
 
     assert EFFORTS == tuple(EFFORT_STEPS)
-    assert api.effort_steps("fast") < 400
-    assert api.effort_steps("default") is None and api.effort_steps(None) is None
-    assert api.effort_steps("fast", 12) == 12
+    base = bases.load_base(TINY_BASE_NAME)
+    own = api.default_fit(base)
+    assert api.default_fit(base, effort="default") == api.default_fit(base, effort=None) == own
+    fast = api.default_fit(base, effort="fast")  # No schedule in the manifest: EFFORT_STEPS steps of its own.
+    assert fast.noise_steps + fast.ste_steps == EFFORT_STEPS["fast"] < own.noise_steps + own.ste_steps
+    assert api.default_fit(base, 12, effort="fast") == api.default_fit(base, 12)
+    scheduled = dataclasses.replace(base, manifest={**base.manifest, "efforts": {"fast": {"noise_steps": 20, "lr": 0.1}}})
+    assert api.default_fit(scheduled, effort="fast") == dataclasses.replace(own, noise_steps=20, lr=0.1)
     with pytest.raises(InputError, match="effort"):
-        api.effort_steps("max")
+        api.default_fit(base, effort="max")
     with pytest.raises(SystemExit):
         main(["encode", "x.png", "--effort", "slowest"])
     assert "invalid choice" in capsys.readouterr().err

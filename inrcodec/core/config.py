@@ -143,7 +143,8 @@ QUALITY_LAMBDAS: dict[int, float] = {
 }
 DEFAULT_QUALITY = 4
 NO_FIT = 0  # Quality "no fit": error-bounded climate files whose latents are all zero (modalities.climate).
-# Encoder effort -> refinement steps (None: the base's own schedule, 300 + 100 for the image base).
+# Encoder effort -> refinement steps of the base's schedule (None: its own, 350 + 50 for the image base),
+# unless the base's manifest gives the effort a schedule of its own ("efforts": {name: FitConfig fields}).
 # R-D and seconds of each: meta/README.md (1,600 steps coded 16 % larger files: no "max" yet).
 EFFORT_STEPS: dict[str, int | None] = {"fast": 48, "default": None}
 # Quantization step index per quality level: the decoder multiplies the integer latents by

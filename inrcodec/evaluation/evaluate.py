@@ -341,6 +341,7 @@ def run(
     base: str | None = None,
     fit: FitConfig | None = None,
     fit_steps: int | None = None,
+    effort: str | None = None,
     var: str | None = None,
     seconds: float | None = None,
     seed: int = 0,
@@ -359,7 +360,7 @@ def run(
       modality: "image", "audio" or "climate" (None: told by the files' suffixes).
       limit: only the first `limit` items (sorted by path).
       base: base network name or directory (None: the modality's shipped base).
-      fit: encoder schedule (None: the base's).
+      fit: encoder schedule (None: the base's, with `fit_steps` steps or the schedule of `effort`: api.default_fit).
       var: climate only: the variable to read from each file.
       seconds: audio only: evaluate the first `seconds` of each clip (COIN++: 3).
       seed: the fit's noise seed (fixed: reruns give the same bytes).
@@ -399,7 +400,7 @@ def run(
     perc, perc_skipped = check_perceptual(modality)
     for name, reason in perc_skipped.items():
         log(f"metric {name}: skipped ({reason})")
-    fit = fit or api.default_fit(the_base, fit_steps)
+    fit = fit or api.default_fit(the_base, fit_steps, effort)
     explicit = {Path(d) for d in data if Path(d).is_file()}
     items = []
     for f, name in zip(files, _item_names(files)):
