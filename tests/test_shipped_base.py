@@ -89,6 +89,20 @@ def test_the_default_climate_base_is_v3_and_v2_stays_installed_for_its_files():
     assert default.manifest["value_range"] == v2.manifest["value_range"]
 
 
+def test_every_installed_base_has_a_valid_schedule_for_every_effort():
+    """A manifest's "fit" and "efforts" name FitConfig fields; the default image base's fast effort is
+    shorter than its default schedule."""
+    from inrcodec.cli import EFFORTS
+
+    for manifest in bases.list_bases():
+        base = bases.load_base(manifest["name"])
+        for effort in EFFORTS:
+            assert isinstance(api.default_fit(base, effort=effort), FitConfig)
+    image = bases.load_base(bases.DEFAULT_BASES["image"])
+    fast, default = api.default_fit(image, effort="fast"), api.default_fit(image, effort="default")
+    assert fast.noise_steps + fast.ste_steps < (default.noise_steps + default.ste_steps) / 4
+
+
 def test_a_tampered_context_table_is_refused(tmp_path):
     import shutil
 
