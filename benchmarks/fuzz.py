@@ -3,7 +3,8 @@ netCDF, .npz, .npy) through decode, the header parsers and every reader; counts 
 
 Outcomes: "ok" (read / decoded), "rejected" (inrcodec.errors.InputError or FormatError: a clean one-line
 error), "traceback" (any other exception: a bug), "crash" (the worker process died, e.g. a segfault),
-"hang" (over --time-limit, 10 s), "over-limit" (the worker's peak resident memory, ru_maxrss, over
+"hang" (over --time-limit, 10 s, plus SECONDS_PER_DECLARED_SAMPLE for every sample an .inr header
+declares: a valid 64-Mpixel file is legitimate work, not a hang), "over-limit" (the worker's peak resident memory, ru_maxrss, over
 --mem-cap-mb, 1.5 GB as SPEC.md section 2.3 promises; or a MemoryError, e.g. at the hard address-space limit
 RLIMIT_AS of the warmed-up worker + 3 GB). Only the first two are clean. After a run, over-limit cases
 that raised MemoryError run again alone with an 8 GB address-space margin ("recheck"), which tells a real
@@ -59,6 +60,10 @@ CLEAN = ("ok", "rejected")
 BAD = ("traceback", "crash", "hang", "over-limit")
 OUTCOMES = CLEAN + BAD
 TIME_LIMIT = 10.0  # seconds per case
+# Extra seconds per sample an .inr header declares: 3x what decoding and writing a valid file of the
+# format's largest size takes here with the tiny test bases (case 8:18841, 8192 x 8192 x 3 samples:
+# 16.9 s in all, ~8.4e-8 s a sample); 64 Mpixel gets 10 + 50 s.
+SECONDS_PER_DECLARED_SAMPLE = 2.5e-7
 MEM_CAP = 1536 << 20  # bytes of peak resident memory (SPEC.md section 2.3: 1.5 GB)
 AS_EXTRA = 3 << 30  # hard address-space limit: the warmed-up worker's size + this
 
@@ -1351,6 +1356,7 @@ def run(seeds_folder: str | Path, cases: int, seed: int = 0, start: int = 0, job
                         msg = w.conn.recv()
                         if msg[0] == "declared":
                             w.declared = msg[2]
+                            w.deadline += w.declared * SECONDS_PER_DECLARED_SAMPLE
                         elif msg[0] == "done":
                             results, peak = msg[2], msg[3]
                             stats.peak_rss = max(stats.peak_rss, peak)
@@ -1366,7 +1372,7 @@ def run(seeds_folder: str | Path, cases: int, seed: int = 0, start: int = 0, job
                            {"exit_code": code, "declared_samples": w.declared})
                     restart = True
                 elif w.case is not None and time.monotonic() > w.deadline:
-                    finish(w, "hang", [("?", "hang", f"over {time_limit} s", time_limit)],
+                    finish(w, "hang", [("?", "hang", f"over {time_limit} s + declared samples", time_limit)],
                            {"declared_samples": w.declared})
                     restart = True
                 elif w.case is None and not w.proc.is_alive():
@@ -1473,6 +1479,7 @@ def run_alone(seeds_folder: Path, case: Case, time_limit: float, mem_cap: int, a
             break
         if msg[0] == "declared":
             row["declared_samples"] = msg[2]
+            w.deadline += msg[2] * SECONDS_PER_DECLARED_SAMPLE
         else:
             results, peak = msg[2], msg[3]
             row.update(outcome="over-limit" if peak > mem_cap else _worst([r[1] for r in results]),
@@ -1584,7 +1591,8 @@ def main(argv: list[str] | None = None) -> int:
     stats = run(args.seeds, args.cases, args.seed, args.start, args.jobs, args.time_limit, mem_cap,
                 progress_every=60.0)
     summary = stats.summary()
-    summary.update(start=args.start, jobs=args.jobs, time_limit_s=args.time_limit, mem_cap_mb=args.mem_cap_mb,
+    summary.update(start=args.start, jobs=args.jobs, time_limit_s=args.time_limit,
+                   seconds_per_declared_sample=SECONDS_PER_DECLARED_SAMPLE, mem_cap_mb=args.mem_cap_mb,
                    address_space_limit="warmed-up worker + %d MB" % (AS_EXTRA >> 20),
                    seed_files={s.name: hashlib.sha256(s.data).hexdigest() for s in seeds},
                    base_ids=[b.hex() for b in base_ids()], command=" ".join(sys.argv), **revision)
