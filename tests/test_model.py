@@ -86,6 +86,21 @@ def test_rd_loss_rate_is_bits_per_sample_and_subsampling_works():
     assert float(loss) == float(mse)
 
 
+def test_soft_rounding_goes_from_the_identity_to_rounding_and_off_is_plain_noise():
+    y = jnp.linspace(-2.3, 2.7, 41)
+    np.testing.assert_allclose(objective.soft_round(y, 1e-3), y, atol=1e-4)
+    inner = y[jnp.abs(y - jnp.round(y)) < 0.4]  # Away from the half-integers, where it is steepest.
+    np.testing.assert_allclose(objective.soft_round(inner, 50.0), jnp.round(inner), atol=1e-3)
+    middle = objective.soft_round(y, 5.0)
+    assert float(jnp.abs(middle - jnp.round(y)).max()) < float(jnp.abs(y - jnp.round(y)).max())
+    key = jax.random.PRNGKey(3)
+    np.testing.assert_array_equal(objective.quantize(y, "noise", key, 0.0), objective.quantize(y, "noise", key))
+    noise = objective.quantize(y, "noise", key) - y
+    np.testing.assert_allclose(objective.quantize(y, "noise", key, 5.0), middle + noise, atol=1e-6)
+    grad = jax.grad(lambda v: objective.quantize(v, "noise", key, jnp.float32(0.0)).sum())(y)
+    np.testing.assert_array_equal(grad, jnp.ones_like(y))  # Off: no 0/0 from the unused branch.
+
+
 def test_zero_levels_are_held_at_zero_unpriced_and_get_no_gradient():
     base = objective.init_base(jax.random.PRNGKey(0), TINY)
     mods = objective.init_modulations(base, (6, 10), TINY)

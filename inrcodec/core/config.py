@@ -107,6 +107,8 @@ class FitConfig:
     ste_steps: int = 100  # Adam steps with straight-through rounding (quantization-aware finish).
     lr: float = 0.02  # Adam learning rate on the latents (in units of the quantization step).
     lr_final: float = 0.1  # Cosine decay of the learning rate to lr * lr_final over all the steps.
+    soft_rounding: float = 0.0  # The noise steps quantize soft_round(y, a) + u (C3), a rising linearly from 0
+    # to this over them (a = 0: y + u; large a: nearly rounded); 0 turns it off.
     sample_fraction: float = 0.125  # Fraction of samples whose distortion is evaluated each step.
     weight_step_index: int = 16  # Per-image weight deltas quantized with step 2 ** (-index / 2); 0 = none.
     weight_lr: float = 2e-3  # Adam learning rate on the weight deltas (in weight units).

@@ -101,11 +101,12 @@ def _start(params, signals, lam, keys, step, log_step, hyper, cfg: ModelConfig, 
 
 
 def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weight_step, hyper, cfg: ModelConfig,
-           num_samples: int | None, lengths=None, zero_levels: int = 0):
+           num_samples: int | None, lengths=None, zero_levels: int = 0, first=0):
     """`steps` (runtime) Adam steps on one signal's modulations (in units of `step`) under the RD loss;
     step i uses step_keys[i]; `ste` (runtime bool) picks straight-through rounding over noise;
     `lengths` (rate.code_lengths) prices the latents with context tables; the `zero_levels` finest
-    levels stay as they are (zero: Adam moves no value whose gradient is always zero).
+    levels stay as they are (zero: Adam moves no value whose gradient is always zero); `first` is the
+    fit's count of step 0 (the soft rounding's alpha rises with it).
 
     Pure and jit-able: the encoder runs it vmapped over signals (`fit_signals`), meta-training inside
     its tasks (training.train.fit_tasks). Returns (mods, opt_state).
@@ -114,8 +115,9 @@ def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weigh
 
     def body(i, carry):
         p, s = carry
+        soft = hyper["soft"] * jnp.minimum(1.0, (first + i) / hyper["noise_steps"])
         grads = jax.grad(lambda q: objective.rd_loss(net, q, signal, lam, step_keys[i], cfg, ste, num_samples, step,
-                                                 weight_step, lengths, zero_levels)[0])(p)
+                                                 weight_step, lengths, zero_levels, soft)[0])(p)
         updates, s = optimizer.update(grads, s, p)
         return optax.apply_updates(p, updates), s
 
@@ -127,7 +129,8 @@ def schedule_values(fit_cfg: FitConfig, step: float, weight_step: float | None) 
     total = fit_cfg.noise_steps + fit_cfg.ste_steps
     return {"lr": np.float32(fit_cfg.lr / step), "weight_lr": np.float32(fit_cfg.weight_lr / (weight_step or 1.0)),
             "total": np.float32(max(total, 1)), "one_minus_final": np.float32(1 - fit_cfg.lr_final),
-            "final": np.float32(fit_cfg.lr_final)}
+            "final": np.float32(fit_cfg.lr_final), "soft": np.float32(fit_cfg.soft_rounding),
+            "noise_steps": np.float32(max(fit_cfg.noise_steps, 1))}
 
 
 def init_state(mods: dict, hyper: dict):
@@ -146,7 +149,7 @@ def _run(net, mods, opt_state, signals, lam, keys, done, steps, ste, step, weigh
         key = jax.random.fold_in(fit_key, done)
         state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(jax.eval_shape(init_state, m, hyper)), leaves)
         m, state = refine(net, m, state, signal, lam, jax.random.split(key, CHUNK_STEPS), steps, ste, step, weight_step,
-                          hyper, cfg, num_samples, lengths, zero_levels)
+                          hyper, cfg, num_samples, lengths, zero_levels, done)
         return m, jax.tree_util.tree_leaves(state)
 
     return _batched(one, mods, opt_state, signals, keys)

@@ -80,15 +80,24 @@ def init_modulations(base: dict, signal_shape: Sequence[int], cfg: ModelConfig) 
     return {"latents": latents.zeros(signal_shape, cfg), "log_scale": base["log_scale"]}
 
 
-def quantize(y: Array, mode: str | Array, key: jax.Array) -> Array:
-    """Quantization proxy: uniform noise, straight-through rounding, or plain rounding.
+def soft_round(y: Array, alpha: Array) -> Array:
+    """Soft rounding (Agustsson & Theis 2020): y at alpha -> 0, round(y) as alpha -> infinity; alpha > 0."""
+    middle = jnp.floor(y) + 0.5
+    return middle + jnp.tanh(alpha * (y - middle)) / (2 * jnp.tanh(alpha / 2))
+
+
+def quantize(y: Array, mode: str | Array, key: jax.Array, soft: Array | float = 0.0) -> Array:
+    """Quantization proxy: uniform noise (on soft_round(y, soft) when soft > 0), straight-through
+    rounding, or plain rounding.
 
     `mode` is one of QUANT_MODES, or a runtime bool: True = "ste", False = "noise" (one compiled
     program serves both phases of a fit).
     """
 
     def noisy():
-        return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
+        # Where soft is 0, y itself: the same numbers as without soft rounding (and no 0/0 gradient).
+        base = jnp.where(soft > 0, soft_round(y, jnp.maximum(soft, 1e-3)), y)
+        return base + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
 
     def straight_through():
         return y + jax.lax.stop_gradient(jnp.round(y) - y)
@@ -117,6 +126,7 @@ def rd_loss(
     weight_step: float = 1.0,
     lengths: Array | None = None,
     zero_levels: int = 0,
+    soft: Array | float = 0.0,
 ) -> tuple[Array, tuple[Array, Array]]:
     """Distortion + lam * rate of one signal.
 
@@ -137,6 +147,7 @@ def rd_loss(
         rate.code_lengths(tables)) instead of one Laplace per level.
       zero_levels: the finest levels that are held at zero (static): neither quantized nor priced (an
         all-zero level costs no bits), with no gradient.
+      soft: the latents' noise proxy soft-rounds them first with this alpha (`quantize`; 0: off).
 
     Returns:
       (loss, (mse over the samples with a value, bits per sample with a value)).
@@ -145,7 +156,7 @@ def rd_loss(
     total = int(np.prod(signal_shape))
     keys = jax.random.split(key, len(mods["latents"]) + 1)
     held = [jnp.zeros_like(y) for y in mods["latents"][:zero_levels]]  # No gradient reaches the held levels.
-    fitted = [quantize(y, mode, k) for y, k in zip(mods["latents"][zero_levels:], keys[1 + zero_levels :])]
+    fitted = [quantize(y, mode, k, soft) for y, k in zip(mods["latents"][zero_levels:], keys[1 + zero_levels :])]
     log_scales = mods["log_scale"][zero_levels:]
     quantized = held + fitted
     if "log_gain" in mods:  # Local scales (entropy model 3).
