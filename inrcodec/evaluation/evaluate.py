@@ -431,8 +431,7 @@ def run(
         "items": [it.name for it in items],
         "item_shapes": [list(it.shape) for it in items],
         "base": {"name": the_base.name, "base_id": the_base.base_id.hex(), "params_bytes": the_base.nbytes},
-        "fit": {"noise_steps": fit.noise_steps, "ste_steps": fit.ste_steps, "lr": fit.lr,
-                "sample_fraction": fit.sample_fraction},
+        "fit": dataclasses.asdict(fit),  # The whole schedule: a run can be repeated from its JSON.
         "seed": seed,
         "quality": qualities,
         "dataset": bench.dataset,
