@@ -127,10 +127,16 @@ def refine(net, mods, opt_state, signal, lam, step_keys, steps, ste, step, weigh
 def schedule_values(fit_cfg: FitConfig, step: float, weight_step: float | None) -> dict:
     """The runtime hyperparameters of `refine` for a schedule (learning rates in units of the steps)."""
     total = fit_cfg.noise_steps + fit_cfg.ste_steps
-    return {"lr": np.float32(fit_cfg.lr / step), "weight_lr": np.float32(fit_cfg.weight_lr / (weight_step or 1.0)),
+    return {"lr": _float32(fit_cfg.lr / step), "weight_lr": _float32(fit_cfg.weight_lr / (weight_step or 1.0)),
             "total": np.float32(max(total, 1)), "one_minus_final": np.float32(1 - fit_cfg.lr_final),
             "final": np.float32(fit_cfg.lr_final), "soft": np.float32(fit_cfg.soft_rounding),
             "noise_steps": np.float32(max(fit_cfg.noise_steps, 1))}
+
+
+def _float32(x):
+    """A numpy float32 for a number (converting it in JAX would compile a program per run), a JAX one
+    for a traced value (meta-training passes a traced quantization step)."""
+    return np.float32(x) if isinstance(x, (int, float, np.number)) else jnp.asarray(x, jnp.float32)
 
 
 def init_state(mods: dict, hyper: dict):
