@@ -25,7 +25,7 @@ from inrcodec.bitstream import archive
 from inrcodec.bitstream.dataset_settings import DEFAULT_BLOCK, MAX_BLOCK, Settings, pack_block, unpack_block
 from inrcodec.core import bases, latents
 from inrcodec import codec, decoder, modalities
-from inrcodec.core.config import FitConfig, quant_step
+from inrcodec.core.config import DEFAULT_QUALITY, NO_FIT, FitConfig, quant_step
 from inrcodec.errors import FormatError, InputError
 
 
@@ -89,7 +89,7 @@ def compress_dataset(
     *,
     base: str | bases.Base | None = None,
     modality: str | None = None,
-    quality: int = 4,
+    quality: int | None = None,
     fit: FitConfig | None = None,
     dim: str | None = None,
     block: int = DEFAULT_BLOCK,
@@ -101,6 +101,8 @@ def compress_dataset(
     seed: int = 0,
     progress: Progress | None = None,
     client: Any = None,
+    max_error: float | None = None,
+    rel_error: float | None = None,
 ) -> "Archive":
     """Compresses many same-shaped signals into one .inrpack archive and returns it opened.
 
@@ -111,6 +113,8 @@ def compress_dataset(
         its dims, coordinates and attributes are stored, so `Archive.to_xarray` gives it back.
       out: the archive path. An existing archive is extended only with resume=True (items already
         in it are skipped, so an interrupted run continues where it stopped); force=True replaces it.
+      quality: the quality level (default DEFAULT_QUALITY; with an error bound NO_FIT: no fit, the base's
+        own field predicts, as api.encode does).
       fit: the encoder schedule (default: the base's).
       block: signals per archive item (one stream each; 1..255).
       chunk: signals fitted per batched call (bounds memory; a Dask task's unit).
@@ -118,6 +122,9 @@ def compress_dataset(
       make_base: makes the base network from the first `chunk` items (N, ...) as (items, modality, layout
         hints), e.g. by meta-training one (api.compress_dataset's train=); `base` is then ignored and
         the base is embedded in the archive, so the archive's rate includes its bytes.
+      max_error, rel_error: climate: every decoded value within this absolute bound of the original (the
+        variable's units), or within this fraction of the first chunk's value range; each block then
+        carries error-bounded residuals (ARCHIVE.md, appendix).
       client: a dask.distributed Client: chunks are fitted on its workers (they read files and Dask
         chunks themselves), this process writes the archive in order; the bytes do not depend on the
         number of workers.
@@ -142,6 +149,13 @@ def compress_dataset(
     if embed_base:
         the_base, blob = bases.embeddable(the_base)
     fit = fit or codec.default_fit(the_base)
+    if (max_error is not None or rel_error is not None) and "max_error" not in fmt.ENCODE_OPTIONS:
+        raise InputError(f"error bounds (max_error, rel_error) are for climate fields, not {fmt.NAME}")
+    bound = _Bound(max_error, rel_error)
+    bounded = max_error is not None or rel_error is not None
+    quality = (NO_FIT if bounded else DEFAULT_QUALITY) if quality is None else quality
+    if quality == NO_FIT and not bounded:
+        raise InputError(f"quality {NO_FIT} (no fit) needs an error bound (max_error or rel_error)")
     job = _Job(fmt.NAME, the_base, quality, fit, seed, chunk)
     out = Path(out)
     writer, settings, done = None, None, 0
@@ -151,12 +165,14 @@ def compress_dataset(
             settings = Settings.from_bytes(reader.header.settings)
             if (reader.header.base_id, settings.quality, settings.modality) != (the_base.base_id, quality, fmt.NAME):
                 raise InputError(f"{out}: was written with another base, quality or modality; cannot resume")
+            if not bound.matches(settings.max_error):
+                raise InputError(f"{out}: was written with error bound {settings.max_error or 'none'}; cannot resume")
             done = sum((reader.peek(b, 1) or b"\0")[0] for b in range(len(reader)))
         writer = archive.open_for_append(out)
     total = len(arrays)
     if progress:
         progress(done, total)
-    coded = _coded_chunks(arrays, job, done, settings, block, hints, embed_base, client)
+    coded = _coded_chunks(arrays, job, done, settings, block, hints, embed_base, client, bound)
     try:
         for start, chunk_settings, blocks in coded:
             if settings is None:
@@ -178,6 +194,36 @@ def compress_dataset(
 
 
 @dataclasses.dataclass(frozen=True)
+class _Bound:
+    """An archive's error bound as given: absolute (max_error), relative (rel_error), or none."""
+
+    max_error: float | None
+    rel_error: float | None
+
+    def __post_init__(self):
+        if self.max_error is not None and self.rel_error is not None:
+            raise InputError("give an absolute (max_error) or a relative (rel_error) bound, not both")
+        given = self.max_error if self.max_error is not None else self.rel_error
+        if given is not None and (isinstance(given, bool) or not np.isfinite(given) or not given > 0):
+            raise InputError(f"the error bound must be a positive number, got {given!r}")
+
+    def absolute(self, items: np.ndarray) -> float:
+        """The bound in the items' units (0: none), a relative one from the valid values of `items`."""
+        if self.max_error is not None:
+            return float(self.max_error)
+        if self.rel_error is None:
+            return 0.0
+        spread = float(np.nanmax(items) - np.nanmin(items)) if np.isfinite(items).any() else 0.0
+        if not spread > 0:
+            raise InputError("a relative bound needs values that vary; the first fields are constant (give max_error)")
+        return float(self.rel_error) * spread
+
+    def matches(self, stored: float) -> bool:
+        """Whether an archive with bound `stored` continues this one (a relative bound: any bound)."""
+        return stored == (self.max_error or 0.0) if self.rel_error is None else stored > 0
+
+
+@dataclasses.dataclass(frozen=True)
 class _Job:
     """How every chunk is coded (what a Dask worker needs besides the chunk and the settings)."""
 
@@ -188,13 +234,14 @@ class _Job:
     seed: int
     chunk: int
 
-    def settings(self, arrs: np.ndarray, block: int, hints: dict, embed_base: bool) -> Settings:
-        """The archive's settings from its first chunk (shape, the modality's layout), without the
-        per-level scales (the first chunk's latents choose them)."""
+    def settings(self, arrs: np.ndarray, block: int, hints: dict, embed_base: bool, bound: _Bound) -> Settings:
+        """The archive's settings from its first chunk (shape, the modality's layout, the error bound),
+        without the per-level scales (the first chunk's latents choose them)."""
         fmt = modalities.by_name(self.modality)
         layout = fmt.stack_layout(arrs, self.base, hints)
         return Settings(fmt.NAME, tuple(arrs.shape[1:]), self.quality, codec.quality_step_index(self.base, self.quality),
-                        (), block, base_manifest=self.base.manifest if embed_base else None, **layout)
+                        (), block, base_manifest=self.base.manifest if embed_base else None,
+                        max_error=bound.absolute(arrs), **layout)
 
     def latents(self, arrs: np.ndarray, settings: Settings, first: int) -> tuple[tuple[int, ...], list[np.ndarray]]:
         """(the per-level scales these latents would choose, the int latents per level (n, *grid, c)) of
@@ -203,6 +250,9 @@ class _Job:
         if tuple(arrs.shape[1:]) != settings.shape:
             raise InputError(f"item {first} has shape {arrs.shape[1:]}, the archive's items are {settings.shape}")
         fmt.check_stack(arrs, settings, first)
+        if self.quality == NO_FIT:  # Zero latents: no fitting, nothing coded but the residuals.
+            return (0,) * self.base.cfg.levels, [np.zeros((len(arrs), *g), np.int32)
+                                                  for g in latents.grid_shapes(fmt.signal_shape(settings.shape), self.base.cfg)]
         # The first chunk in one batch (as archives were always written), the others padded to `chunk`.
         chunk = arrs.shape[0] if first == 0 else self.chunk
         coded = codec.encode_batch(fmt.stack_signals(arrs, settings, self.base), self.base, self.quality, self.fit,
@@ -210,22 +260,30 @@ class _Job:
         return coded.header.scale_indices, coded.ints
 
 
-def _chunk_task(source, job: _Job, settings: Settings, first: int) -> tuple[tuple[int, ...], list]:
+def _chunk_task(source, job: _Job, settings: Settings, first: int) -> tuple[tuple[int, ...], Any]:
     """A chunk coded: ((), its archive blocks), or while the archive's scales are not chosen yet (the first
-    chunks), (the scales its latents would choose, its int latents per level). A worker's task."""
-    scales, ints = job.latents(_load(source), settings, first)
-    return ((), _blocks(ints, settings)) if settings.scale_indices else (scales, ints)
+    chunks), (the scales its latents would choose, (its int latents per level, its blocks' residual
+    sections or None)). A worker's task."""
+    arrs = _load(source)
+    scales, ints = job.latents(arrs, settings, first)
+    sections = None
+    if settings.max_error:  # Residuals depend on the latents, not on the scales that code them.
+        fmt, size = modalities.by_name(job.modality), settings.block
+        sections = [fmt.bound_block(arrs[s : s + size], [q[s : s + size] for q in ints], settings, job.base)
+                    for s in range(0, len(arrs), size)]
+    return ((), _blocks(ints, settings, sections)) if settings.scale_indices else (scales, (ints, sections))
 
 
-def _blocks(ints: list[np.ndarray], settings: Settings) -> list[bytes]:
-    """The archive items of a chunk's latents: blocks of `settings.block` signals."""
+def _blocks(ints: list[np.ndarray], settings: Settings, sections: list[bytes] | None = None) -> list[bytes]:
+    """The archive items of a chunk's latents (and residual sections): blocks of `settings.block` signals."""
     n = ints[0].shape[0]
-    return [pack_block([q[s : s + settings.block] for q in ints], settings.scale_indices)
-            for s in range(0, n, settings.block)]
+    return [pack_block([q[s : s + settings.block] for q in ints], settings.scale_indices,
+                       None if sections is None else sections[k])
+            for k, s in enumerate(range(0, n, settings.block))]
 
 
 def _coded_chunks(arrays: Sequence, job: _Job, skip: int, settings: Settings | None, block: int, hints: dict,
-                  embed_base: bool, client: Any) -> Iterator[tuple[int, Settings, list[bytes]]]:
+                  embed_base: bool, client: Any, bound: _Bound) -> Iterator[tuple[int, Settings, list[bytes]]]:
     """(first item, settings, blocks) of every chunk after the first `skip` items, in order. Chunks are
     fitted here or on a Dask client's workers (a few per worker in flight, so memory stays bounded);
     only their entropy coding waits for the first chunk, whose latents choose the archive's scales (a
@@ -234,7 +292,7 @@ def _coded_chunks(arrays: Sequence, job: _Job, skip: int, settings: Settings | N
     first_items = None
     if settings is None and len(starts):
         first_items = _slab(arrays, 0, job.chunk)
-        settings = job.settings(first_items, block, hints, embed_base)
+        settings = job.settings(first_items, block, hints, embed_base, bound)
 
     def source(start: int, where: dict | None = None):
         if start == 0 and first_items is not None:
@@ -252,7 +310,7 @@ def _coded_chunks(arrays: Sequence, job: _Job, skip: int, settings: Settings | N
             if scales and not current["settings"].scale_indices:
                 current["settings"] = dataclasses.replace(current["settings"], scale_indices=scales)
             settings = current["settings"]
-            yield start, settings, _blocks(out, settings) if scales else out
+            yield start, settings, _blocks(out[0], settings, out[1]) if scales else out
     finally:
         coded.close()
 
@@ -371,7 +429,9 @@ class Archive:
         # Each block's count byte, read without its CRC so that one damaged block does not hide the others.
         counts = [(self._reader.peek(b, 1) or b"\0")[0] for b in range(len(self._reader))]
         self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self._cache: tuple[int, list[np.ndarray]] | None = None
+        self._cache: tuple[int, list[np.ndarray], bytes | None] | None = None
+        self._bounded = bool(self.settings.max_error)
+        self._values: tuple[int, np.ndarray] | None = None  # A bounded archive's last decoded block.
 
     def _load_base(self) -> bases.Base:
         header = self._reader.header
@@ -389,17 +449,33 @@ class Archive:
 
     @_reading
     def _block_ints(self, b: int) -> list[np.ndarray]:
+        return self._block(b)[0]
+
+    def _block(self, b: int) -> tuple[list[np.ndarray], bytes | None]:
+        """Block b's int latents per level (n, *grid, c) and, in a bounded archive, its residual section."""
         if self._cache is None or self._cache[0] != b:
             payload = self._reader[b]
             if not payload:
                 raise FormatError(f"{self.path}: block {b} is empty")
             grids = latents.grid_shapes(self._signal_shape, self._cfg)
             try:
-                ints = unpack_block(payload, grids, self.settings.scale_indices)
+                ints, section = unpack_block(payload, grids, self.settings.scale_indices, self._bounded)
             except FormatError as e:
                 raise FormatError(f"{self.path}: block {b} is invalid ({e})") from None
-            self._cache = (b, ints)
-        return self._cache[1]
+            self._cache = (b, ints, section)
+        return self._cache[1], self._cache[2]
+
+    @_reading
+    def _block_values(self, b: int) -> np.ndarray:
+        """A bounded archive's block b decoded, (n, *shape): every item within the bound of the original."""
+        if self._values is None or self._values[0] != b:
+            ints, section = self._block(b)
+            try:
+                values = self._format.decode_bounded_block(ints, section, self.settings, self.base)
+            except FormatError as e:
+                raise FormatError(f"{self.path}: block {b} is invalid ({e})") from None
+            self._values = (b, values)
+        return self._values[1]
 
     def _locate(self, i: int) -> tuple[int, int]:
         n = len(self)
@@ -418,6 +494,8 @@ class Archive:
 
     def __getitem__(self, i: int) -> np.ndarray:
         b, j = self._locate(i)
+        if self._bounded:
+            return self._block_values(b)[j].copy()
         ints = [q[j : j + 1] for q in self._block_ints(b)]
         return self._decode(ints)[0]
 
@@ -440,6 +518,9 @@ class Archive:
 
         for b in np.unique(blocks):
             sel = np.flatnonzero(blocks == b)
+            if self._bounded:
+                out[sel] = self._block_values(int(b))[idx[sel] - self._starts[b]]
+                continue
             pending.append((sel, [q[idx[sel] - self._starts[b]] for q in self._block_ints(int(b))]))
             if sum(len(s) for s, _ in pending) >= DECODE_BATCH:
                 flush()
@@ -470,6 +551,10 @@ class Archive:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Every item in order, decoded DECODE_BATCH signals at a time."""
+        if self._bounded:
+            for b in range(len(self._reader)):
+                yield from self._block_values(b).copy()
+            return
         pending: list[list[np.ndarray]] = []
         for b in range(len(self._reader)):
             pending.append(self._block_ints(b))

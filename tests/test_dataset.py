@@ -4,6 +4,8 @@ at a time (chunk), so the encoder's programs are those of the other climate test
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,74 @@ def test_embedded_sparse_base_costs_less_than_dense(fields, tmp_path):
             sizes[name] = a.rate()["embedded_base_bytes"]
             assert a[1].shape == (9, 16)
     assert sizes["sparse"] < 0.6 * sizes["dense"]
+
+
+# --- error-bounded archives (settings version 3) -------------------------------------------------------
+
+BOUNDED = dict(base="tiny-climate-test-base", chunk=8, block=4)
+
+
+@pytest.mark.parametrize("bound", [0.003, 0.4, 5.0])
+def test_bounded_archive_keeps_every_value_within_the_bound(fields, tmp_path, bound):
+    """No fit (the default with a bound) and a fitted quality level: every read path stays within the bound,
+    the mask is kept, the settings say version 3, and a second run writes the same bytes."""
+    x = fields.values
+    for quality, name in ((None, "nofit"), (4, "fitted")):
+        path = tmp_path / f"{name}.inrpack"
+        extra = {} if quality is None else {"quality": quality, "fit": FAST}
+        with inrcodec.compress_dataset(fields, path, max_error=bound, **BOUNDED, **extra) as archive:
+            assert archive.settings.max_error == bound and b'"version":3' in archive.settings.to_bytes()
+            decoded = archive.decode_all()
+            np.testing.assert_array_equal(np.isnan(decoded), np.isnan(x))
+            assert np.nanmax(np.abs(decoded - x)) <= bound
+            np.testing.assert_array_equal(archive[9], decoded[9])
+            np.testing.assert_array_equal(archive.items([20, 3, 3, 0]), decoded[[20, 3, 3, 0]])
+        again = tmp_path / f"{name}-again.inrpack"
+        inrcodec.compress_dataset(fields, again, max_error=bound, **BOUNDED, **extra).close()
+        assert again.read_bytes() == path.read_bytes()
+    rel = tmp_path / "rel.inrpack"
+    with inrcodec.compress_dataset(fields, rel, rel_error=0.01, **BOUNDED) as archive:
+        first = fields.values[: BOUNDED["chunk"]]
+        assert archive.settings.max_error == pytest.approx(0.01 * (np.nanmax(first) - np.nanmin(first)))
+        assert np.nanmax(np.abs(archive.decode_all() - x)) <= archive.settings.max_error
+
+
+def test_bounded_archive_refusals_and_damage(fields, tmp_path):
+    path = tmp_path / "b.inrpack"
+    with pytest.raises(InputError, match="not both"):
+        inrcodec.compress_dataset(fields, path, max_error=0.1, rel_error=0.1, **BOUNDED)
+    with pytest.raises(InputError, match="positive"):
+        inrcodec.compress_dataset(fields, path, max_error=-1.0, **BOUNDED)
+    with pytest.raises(InputError, match="no fit"):
+        inrcodec.compress_dataset(fields, path, quality=0, **BOUNDED)
+    with pytest.raises(InputError, match="climate fields"):
+        inrcodec.compress_dataset(synthetic_image(16, 16)[None], path, base="tiny-test-base", max_error=1.0)
+    inrcodec.compress_dataset(fields[:8], path, max_error=0.1, **BOUNDED).close()
+    with pytest.raises(InputError, match="error bound"):
+        inrcodec.compress_dataset(fields, path, max_error=0.2, resume=True, **BOUNDED)
+    with inrcodec.compress_dataset(fields, path, max_error=0.1, resume=True, **BOUNDED) as archive:
+        assert len(archive) == 21 and np.nanmax(np.abs(archive.decode_all() - fields.values)) <= 0.1
+        ints, section = archive._block(0)
+        settings, base = archive.settings, archive.base
+    from inrcodec.modalities import climate
+
+    for bad in (section[:-1], section + b"\0", section[:5]):
+        with pytest.raises(FormatError):
+            climate.decode_bounded_block(ints, bad, settings, base)
+    with pytest.raises(FormatError, match="bound"):
+        climate.decode_bounded_block(ints, section, dataclasses.replace(settings, max_error=0.2), base)
+
+
+def test_settings_versions_say_what_they_hold():
+    from inrcodec.bitstream.dataset_settings import Settings
+
+    plain = Settings("climate", (9, 16), 4, 1, (1, 2), 4, 200.0, 300.0)
+    bounded = dataclasses.replace(plain, max_error=0.25)
+    assert b'"version":1' in plain.to_bytes() and b"max_error" not in plain.to_bytes()
+    assert Settings.from_bytes(bounded.to_bytes()) == bounded
+    for text in (plain.to_bytes().replace(b'"version":1', b'"version":3'),
+                 bounded.to_bytes().replace(b'"version":3', b'"version":2'),
+                 bounded.to_bytes().replace(b'"max_error":0.25', b'"max_error":0'),
+                 bounded.to_bytes().replace(b'"max_error":0.25', b'"max_error":-1')):
+        with pytest.raises(FormatError):
+            Settings.from_bytes(text)

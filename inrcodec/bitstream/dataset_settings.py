@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import struct
 from typing import Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from inrcodec.errors import FormatError
 
 SETTINGS_VERSION = 1  # Written when `template` is empty, so such archives keep their 1.0 bytes.
 SETTINGS_VERSION_TEMPLATE = 2  # Written with a template; readers take both.
+SETTINGS_VERSION_BOUNDED = 3  # Written with an error bound (with or without a template): blocks carry residuals.
 MAX_TEMPLATE_CHARS = 1 << 26  # Base64 characters of a template (its inflated size is checked when unpacked).
 DEFAULT_BLOCK = 16  # Signals per archive item.
 MAX_BLOCK = 255  # Its count is one byte.
@@ -39,11 +41,16 @@ class Settings:
     # Climate: base64 of climate_template.pack of the source variable (dims, coordinates, attributes; its
     # field shape (*stack, ny, nx) has as many fields as the archive has items); "" = bare arrays.
     template: str = ""
+    # Climate: every decoded value lies within this of the original (the variable's units); 0 = no bound.
+    max_error: float = 0.0
 
     def to_bytes(self) -> bytes:
         d = dataclasses.asdict(self)
-        version = SETTINGS_VERSION_TEMPLATE if self.template else SETTINGS_VERSION
-        if not self.template:
+        version = SETTINGS_VERSION_BOUNDED if self.max_error else SETTINGS_VERSION_TEMPLATE if self.template \
+            else SETTINGS_VERSION
+        if not self.max_error:
+            del d["max_error"]
+        if not self.template and version != SETTINGS_VERSION_BOUNDED:
             del d["template"]
         return json.dumps({"version": version, **d}, separators=(",", ":")).encode()
 
@@ -52,8 +59,12 @@ class Settings:
         try:
             d = json.loads(data.decode())
             version = d.pop("version")
-            if version not in (SETTINGS_VERSION, SETTINGS_VERSION_TEMPLATE) or (version == SETTINGS_VERSION) == ("template" in d):
-                raise ValueError(f"unknown settings version {version!r} (or a template where it has none)")
+            expected = {SETTINGS_VERSION: (False, False), SETTINGS_VERSION_TEMPLATE: (True, False),
+                        SETTINGS_VERSION_BOUNDED: (True, True)}.get(version)
+            if expected is None or expected != ("template" in d, "max_error" in d):
+                raise ValueError(f"unknown settings version {version!r} (or a template or bound where it has none)")
+            if version == SETTINGS_VERSION_BOUNDED and not d["max_error"]:
+                raise ValueError("a version-3 document has no error bound")
             d["shape"], d["scale_indices"] = tuple(d["shape"]), tuple(d["scale_indices"])
             settings = cls(**d)
             settings.check()
@@ -84,20 +95,41 @@ class Settings:
             raise ValueError(f"template of {len(self.template)} characters (at most {MAX_TEMPLATE_CHARS})")
         if self.base_manifest is not None and not isinstance(self.base_manifest, dict):
             raise ValueError("base manifest is not an object")
+        if not (isinstance(self.max_error, (int, float)) and not isinstance(self.max_error, bool)
+                and math.isfinite(self.max_error) and self.max_error >= 0):
+            raise ValueError(f"error bound {self.max_error!r} is not a finite number >= 0")
 
 
-def pack_block(ints: list[np.ndarray], scale_indices: Sequence[int]) -> bytes:
+LATENT_BYTES = struct.Struct("<I")  # Bounded blocks: the latents stream's length, before it.
+
+
+def pack_block(ints: list[np.ndarray], scale_indices: Sequence[int], bound: bytes | None = None) -> bytes:
     """One archive item: the count n of its signals (u8), then their latents, per level (n, *grid, c),
-    range-coded with the archive's per-level scale indices."""
-    return bytes([ints[0].shape[0]]) + range_coder.encode(ints, list(scale_indices))
+    range-coded with the archive's per-level scale indices. In a bounded archive, the latents stream
+    is preceded by its length (u32) and followed by `bound`, the modality's residual section."""
+    latents = range_coder.encode(ints, list(scale_indices))
+    if bound is None:
+        return bytes([ints[0].shape[0]]) + latents
+    return bytes([ints[0].shape[0]]) + LATENT_BYTES.pack(len(latents)) + latents + bound
 
 
-def unpack_block(item: bytes, grids: Sequence[tuple[int, ...]], scale_indices: Sequence[int]) -> list[np.ndarray]:
-    """Inverse of `pack_block`, given each level's grid shape (*grid, c) of one signal: int32 (n, *grid, c)."""
+def unpack_block(item: bytes, grids: Sequence[tuple[int, ...]], scale_indices: Sequence[int],
+                 bounded: bool = False) -> tuple[list[np.ndarray], bytes | None]:
+    """Inverse of `pack_block`, given each level's grid shape (*grid, c) of one signal: (int32 latents
+    (n, *grid, c) per level, the residual section or None when not `bounded`)."""
     if not item:
         raise FormatError("empty item")
     shapes = [(item[0], *g) for g in grids]
+    stream, bound = item[1:], None
+    if bounded:
+        if len(item) < 1 + LATENT_BYTES.size:
+            raise FormatError("truncated block")
+        (length,) = LATENT_BYTES.unpack_from(item, 1)
+        start = 1 + LATENT_BYTES.size
+        if start + length > len(item):
+            raise FormatError("the latents stream runs past the end of the block")
+        stream, bound = item[start : start + length], item[start + length :]
     try:
-        return range_coder.decode(item[1:], shapes, list(scale_indices))
+        return range_coder.decode(stream, shapes, list(scale_indices)), bound
     except (ValueError, RuntimeError, KeyError, AssertionError) as e:  # constriction asserts on invalid data.
         raise FormatError(str(e)) from None

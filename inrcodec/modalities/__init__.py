@@ -99,6 +99,15 @@ class Modality(Protocol):
     def stack_arrays(self, values: np.ndarray, settings: StackSettings) -> np.ndarray:
         """Decoded values (n, *signal_shape, C) in [0, 1] -> items (n, *shape)."""
 
+    def bound_block(self, items: np.ndarray, ints: list[np.ndarray], settings: StackSettings,
+                    base: bases.Base) -> bytes:
+        """An error-bounded archive block's residual section for items (n, *shape) and their int latents
+        (per level (n, *grid, c)); InputError for a modality without error bounds."""
+
+    def decode_bounded_block(self, ints: list[np.ndarray], section: bytes, settings: StackSettings,
+                             base: bases.Base) -> np.ndarray:
+        """Inverse of `bound_block`: the block's items (n, *shape)."""
+
     def signal_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The coded grid of an item of `shape`: image (H, W, C) -> (H, W); others unchanged."""
 

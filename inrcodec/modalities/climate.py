@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import time
 import warnings
 from pathlib import Path
@@ -227,13 +228,15 @@ def _prediction(ints: list[np.ndarray], step_index: int, inputs: np.ndarray, bas
 
 
 def _bounded(field: climate_io.Field, prediction: np.ndarray, bound: float, lo: float,
-             hi: float) -> tuple[ResidualHeader, bytes, np.ndarray]:
+             hi: float, encoding: dict | None = None) -> tuple[ResidualHeader, bytes, np.ndarray]:
     """(error-bound fields, residual bytes, decoded values (field shape, NaN where missing)) that put every
-    valid value within `bound` of the original, after the decoder's float64 arithmetic and the output's storage."""
+    valid value within `bound` of the original, after the decoder's float64 arithmetic and the output's storage
+    (`encoding`, default the field's template's)."""
     x = field.values.reshape(prediction.shape)
     valid = field.valid.reshape(prediction.shape)
     magnitude = float(np.abs(x[valid]).max(initial=0.0)) + bound
-    encoding = field.template.encoding if field.template else {}
+    if encoding is None:
+        encoding = field.template.encoding if field.template else {}
     margin = PREDICTION_MARGIN * (hi - lo) + storage_margin(encoding, magnitude)
     inner = bound - margin  # What the residuals must meet before the storage and another CPU's rounding.
     if not inner > magnitude * 2.0**-40:
@@ -480,6 +483,47 @@ def stack_signals(items: np.ndarray, settings, base: bases.Base) -> dict:
 
 def stack_arrays(values: np.ndarray, settings) -> np.ndarray:
     return from_unit(values[..., 0], _stack_mask(settings), settings.lo, settings.hi)
+
+
+def bound_block(items: np.ndarray, ints: list[np.ndarray], settings, base: bases.Base) -> bytes:
+    """The residual section of an archive block (ARCHIVE.md, appendix): a residual descriptor, stream and
+    raw bits that put every valid value of `items` (n, ny, nx) within settings.max_error of what
+    `decode_bounded_block` gives from the block's int latents `ints` (per level (n, *grid, c))."""
+    valid = np.broadcast_to(_stack_mask(settings), items.shape)
+    field = climate_io.Field(np.asarray(items, np.float64), valid, None, None, "", "")
+    inputs = stack_inputs(settings, base, len(items))
+    prediction = _prediction(ints, settings.step_index, inputs, base, settings.lo, settings.hi)
+    header, extra, _ = _bounded(field, prediction, settings.max_error, settings.lo, settings.hi,
+                                _template_encoding(settings.template))
+    return header.pack() + extra
+
+
+def decode_bounded_block(ints: list[np.ndarray], section: bytes, settings, base: bases.Base) -> np.ndarray:
+    """Inverse of `bound_block`: the block's items (n, ny, nx) float64, NaN where missing."""
+    n = ints[0].shape[0]
+    valid = np.broadcast_to(_stack_mask(settings), (n, *settings.shape))
+    header, offset = ResidualHeader.unpack_from(section, 0)
+    if header.bound != settings.max_error:
+        raise FormatError(f"block residuals have bound {header.bound}, the archive {settings.max_error}")
+    raw = header.raw_bytes(header.coded_count(valid))
+    if len(section) != offset + header.stream_bytes + raw:
+        raise FormatError(f"block residuals take {len(section) - offset} bytes, their descriptor says "
+                          f"{header.stream_bytes + raw}")
+    end = offset + header.stream_bytes
+    residual = residuals.decode(header, section[offset:end], section[end:], valid)
+    inputs = stack_inputs(settings, base, n)
+    values = _prediction(ints, settings.step_index, inputs, base, settings.lo, settings.hi) + residual
+    values[~valid] = np.nan
+    return values
+
+
+@functools.lru_cache(maxsize=4)
+def _template_encoding(template: str) -> dict:
+    """The on-disk encoding (dtype, packing) of an archive's packed template ("" = none: float64)."""
+    if not template:
+        return {}
+    raw = base64.b64decode(template, validate=True)
+    return climate_template.unpack(raw, bounds=None, max_values=1 << 62).encoding
 
 
 def signal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

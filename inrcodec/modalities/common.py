@@ -104,3 +104,13 @@ def base_for(box: container.Container, base: bases.Base | None = None) -> bases.
     if not box.base_matches(base.base_id):
         raise FormatError(f"file needs base {box.base_id.hex()}, got {base.base_id.hex()}")
     return base
+
+
+def bound_block_unsupported(items, ints, settings, base) -> bytes:
+    """`bound_block` of a modality without error bounds."""
+    raise InputError("error bounds (max_error) are for climate fields")
+
+
+def decode_bounded_block_unsupported(ints, section, settings, base):
+    """`decode_bounded_block` of a modality without error bounds: its archives never have one."""
+    raise FormatError("an archive of this modality cannot carry error-bounded blocks")

@@ -20,6 +20,8 @@ from inrcodec.core.config import FitConfig
 from inrcodec.errors import InputError
 from inrcodec.modalities.common import (Decoded, EncodeResult, Progress, StackVariable, base_for, check_base,
                                        generic_variable)
+from inrcodec.modalities.common import bound_block_unsupported as bound_block  # noqa: F401 (plug-in member)
+from inrcodec.modalities.common import decode_bounded_block_unsupported as decode_bounded_block  # noqa: F401
 from inrcodec.signals import image as image_io
 
 NAME = "image"
