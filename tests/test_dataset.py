@@ -257,7 +257,30 @@ def test_settings_versions_say_what_they_hold():
     assert Settings.from_bytes(bounded.to_bytes()) == bounded
     for text in (plain.to_bytes().replace(b'"version":1', b'"version":3'),
                  bounded.to_bytes().replace(b'"version":3', b'"version":2'),
-                 bounded.to_bytes().replace(b'"max_error":0.25', b'"max_error":0'),
-                 bounded.to_bytes().replace(b'"max_error":0.25', b'"max_error":-1')):
+                 bounded.to_bytes().replace(b'"max_error":0.25', b'"max_error":-1'),
+                 dataclasses.replace(plain, latlon="1d:eJw=", template="x").to_bytes().replace(b'"version":3',
+                                                                                              b'"version":2')):
         with pytest.raises(FormatError):
             Settings.from_bytes(text)
+    separable = dataclasses.replace(plain, latlon="1d:eJw=")  # A separable grid alone also needs version 3.
+    assert b'"version":3' in separable.to_bytes() and b'"max_error":0.0' in separable.to_bytes()
+    assert Settings.from_bytes(separable.to_bytes()) == separable
+
+
+def test_a_regional_grid_costs_its_two_axes_not_every_point(tmp_path):
+    """The UK-style regular regional grid is stored as ny latitudes and nx longitudes, and read back exactly."""
+    import xarray as xr
+
+    lat, lon = np.linspace(60.0, 50.0, 33), np.linspace(-10.0, 2.0, 49)
+    values = 280.0 + np.random.default_rng(0).normal(0, 1, (3, 33, 49))
+    da = xr.DataArray(values, dims=("time", "latitude", "longitude"),
+                      coords={"time": np.arange(3), "latitude": lat, "longitude": lon}, name="t2m")
+    with inrcodec.compress_dataset(da, tmp_path / "uk.inrpack", base="tiny-climate-test-base", max_error=0.5,
+                                   block=4) as archive:
+        assert archive.settings.latlon.startswith("1d:") and len(archive.settings.latlon) < 800
+        from inrcodec.modalities import climate
+
+        latlon = climate._stack_latlon(archive.settings)
+        np.testing.assert_array_equal(latlon[..., 0], np.broadcast_to(lat[:, None], (33, 49)))
+        np.testing.assert_array_equal(latlon[..., 1], np.broadcast_to(lon[None, :], (33, 49)))
+        assert np.abs(archive.decode_all() - values).max() <= 0.5

@@ -111,9 +111,11 @@ def test_settings_keep_the_template_and_refuse_a_damaged_one(written):
     with inrcodec.open_archive(path) as archive:
         settings = archive.settings
     assert settings.template and Settings.from_bytes(settings.to_bytes()) == settings
-    assert settings.to_bytes().startswith(b'{"version":2,')
-    with pytest.raises(FormatError, match="version"):
-        Settings.from_bytes(settings.to_bytes().replace(b'"version":2', b'"version":1'))
+    assert settings.to_bytes().startswith(b'{"version":3,')  # Its lat/lon grid is stored in the separable form.
+    assert settings.latlon.startswith("1d:")
+    for older in (b'"version":1', b'"version":2'):
+        with pytest.raises(FormatError, match="version"):
+            Settings.from_bytes(settings.to_bytes().replace(b'"version":3', older))
     damaged = Settings(**{**settings.__dict__, "template": "not base64!"})
     with pytest.raises(FormatError, match="base64"):
         inrcodec.modalities.by_name("climate").stack_variable(damaged, 6)

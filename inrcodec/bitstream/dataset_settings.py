@@ -16,7 +16,8 @@ from inrcodec.errors import FormatError
 
 SETTINGS_VERSION = 1  # Written when `template` is empty, so such archives keep their 1.0 bytes.
 SETTINGS_VERSION_TEMPLATE = 2  # Written with a template; readers take both.
-SETTINGS_VERSION_BOUNDED = 3  # Written with an error bound (with or without a template): blocks carry residuals.
+SETTINGS_VERSION_3 = 3  # Written for an error bound or a separable grid: has max_error (0 = none) and template.
+SEPARABLE_LATLON = "1d:"  # A latlon of this prefix (version 3 only) holds ny latitudes and nx longitudes.
 MAX_TEMPLATE_CHARS = 1 << 26  # Base64 characters of a template (its inflated size is checked when unpacked).
 DEFAULT_BLOCK = 16  # Signals per archive item.
 MAX_BLOCK = 255  # Its count is one byte.
@@ -36,7 +37,10 @@ class Settings:
     lo: float = 0.0  # Climate: physical value of 0 (float32), and of 1.
     hi: float = 1.0
     mask: str = ""  # Climate: hex of climate_template.pack_mask of the valid points shared by every field ("" = all).
-    latlon: str = ""  # Climate: base64 of zlib of the (ny, nx, 2) float64 degrees; "" for a regular global grid.
+    # Climate: base64 of zlib of the (ny, nx, 2) float64 degrees, or (version 3) SEPARABLE_LATLON + base64 of
+    # zlib of the ny latitudes and nx longitudes of a grid whose latitude varies along y only and longitude
+    # along x only; "" for a regular global grid.
+    latlon: str = ""
     base_manifest: dict | None = None  # When the base network is embedded in the archive.
     # Climate: base64 of climate_template.pack of the source variable (dims, coordinates, attributes; its
     # field shape (*stack, ny, nx) has as many fields as the archive has items); "" = bare arrays.
@@ -46,12 +50,12 @@ class Settings:
 
     def to_bytes(self) -> bytes:
         d = dataclasses.asdict(self)
-        version = SETTINGS_VERSION_BOUNDED if self.max_error else SETTINGS_VERSION_TEMPLATE if self.template \
-            else SETTINGS_VERSION
-        if not self.max_error:
+        version = SETTINGS_VERSION_3 if self.max_error or self.latlon.startswith(SEPARABLE_LATLON) \
+            else SETTINGS_VERSION_TEMPLATE if self.template else SETTINGS_VERSION
+        if version != SETTINGS_VERSION_3:  # Older documents keep their bytes.
             del d["max_error"]
-        if not self.template and version != SETTINGS_VERSION_BOUNDED:
-            del d["template"]
+            if not self.template:
+                del d["template"]
         return json.dumps({"version": version, **d}, separators=(",", ":")).encode()
 
     @classmethod
@@ -60,11 +64,11 @@ class Settings:
             d = json.loads(data.decode())
             version = d.pop("version")
             expected = {SETTINGS_VERSION: (False, False), SETTINGS_VERSION_TEMPLATE: (True, False),
-                        SETTINGS_VERSION_BOUNDED: (True, True)}.get(version)
+                        SETTINGS_VERSION_3: (True, True)}.get(version)
             if expected is None or expected != ("template" in d, "max_error" in d):
                 raise ValueError(f"unknown settings version {version!r} (or a template or bound where it has none)")
-            if version == SETTINGS_VERSION_BOUNDED and not d["max_error"]:
-                raise ValueError("a version-3 document has no error bound")
+            if version != SETTINGS_VERSION_3 and str(d.get("latlon", "")).startswith(SEPARABLE_LATLON):
+                raise ValueError(f"a version-{version} document has a separable grid")
             d["shape"], d["scale_indices"] = tuple(d["shape"]), tuple(d["scale_indices"])
             settings = cls(**d)
             settings.check()

@@ -28,6 +28,7 @@ from inrcodec.bitstream import climate as climate_header
 from inrcodec.bitstream import climate_template, container, residuals
 from inrcodec.bitstream.climate import (MAX_DECODE_VALUES, MINOR_BOUNDS, MINOR_COMPACT, MINOR_ERROR_BOUND,
                                         MINOR_STACK_PREDICTION, MINOR_TEMPLATE_DICTIONARY, ClimateHeader)
+from inrcodec.bitstream.dataset_settings import SEPARABLE_LATLON
 from inrcodec.bitstream.residuals import ResidualHeader
 from inrcodec.core.config import FitConfig
 from inrcodec.errors import FormatError, InputError
@@ -372,22 +373,44 @@ def distortion(field: climate_io.Field, decoded: Decoded) -> dict[str, float]:
 
 
 def _pack_latlon(latlon: np.ndarray | None) -> str:
-    """Base64 of zlib of the (ny, nx, 2) float64 degrees; "" for a regular global grid."""
+    """Base64 of zlib of the (ny, nx, 2) float64 degrees, or for a grid whose latitudes vary along y only
+    and longitudes along x only, SEPARABLE_LATLON + base64 of zlib of its ny latitudes and nx longitudes
+    (ARCHIVE.md, appendix); "" for a regular global grid."""
     import zlib
 
-    return "" if latlon is None else base64.b64encode(zlib.compress(latlon.astype("<f8").tobytes(), 9)).decode()
+    if latlon is None:
+        return ""
+    lat, lon = latlon[:, 0, 0], latlon[0, :, 1]
+    if (latlon[..., 0] == lat[:, None]).all() and (latlon[..., 1] == lon[None, :]).all():
+        raw = np.concatenate([lat, lon]).astype("<f8").tobytes()
+        return SEPARABLE_LATLON + base64.b64encode(zlib.compress(raw, 9)).decode()
+    return base64.b64encode(zlib.compress(latlon.astype("<f8").tobytes(), 9)).decode()
 
 
 def _stack_latlon(settings) -> np.ndarray | None:
+    return _unpack_latlon(settings.latlon, tuple(settings.shape))
+
+
+@functools.lru_cache(maxsize=4)
+def _unpack_latlon(packed: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """Inverse of `_pack_latlon` for fields of `shape` (read-only: it is shared)."""
     import zlib
 
-    if not settings.latlon:
+    if not packed:
         return None
-    size = 8 * 2 * int(np.prod(settings.shape))
-    raw = zlib.decompress(base64.b64decode(settings.latlon), bufsize=size)
+    ny, nx = shape
+    separable = packed.startswith(SEPARABLE_LATLON)
+    size = 8 * (ny + nx if separable else 2 * ny * nx)
+    raw = zlib.decompress(base64.b64decode(packed[len(SEPARABLE_LATLON) :] if separable else packed), bufsize=size)
     if len(raw) != size:
         raise FormatError("archive settings: the grid coordinates do not match the shape")
-    return np.frombuffer(raw, "<f8").reshape(*settings.shape, 2)
+    degrees = np.frombuffer(raw, "<f8")
+    if separable:
+        latlon = np.stack(np.broadcast_arrays(degrees[:ny, None], degrees[None, ny:]), axis=-1)
+    else:
+        latlon = degrees.reshape(ny, nx, 2)
+    latlon.setflags(write=False)
+    return latlon
 
 
 def _stack_mask(settings) -> np.ndarray:
