@@ -1,5 +1,7 @@
 """Dataset API speed on ERA5-size fields (46 x 90): fields per second to encode and decode, and the
 peak memory of a run, for growing field counts (it must not grow with the count).
+With --cache DIR, each count runs twice, each in a fresh process, with JAX's compilation cache and the
+kept fit programs in DIR (api.use_compilation_cache): "cold" (DIR emptied first) and "warm".
 
 The fields are the climate training fields regridded to 46 x 90 (samplers.ClimateFields),
 repeated with longitude shifts to reach the count. Each count runs in a fresh process so that its
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -20,13 +23,16 @@ from pathlib import Path
 import numpy as np
 
 
-def run_one(data: str, count: int, noise_steps: int, ste_steps: int, chunk: int) -> dict:
+def run_one(data: str, count: int, noise_steps: int, ste_steps: int, chunk: int, base_name: str | None,
+            cache: str | None) -> dict:
     import inrcodec
     from inrcodec import api
     from inrcodec.training import samplers
     from inrcodec.core.config import FitConfig
 
-    base = api.load_default_base(None, "climate")
+    if cache:
+        api.use_compilation_cache(cache)
+    base = api.load_default_base(base_name, "climate")
     lo, hi = base.manifest["value_range"]
     pool = samplers.ClimateFields([Path(data)], (46, 90), (lo, hi)).values[..., 0] * (hi - lo) + lo
     pool = pool[np.isfinite(pool).all(axis=(1, 2))]
@@ -45,7 +51,8 @@ def run_one(data: str, count: int, noise_steps: int, ste_steps: int, chunk: int)
     n = sum(1 for _ in archive)
     decode_s = time.perf_counter() - started
     rate = archive.rate()
-    return {"fields": count, "fit_steps": noise_steps + ste_steps, "chunk": chunk, "encode_fields_per_s": count / encode_s,
+    return {"fields": count, "base": base.name, "fit_steps": noise_steps + ste_steps, "chunk": chunk,
+            "encode_fields_per_s": count / encode_s,
             "decode_fields_per_s": n / decode_s, "bits_per_field": rate["bits_per_item"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -56,24 +63,34 @@ def main() -> None:
     p.add_argument("--counts", default="1000,10000")
     p.add_argument("--fit", default="0+0,20+10", help="noise+ste Adam steps after the meta-learned ones")
     p.add_argument("--chunk", type=int, default=256)
+    p.add_argument("--base", help="the climate base network (default: the default one)")
+    p.add_argument("--cache", help="compilation cache directory: each count runs cold, then warm")
+    p.add_argument("--compile", help=argparse.SUPPRESS)
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--out", default="results/dataset_speed.json")
     args = p.parse_args()
     if args.one:
         count, noise, ste = (int(x) for x in args.one.split(","))
-        print(json.dumps(run_one(args.data, count, noise, ste, args.chunk)))
+        row = run_one(args.data, count, noise, ste, args.chunk, args.base, args.cache)
+        print(json.dumps({**row, "compile": args.compile or "in process, no cache"}))
         return
     rows = []
     for fit in args.fit.split(","):
         noise, ste = (int(x) for x in fit.split("+"))
         for count in [int(c) for c in args.counts.split(",")]:
-            line = subprocess.run([sys.executable, __file__, args.data, "--one", f"{count},{noise},{ste}",
-                                   "--chunk", str(args.chunk)], capture_output=True, text=True, check=True).stdout
-            rows.append(json.loads(line.strip().splitlines()[-1]))
-            r = rows[-1]
-            print(f"{count} fields, {noise}+{ste} fit steps: encode {r['encode_fields_per_s']:.1f}/s, "
-                  f"decode {r['decode_fields_per_s']:.1f}/s, {r['bits_per_field']:.1f} bits/field, "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+            for compile_state in ("cold", "warm") if args.cache else (None,):
+                if compile_state == "cold":
+                    shutil.rmtree(args.cache, ignore_errors=True)
+                extra = ["--base", args.base] if args.base else []
+                extra += ["--cache", args.cache, "--compile", compile_state] if compile_state else []
+                line = subprocess.run([sys.executable, __file__, args.data, "--one", f"{count},{noise},{ste}",
+                                       "--chunk", str(args.chunk), *extra], capture_output=True, text=True,
+                                      check=True).stdout
+                rows.append(json.loads(line.strip().splitlines()[-1]))
+                r = rows[-1]
+                print(f"{count} fields, {noise}+{ste} fit steps, {r['base']}, {r['compile']}: encode "
+                      f"{r['encode_fields_per_s']:.1f}/s, decode {r['decode_fields_per_s']:.1f}/s, "
+                      f"{r['bits_per_field']:.1f} bits/field, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"command": "python benchmarks/dataset_speed.py " + " ".join(sys.argv[1:]),
                                           "results": rows}, indent=1) + "\n")

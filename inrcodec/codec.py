@@ -11,6 +11,7 @@ headers and file readers and writers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -232,7 +233,12 @@ class BatchCoded:
 
     header: CodingHeader  # Shared by every signal.
     ints: list[np.ndarray]  # Per level: int32 (N, *grid_shape, channels).
-    values: np.ndarray  # (N, *signal_shape, out_channels) in [0, 1], what the decoder gives.
+    reconstruct: Callable[[], np.ndarray]  # -> `values`; run only if asked (archives need only the ints).
+
+    @functools.cached_property
+    def values(self) -> np.ndarray:
+        """(N, *signal_shape, out_channels) in [0, 1], what the decoder gives."""
+        return self.reconstruct()
 
     def payload(self, items: slice | None = None) -> bytes:
         """One range-coded stream of the given signals (all by default), level after level.
@@ -301,5 +307,5 @@ def encode_batch(
     predicted = predicted if any(predicted) else ()  # Entropy model 1 when no level gains.
     symbols = _coded_symbols(ints, predicted)
     header = CodingHeader(step_index, 0, tuple(range_coder.best_scale_index(q) for q in symbols), (), predicted)
-    values = reconstruct_batch(base, ints, signal_shape, step, signals.get("inputs"))
-    return BatchCoded(header, ints, values)
+    inputs = signals.get("inputs")
+    return BatchCoded(header, ints, lambda: reconstruct_batch(base, ints, signal_shape, step, inputs))

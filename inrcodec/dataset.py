@@ -190,7 +190,7 @@ def compress_dataset(
             writer.close()
     if settings is None:
         raise InputError("no items to compress" if not out.exists() else f"{out}: nothing new to add")
-    return open_archive(out)
+    return open_archive(out, the_base)  # The base it was written with, installed or not.
 
 
 @dataclasses.dataclass(frozen=True)

@@ -284,3 +284,14 @@ def test_a_regional_grid_costs_its_two_axes_not_every_point(tmp_path):
         np.testing.assert_array_equal(latlon[..., 0], np.broadcast_to(lat[:, None], (33, 49)))
         np.testing.assert_array_equal(latlon[..., 1], np.broadcast_to(lon[None, :], (33, 49)))
         assert np.abs(archive.decode_all() - values).max() <= 0.5
+
+
+def test_the_returned_archive_reads_with_a_base_that_is_not_installed(fields, tmp_path, monkeypatch):
+    from inrcodec.core import bases
+
+    base = bases.load_base("tiny-climate-test-base")
+    monkeypatch.setenv("INRCODEC_BASES", str(tmp_path / "nothing-installed"))
+    with inrcodec.compress_dataset(fields[:4], tmp_path / "a.inrpack", base=base, fit=FAST, block=4) as archive:
+        assert archive.decode_all().shape == (4, 9, 16)
+    with pytest.raises(inrcodec.errors.MissingBaseError):
+        inrcodec.open_archive(tmp_path / "a.inrpack")  # Reopened later, the base must be given or installed.

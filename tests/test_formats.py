@@ -126,7 +126,7 @@ def test_stack_prediction_bitmap_round_trips_and_is_checked():
         coding.CodingHeader.unpack_from(packed[:-1] + bytes([0x04]), 0, stack=True)  # Level 10 of 0..9.
     with pytest.raises(FormatError, match="truncated"):
         coding.CodingHeader.unpack_from(packed[:-1], 0, stack=True)
-    coded = codec.BatchCoded(header, [np.zeros((2, 1), np.int32)] * 10, np.zeros((2, 1, 1)))
+    coded = codec.BatchCoded(header, [np.zeros((2, 1), np.int32)] * 10, lambda: np.zeros((2, 1, 1)))
     with pytest.raises(ValueError, match="slice"):
         coded.payload(slice(0, 1))
 

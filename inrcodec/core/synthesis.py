@@ -161,7 +161,18 @@ def reconstruct_batch(
     net = as_float(net, dtype)  # Once, not per signal.
     if out is None:
         out = np.empty((n, *signal_shape, cfg.out_channels), dtype)
-    for i in range(n):
+
+    def one_signal(i: int) -> None:
         reconstruct(net, [np.asarray(q)[i] for q in quantized], signal_shape, cfg, step,
                     None if inputs is None else np.asarray(inputs)[i], out=out[i], convert=convert, dtype=dtype)
+
+    if n == 1 or THREADS == 1 or int(np.prod(signal_shape)) > BAND_SAMPLES:
+        for i in range(n):  # One signal at a time; a large one's bands run on every core (reconstruct).
+            one_signal(i)
+        return out
+    # Small signals (one band each) run side by side, as a large signal's bands do.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(one_signal, range(n)))
     return out
