@@ -420,6 +420,9 @@ class Archive:
         self._reader = archive.read_archive(self.path)
         self.settings = Settings.from_bytes(self._reader.header.settings)
         self.base = base or self._load_base()
+        if self.base.base_id != self._reader.header.base_id:
+            raise InputError(f"{self.path}: written with base {self._reader.header.base_id.hex()}, "
+                             f"not {self.base.base_id.hex()} ({self.base.name})")
         self._cfg = self.base.cfg
         if len(self.settings.scale_indices) != self._cfg.levels:
             raise FormatError(f"{self.path}: settings have {len(self.settings.scale_indices)} latent levels, "

@@ -287,6 +287,7 @@ def test_a_regional_grid_costs_its_two_axes_not_every_point(tmp_path):
 
 
 def test_the_returned_archive_reads_with_a_base_that_is_not_installed(fields, tmp_path, monkeypatch):
+    from conftest import ASSETS_DIR
     from inrcodec.core import bases
 
     base = bases.load_base("tiny-climate-test-base")
@@ -295,3 +296,7 @@ def test_the_returned_archive_reads_with_a_base_that_is_not_installed(fields, tm
         assert archive.decode_all().shape == (4, 9, 16)
     with pytest.raises(inrcodec.errors.MissingBaseError):
         inrcodec.open_archive(tmp_path / "a.inrpack")  # Reopened later, the base must be given or installed.
+    inrcodec.open_archive(tmp_path / "a.inrpack", base).close()
+    other = bases.load_base(str(ASSETS_DIR / "tiny-base"))
+    with pytest.raises(InputError, match="written with base"):
+        inrcodec.open_archive(tmp_path / "a.inrpack", other)
