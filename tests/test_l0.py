@@ -337,3 +337,25 @@ def test_narrow_width_matches_the_parameter_budget():
         params = lambda w: ModelConfig(channels=WIDE.channels, hidden=w, depth=3).num_params()  # noqa: E731
         assert abs(params(h) - budget) <= min(abs(params(h - 1) - budget), abs(params(h + 1) - budget))
     assert pruning.narrow_width_for_density(WIDE, 1.0) == WIDE.hidden
+
+
+def test_annealed_gates_are_nearly_binary_and_keep_their_expected_density():
+    """At a low temperature the samples are almost all exactly 0 or 1, P(z != 0) still matches
+    expected_l0 at that temperature, and the schedule falls from BETA to the final one."""
+    from inrcodec.training.train import TrainConfig, gate_beta
+
+    log_alpha = jnp.linspace(-4.0, 4.0, 41)
+    for beta, most_fractional in ((l0.BETA, 1.0), (0.05, 0.06)):
+        z = jax.vmap(lambda k: l0.sample_gates(k, log_alpha, beta))(jax.random.split(jax.random.PRNGKey(0), 20000))
+        np.testing.assert_allclose(np.mean(z != 0, axis=0), l0.expected_l0(log_alpha, beta), atol=0.015)
+        fractional = float(np.mean((z > 0) & (z < 1)))
+        assert fractional <= most_fractional
+        if beta == l0.BETA:
+            assert fractional > 0.3  # Louizos et al.'s temperature leaves many gates in between.
+    cfg = TrainConfig(steps=100, sparsity="l0-structured", density=0.5, gate_beta_final=0.05)
+    betas = [float(gate_beta(cfg, s)) for s in (0, 50, 100, 200)]
+    assert betas[0] == pytest.approx(l0.BETA) and betas[2] == pytest.approx(0.05) == betas[3]
+    assert betas[0] > betas[1] > betas[2]
+    assert float(gate_beta(TrainConfig(), 70)) == pytest.approx(l0.BETA)  # Default: no annealing.
+    with pytest.raises(ValueError, match="gate_beta_final"):
+        TrainConfig(gate_beta_final=1.0)

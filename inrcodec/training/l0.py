@@ -64,7 +64,7 @@ def init_log_alpha(shape: Sequence[int], keep_prob: float = 0.9, dtype: Any = jn
     return jnp.full(tuple(shape), value, dtype)
 
 
-def sample_gates(key: jax.Array, log_alpha: Array) -> Array:
+def sample_gates(key: jax.Array, log_alpha: Array, beta: float | Array = BETA) -> Array:
     """Reparameterised hard-concrete samples (training-time gates).
 
     u ~ U(eps, 1 - eps), s = sigmoid((log u - log(1 - u) + log_alpha) / beta),
@@ -79,23 +79,24 @@ def sample_gates(key: jax.Array, log_alpha: Array) -> Array:
       Gates of shape (...) and log_alpha's dtype, in [0, 1].
     """
     u = jax.random.uniform(key, jnp.shape(log_alpha), jnp.result_type(log_alpha, jnp.float32), EPS, 1.0 - EPS)
-    s = jax.nn.sigmoid((jnp.log(u) - jnp.log1p(-u) + log_alpha) / BETA)
+    s = jax.nn.sigmoid((jnp.log(u) - jnp.log1p(-u) + log_alpha) / beta)
     return jnp.clip(s * (ZETA - GAMMA) + GAMMA, 0.0, 1.0)
 
 
-def expected_l0(log_alpha: Array) -> Array:
+def expected_l0(log_alpha: Array, beta: float | Array = BETA) -> Array:
     """Per-gate probability that the gate is nonzero: sigmoid(log_alpha - beta * log(-gamma / zeta)).
 
     Args:
       log_alpha: gate locations, shape (...).
+      beta: the temperature the gates are sampled at (annealed: TrainConfig.gate_beta_final).
 
     Returns:
       P(z != 0), shape (...), differentiable in log_alpha.
     """
-    return jax.nn.sigmoid(log_alpha - _L0_SHIFT)
+    return jax.nn.sigmoid(log_alpha - beta * math.log(-GAMMA / ZETA))
 
 
-def expected_density(log_alpha_tree: PyTree, sizes_tree: PyTree | None = None) -> Array:
+def expected_density(log_alpha_tree: PyTree, sizes_tree: PyTree | None = None, beta: float | Array = BETA) -> Array:
     """Expected fraction of kept weights over a pytree of gate locations.
 
     density = sum_g n_g * P(z_g != 0) / sum_g n_g, where n_g is the number of weights gate g
@@ -115,7 +116,7 @@ def expected_density(log_alpha_tree: PyTree, sizes_tree: PyTree | None = None) -
 
     def kept_and_total(la, n):
         n = jnp.broadcast_to(jnp.asarray(n, jnp.float32), jnp.shape(la))
-        return jnp.sum(n * expected_l0(la)), jnp.sum(n)
+        return jnp.sum(n * expected_l0(la, beta)), jnp.sum(n)
 
     pairs = jax.tree.leaves(
         jax.tree.map(kept_and_total, log_alpha_tree, sizes_tree), is_leaf=lambda x: isinstance(x, tuple)
@@ -257,7 +258,8 @@ def apply_with_unit_gates(
     return out + z @ params["skip"] if "skip" in params else out
 
 
-def structured_expected_density(params: siren.Params, unit_log_alphas: Sequence[Array]) -> Array:
+def structured_expected_density(params: siren.Params, unit_log_alphas: Sequence[Array],
+                                beta: float | Array = BETA) -> Array:
     """Expected fraction of SIREN parameters that survive structured pruning (exact, independent gates).
 
     A parameter survives when every unit gate it touches is nonzero: a hidden-to-hidden weight
@@ -275,7 +277,7 @@ def structured_expected_density(params: siren.Params, unit_log_alphas: Sequence[
     layers = _sine_layers(params)
     if len(unit_log_alphas) != len(layers):
         raise ValueError(f"expected {len(layers)} log_alpha vectors, got {len(unit_log_alphas)}")
-    p = [jnp.sum(expected_l0(la)) for la in unit_log_alphas]  # Expected kept units per layer.
+    p = [jnp.sum(expected_l0(la, beta)) for la in unit_log_alphas]  # Expected kept units per layer.
     in_dim = params["first"]["w"].shape[0]
     kept = in_dim * p[0] + p[0]  # first: w rows are inputs, columns are units; b.
     for k, layer in enumerate(params["hidden"], start=1):
@@ -407,17 +409,20 @@ def gate_network(params: siren.Params, gates: PyTree, structured: bool) -> siren
     return gate_units(params, gates) if structured else gate_weights(params, gates)
 
 
-def sample_gated_network(key: jax.Array, params: siren.Params, log_alphas: PyTree, structured: bool) -> siren.Params:
-    """The SIREN gated by one reparameterised hard-concrete sample of every gate (differentiable in log_alphas)."""
+def sample_gated_network(key: jax.Array, params: siren.Params, log_alphas: PyTree, structured: bool,
+                         beta: float | Array = BETA) -> siren.Params:
+    """The SIREN gated by one reparameterised hard-concrete sample of every gate at temperature `beta`
+    (differentiable in log_alphas)."""
     leaves, treedef = jax.tree.flatten(log_alphas)
     keys = jax.random.split(key, len(leaves))
-    gates = jax.tree.unflatten(treedef, [sample_gates(k, la) for k, la in zip(keys, leaves)])
+    gates = jax.tree.unflatten(treedef, [sample_gates(k, la, beta) for k, la in zip(keys, leaves)])
     return gate_network(params, gates, structured)
 
 
-def network_expected_density(params: siren.Params, log_alphas: PyTree, structured: bool) -> Array:
-    """Expected density of a gated SIREN: of its parameters if `structured`
+def network_expected_density(params: siren.Params, log_alphas: PyTree, structured: bool,
+                             beta: float | Array = BETA) -> Array:
+    """Expected density of a gated SIREN sampled at temperature `beta`: of its parameters if `structured`
     (`structured_expected_density`), else of its gated weights (`expected_density`). Scalar."""
     if structured:
-        return structured_expected_density(params, log_alphas)
-    return expected_density(log_alphas)
+        return structured_expected_density(params, log_alphas, beta)
+    return expected_density(log_alphas, beta=beta)

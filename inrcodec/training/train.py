@@ -92,6 +92,9 @@ class TrainConfig:
     # without it the multiplier built up on the way down keeps pushing the density far below the target.
     gate_lr: float = 0.05  # Constant Adam learning rate of the gate locations log_alpha.
     gate_keep_prob: float = 0.9  # Initial keep probability P(gate != 0) of every gate.
+    gate_beta_final: float = l0.BETA  # Temperature of the hard-concrete gates at the last step: below l0.BETA it
+    # falls geometrically from l0.BETA over the run, so the sampled gates approach 0 / 1 and the network the
+    # training sees approaches the deterministic one the export keeps (issue 20: gates that polarise).
 
     def __post_init__(self):
         if self.sparsity not in SPARSITY_METHODS:
@@ -101,6 +104,8 @@ class TrainConfig:
         if not self.step_indices or not all(0 <= i <= MAX_STEP_INDEX for i in self.step_indices):
             raise ValueError(f"step_indices must be a non-empty tuple of indices in 0..{MAX_STEP_INDEX}, "
                              f"got {self.step_indices}")
+        if not 0.0 < self.gate_beta_final <= l0.BETA:
+            raise ValueError(f"gate_beta_final must lie in (0, {l0.BETA:.4f}], got {self.gate_beta_final}")
         if not 0.0 <= self.lon_roll <= 1.0:
             raise ValueError(f"lon_roll is a probability, got {self.lon_roll}")
         if self.sparsity == "none" and self.density < 1.0:
@@ -137,22 +142,29 @@ def validation_set(sampler: samplers.Sampler, cfg: TrainConfig) -> tuple[dict, n
     return batch, lams, steps
 
 
-def task_base(params: dict, gate_key: jax.Array, cfg: TrainConfig) -> dict:
+def gate_beta(cfg: TrainConfig, step: int) -> np.float32:
+    """The gates' temperature at outer step `step`: l0.BETA, falling geometrically to cfg.gate_beta_final."""
+    progress = min(1.0, step / max(1, cfg.steps))
+    return np.float32(l0.BETA * (cfg.gate_beta_final / l0.BETA) ** progress)
+
+
+def task_base(params: dict, gate_key: jax.Array, cfg: TrainConfig, beta: float | jnp.ndarray = l0.BETA) -> dict:
     """The base one task sees: with L0 gates, its SIREN gated by one hard-concrete sample drawn
-    with `gate_key` (differentiable in params["gates"]); otherwise `params` itself."""
+    with `gate_key` at temperature `beta` (differentiable in params["gates"]); otherwise `params` itself."""
     if not cfg.gated:
         return params
-    net = l0.sample_gated_network(gate_key, params["net"], params["gates"], cfg.sparsity == "l0-structured")
+    net = l0.sample_gated_network(gate_key, params["net"], params["gates"], cfg.sparsity == "l0-structured", beta)
     return {**params, "net": net}
 
 
-def expected_density(params: dict, cfg: TrainConfig) -> jnp.ndarray:
+def expected_density(params: dict, cfg: TrainConfig, beta: float | jnp.ndarray = l0.BETA) -> jnp.ndarray:
     """Expected density of the gated SIREN (scalar; see TrainConfig.density for what it counts)."""
-    return l0.network_expected_density(params["net"], params["gates"], cfg.sparsity == "l0-structured")
+    return l0.network_expected_density(params["net"], params["gates"], cfg.sparsity == "l0-structured", beta)
 
 
 def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig,
-              gate_key: jax.Array | None = None, quant_steps: jnp.ndarray | None = None) -> dict:
+              gate_key: jax.Array | None = None, quant_steps: jnp.ndarray | None = None,
+              beta: float | jnp.ndarray = l0.BETA) -> dict:
     """Per task: the meta-learned steps, then `fit_steps` Adam steps of the encoder's refinement
     (core.encoder.refine; no gradient flows back).
 
@@ -164,7 +176,7 @@ def fit_tasks(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg:
     params = jax.lax.stop_gradient(params)
 
     def task(signal, lam, step, k, gk):
-        base = task_base(params, gk, cfg)
+        base = task_base(params, gk, cfg, beta)
         k_inner, k_fit = jax.random.split(k)
         mods = objective.in_step_units(objective.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step), step)
         hyper = encoder.schedule_values(schedule, step, None)
@@ -192,21 +204,21 @@ def _gate_keys(gate_key: jax.Array | None, n: int, cfg: TrainConfig) -> jax.Arra
 
 def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg: TrainConfig, fitted: dict | None = None,
                gate_key: jax.Array | None = None, multiplier: jnp.ndarray | float = 0.0,
-               quant_steps: jnp.ndarray | None = None):
+               quant_steps: jnp.ndarray | None = None, beta: float | jnp.ndarray = l0.BETA):
     """Mean post-adaptation rate-distortion loss over the tasks of a batch (task i quantizes its
     latents with quant_steps[i]; None: unit steps).
 
     With `fitted` (from fit_tasks), adds fit_weight x the loss at those latents (first order: by
     the envelope theorem this is the gradient of the fitted loss when the fit has converged).
 
-    With L0 gates (cfg.gated), task i samples its gates once with split(gate_key, batch)[i] and
+    With L0 gates (cfg.gated), task i samples its gates (temperature `beta`) once with split(gate_key, batch)[i] and
     adapts and is evaluated through that gated SIREN, and the loss gains the constraint term
     l0.lagrangian_penalty(expected density, cfg.density, multiplier); the metrics then also hold
     "density" (expected) and "multiplier".
     """
 
     def task(signal, lam, step, k, fitted_mods, gk):
-        base = task_base(params, gk, cfg)
+        base = task_base(params, gk, cfg, beta)
         k_inner, k_outer, k_fit = jax.random.split(k, 3)
         mods = objective.adapt(base, signal, lam, k_inner, cfg.model, cfg.inner_steps, step)
         loss, (mse, rate) = objective.rd_loss(base["net"], objective.in_step_units(mods, step), signal, lam, k_outer,
@@ -225,7 +237,7 @@ def outer_loss(params: dict, batch: dict, lams: jnp.ndarray, key: jax.Array, cfg
     metrics = {"loss": loss.mean(), "psnr": jnp.mean(-10 * jnp.log10(mse)), "bpp": rate.mean()}
     total = loss.mean()
     if cfg.gated:
-        density = expected_density(params, cfg)
+        density = expected_density(params, cfg, beta)
         total = total + l0.lagrangian_penalty(density, cfg.density, multiplier)
         metrics.update(density=density, multiplier=jnp.asarray(multiplier, jnp.float32))
     return total, metrics
@@ -338,12 +350,12 @@ def train(
         params, opt_state, sparse_state, step, curve, elapsed = _load_checkpoint(ckpt, params, opt_state, sparse_state)
 
     @jax.jit
-    def train_step(params, opt_state, sparse_state, batch, lams, quant_steps, key):
+    def train_step(params, opt_state, sparse_state, batch, lams, quant_steps, key, beta):
         k_fit, k_outer = jax.random.split(key)
         gate_key = jax.random.fold_in(key, 1)  # Only used with L0 gates; leaves the dense keys unchanged.
-        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, quant_steps) if cfg.fit_steps > 0 else None
+        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, quant_steps, beta) if cfg.fit_steps > 0 else None
         grads, metrics = jax.grad(outer_loss, has_aux=True)(params, batch, lams, k_outer, cfg, fitted, gate_key,
-                                                            sparse_state.get("multiplier", 0.0), quant_steps)
+                                                            sparse_state.get("multiplier", 0.0), quant_steps, beta)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         if "mask" in sparse_state:  # Fixed mask: pruned weights are re-zeroed after every update.
@@ -354,26 +366,32 @@ def train(
         return params, opt_state, sparse_state, metrics
 
     @jax.jit
-    def validate(params, sparse_state, batch, lams, quant_steps):
+    def validate(params, sparse_state, batch, lams, quant_steps, beta):
         key = jax.random.PRNGKey(cfg.seed + 1)  # The same noise at every validation: a comparable curve.
         k_fit, k_outer = jax.random.split(key)
         gate_key = jax.random.fold_in(key, 1)
-        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, quant_steps) if cfg.fit_steps > 0 else None
+        fitted = fit_tasks(params, batch, lams, k_fit, cfg, gate_key, quant_steps, beta) if cfg.fit_steps > 0 else None
         return outer_loss(params, batch, lams, k_outer, cfg, fitted, gate_key, sparse_state.get("multiplier", 0.0),
-                          quant_steps)[1]
+                          quant_steps, beta)[1]
 
     started = time.time() - elapsed
     root_key = jax.random.PRNGKey(cfg.seed)
     while step < cfg.steps and (time.time() - started) < cfg.max_minutes * 60:
         batch, lams, quant_steps = sample_batch(sampler, cfg, step)
+        beta = gate_beta(cfg, step)
         params, opt_state, sparse_state, metrics = train_step(params, opt_state, sparse_state, batch, lams, quant_steps,
-                                                              jax.random.fold_in(root_key, step))
+                                                              jax.random.fold_in(root_key, step), beta)
         step += 1
         metrics = {k: float(v) for k, v in metrics.items()}
+        if cfg.gated and cfg.gate_beta_final < l0.BETA:
+            metrics["beta"] = float(beta)
+        if cfg.gated and step % cfg.log_every == 0:  # What the export would keep: does it follow the constraint?
+            metrics["gate_density"] = pruning.deterministic_density(params["net"], params["gates"],
+                                                                     cfg.sparsity == "l0-structured")
         if not all(math.isfinite(v) for v in metrics.values()):
             raise FloatingPointError(f"training diverged at step {step}: {metrics}")
         if validation is not None and cfg.validate_every and step % cfg.validate_every == 0:
-            held_out = validate(params, sparse_state, *validation)
+            held_out = validate(params, sparse_state, *validation, beta)
             metrics |= {f"val_{k}": float(held_out[k]) for k in ("loss", "psnr", "bpp")}
         if step % cfg.log_every == 0 or "val_loss" in metrics:
             curve.append({"step": step, "seconds": round(time.time() - started, 1), **{k: round(v, 5) for k, v in metrics.items()}})
