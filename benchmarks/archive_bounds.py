@@ -55,6 +55,7 @@ def main() -> None:
     p.add_argument("--bounds", default="0.1,0.25,0.5,1")
     p.add_argument("--quality", default="", help="levels without a bound, compared at equal RMSE")
     p.add_argument("--block", type=int, default=255, help="fields per archive block")
+    p.add_argument("--fit-steps", type=int, help="fit steps of the --quality archives (default: the base's)")
     p.add_argument("--train-steps", type=int, default=0, help="also a base meta-trained on the archive (train=)")
     p.add_argument("--recipe", default="meta/recipes/climate_v3.py", help="the recipe train= starts from")
     p.add_argument("--out", required=True)
@@ -90,7 +91,9 @@ def main() -> None:
                              f"{v[-1]['violations']} over)" for k, v in rows.items() if v)
             print(f"{name} bound {bound:g}: {line}", flush=True)
         for q in [int(x) for x in args.quality.split(",") if x]:
-            row = {"quality": q, **archive_row(items, values, path, None, quality=q, **options)}
+            fit = api.default_fit(base, args.fit_steps)
+            row = {"quality": q, "fit_steps": fit.noise_steps + fit.ste_steps,
+                   **archive_row(items, values, path, None, quality=q, fit=fit, **options)}
             for codec in ("sz3", "zfp"):
                 row[codec] = match_rmse(filled, codec, row["rmse"])
             equal_rmse.append(row)
