@@ -244,6 +244,8 @@ def test_bounded_archive_refusals_and_damage(fields, tmp_path):
     for bad in (section[:-1], section + b"\0", section[:5]):
         with pytest.raises(FormatError):
             climate.decode_bounded_block(ints, bad, settings, base)
+    with pytest.raises(FormatError, match="no fields"):  # A block whose count byte was set to 0 (fuzz 12:3851).
+        climate.decode_bounded_block([q[:0] for q in ints], section, settings, base)
     with pytest.raises(FormatError, match="bound"):
         climate.decode_bounded_block(ints, section, dataclasses.replace(settings, max_error=0.2), base)
 

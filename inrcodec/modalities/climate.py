@@ -524,6 +524,8 @@ def bound_block(items: np.ndarray, ints: list[np.ndarray], settings, base: bases
 def decode_bounded_block(ints: list[np.ndarray], section: bytes, settings, base: bases.Base) -> np.ndarray:
     """Inverse of `bound_block`: the block's items (n, ny, nx) float64, NaN where missing."""
     n = ints[0].shape[0]
+    if n == 0:
+        raise FormatError("an error-bounded block holds no fields")
     valid = np.broadcast_to(_stack_mask(settings), (n, *settings.shape))
     header, offset = ResidualHeader.unpack_from(section, 0)
     if header.bound != settings.max_error:
