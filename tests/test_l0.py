@@ -359,13 +359,3 @@ def test_annealed_gates_are_nearly_binary_and_keep_their_expected_density():
     assert float(gate_beta(TrainConfig(), 70)) == pytest.approx(l0.BETA)  # Default: no annealing.
     with pytest.raises(ValueError, match="gate_beta_final"):
         TrainConfig(gate_beta_final=1.0)
-
-
-def test_median_gates_at_a_low_temperature_are_nearly_binary():
-    """The export of an annealed run keeps the gates' medians at its final temperature: near 0 or 1
-    wherever log_alpha is clearly signed, and Louizos et al.'s gates without a temperature."""
-    log_alpha = jnp.asarray([-3.0, -0.5, 0.5, 3.0])
-    np.testing.assert_array_equal(l0.deterministic_gates(log_alpha, 0.1), [0.0, 0.0, 1.0, 1.0])
-    louizos = np.asarray(l0.deterministic_gates(log_alpha))
-    assert 0.0 < louizos[1] < louizos[2] < 1.0  # Fractional gates, folded into the weights.
-    np.testing.assert_array_equal(l0.deterministic_gates(log_alpha, None), louizos)

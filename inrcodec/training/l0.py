@@ -128,22 +128,16 @@ def expected_density(log_alpha_tree: PyTree, sizes_tree: PyTree | None = None, b
     return kept / total
 
 
-def deterministic_gates(log_alpha: Array, beta: float | None = None) -> Array:
+def deterministic_gates(log_alpha: Array) -> Array:
     """Test-time gates min(1, max(0, sigmoid(log_alpha) * (zeta - gamma) + gamma)); no randomness.
-
-    With `beta` (the temperature an annealed training ended at), the median of the gate at that
-    temperature instead, sigmoid(log_alpha / beta) in place of sigmoid(log_alpha): near 0 or 1 for
-    all but the gates the training left undecided, as the samples it trained with were.
 
     Args:
       log_alpha: gate locations, shape (...).
-      beta: None (Louizos et al.'s estimator) or the final training temperature.
 
     Returns:
       Gates in [0, 1], shape (...).
     """
-    logits = log_alpha if beta is None else log_alpha / beta
-    return jnp.clip(jax.nn.sigmoid(logits) * (ZETA - GAMMA) + GAMMA, 0.0, 1.0)
+    return jnp.clip(jax.nn.sigmoid(log_alpha) * (ZETA - GAMMA) + GAMMA, 0.0, 1.0)
 
 
 def hard_mask(log_alpha: Array) -> Array:

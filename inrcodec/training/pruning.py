@@ -84,16 +84,16 @@ def narrow_width_for_density(cfg: ModelConfig, density: float) -> int:
     return min(widths, key=lambda h: abs(dataclasses.replace(cfg, hidden=h, widths=()).num_params() - target))
 
 
-def deterministic_density(net: dict, log_alphas: PyTree, structured: bool, beta: float | None = None) -> float:
-    """What the deterministic gates (l0.deterministic_gates(., beta)) keep, before any exact-density fix: the
-    fraction of the SIREN's parameters (structured: one log_alpha vector per sine layer) or of its gated weights."""
+def deterministic_density(net: dict, log_alphas: PyTree, structured: bool) -> float:
+    """What the deterministic gates keep, before any exact-density fix: the fraction of the SIREN's
+    parameters (structured: one log_alpha vector per sine layer) or of its gated weights."""
     if structured:
-        gates = [np.asarray(l0.deterministic_gates(la, beta)) for la in log_alphas]
+        gates = [np.asarray(l0.deterministic_gates(la)) for la in log_alphas]
         return _count(l0.prune_structured(net, gates)) / _count(net)
-    return mask_density(jax.tree.map(lambda la: np.asarray(l0.deterministic_gates(la, beta)), log_alphas))
+    return mask_density(jax.tree.map(lambda la: np.asarray(l0.deterministic_gates(la)), log_alphas))
 
 
-def export_unstructured(net: dict, log_alphas: PyTree, target: float, beta: float | None = None) -> tuple[dict, float]:
+def export_unstructured(net: dict, log_alphas: PyTree, target: float) -> tuple[dict, float]:
     """The exported unstructured-L0 network: deterministic gates folded into the weights.
 
     Pruned weights become exact zeros. If the deterministic mask's density is farther than
@@ -108,16 +108,15 @@ def export_unstructured(net: dict, log_alphas: PyTree, target: float, beta: floa
     Returns:
       (exported SIREN, density of the deterministic mask before the fix).
     """
-    gates = jax.tree.map(lambda la: np.asarray(l0.deterministic_gates(la, beta)), log_alphas)
-    gate_density = deterministic_density(net, log_alphas, False, beta)
+    gates = jax.tree.map(lambda la: np.asarray(l0.deterministic_gates(la)), log_alphas)
+    gate_density = deterministic_density(net, log_alphas, False)
     if abs(gate_density - target) > DENSITY_TOLERANCE:
         keep = top_k_mask(log_alphas, target)
         gates = jax.tree.map(lambda g, k: np.where(k > 0, np.where(g > 0, g, 1.0), 0.0).astype(np.float32), gates, keep)
     return l0.gate_weights(net, gates), gate_density
 
 
-def export_structured(net: dict, unit_log_alphas: list, target: float, cfg: ModelConfig,
-                      beta: float | None = None) -> tuple[dict, ModelConfig, float]:
+def export_structured(net: dict, unit_log_alphas: list, target: float, cfg: ModelConfig) -> tuple[dict, ModelConfig, float]:
     """The exported structured-L0 network: switched-off units removed, gate values folded in.
 
     If the deterministic units' parameter density is farther than DENSITY_TOLERANCE from `target`
@@ -136,9 +135,9 @@ def export_structured(net: dict, unit_log_alphas: list, target: float, cfg: Mode
     Returns:
       (pruned SIREN, its ModelConfig with `widths`, density of the deterministic units before the fix).
     """
-    gates = [np.asarray(l0.deterministic_gates(la, beta)) for la in unit_log_alphas]
+    gates = [np.asarray(l0.deterministic_gates(la)) for la in unit_log_alphas]
     total = cfg.num_params()
-    gate_density = deterministic_density(net, unit_log_alphas, True, beta)
+    gate_density = deterministic_density(net, unit_log_alphas, True)
     widths = tuple(int(np.count_nonzero(g)) for g in gates)
     if abs(gate_density - target) > DENSITY_TOLERANCE or min(widths) == 0:
 

@@ -148,12 +148,6 @@ def gate_beta(cfg: TrainConfig, step: int) -> np.float32:
     return np.float32(l0.BETA * (cfg.gate_beta_final / l0.BETA) ** progress)
 
 
-def export_beta(cfg: TrainConfig) -> float | None:
-    """The temperature whose median gates the export keeps: the final one of an annealed run, else None
-    (Louizos et al.'s deterministic gates)."""
-    return cfg.gate_beta_final if cfg.gate_beta_final < l0.BETA else None
-
-
 def task_base(params: dict, gate_key: jax.Array, cfg: TrainConfig, beta: float | jnp.ndarray = l0.BETA) -> dict:
     """The base one task sees: with L0 gates, its SIREN gated by one hard-concrete sample drawn
     with `gate_key` at temperature `beta` (differentiable in params["gates"]); otherwise `params` itself."""
@@ -393,7 +387,7 @@ def train(
             metrics["beta"] = float(beta)
         if cfg.gated and step % cfg.log_every == 0:  # What the export would keep: does it follow the constraint?
             metrics["gate_density"] = pruning.deterministic_density(params["net"], params["gates"],
-                                                                     cfg.sparsity == "l0-structured", export_beta(cfg))
+                                                                     cfg.sparsity == "l0-structured")
         if not all(math.isfinite(v) for v in metrics.values()):
             raise FloatingPointError(f"training diverged at step {step}: {metrics}")
         if validation is not None and cfg.validate_every and step % cfg.validate_every == 0:
@@ -413,19 +407,18 @@ def train(
 def export_sparse(params: dict, cfg: TrainConfig) -> tuple[dict, ModelConfig, dict]:
     """The base to export, its architecture and its manifest "sparsity" entry (None when dense).
 
-    L0 gates become deterministic (after an annealed run: their medians at the final temperature,
-    `export_beta`), then a hard mask (pruning.export_unstructured / export_structured, which also
-    enforce the target density); fixed masks are already applied.
+    L0 gates become deterministic, then a hard mask (pruning.export_unstructured /
+    export_structured, which also enforce the target density); fixed masks are already applied.
     """
     base = {k: v for k, v in params.items() if k != "gates"}
     if cfg.sparsity == "none":
         return base, cfg.model, None
-    model_cfg, gate_density, beta = cfg.model, None, export_beta(cfg)
+    model_cfg, gate_density = cfg.model, None
     if cfg.sparsity == "l0-unstructured":
-        base["net"], gate_density = pruning.export_unstructured(params["net"], params["gates"], cfg.density, beta)
+        base["net"], gate_density = pruning.export_unstructured(params["net"], params["gates"], cfg.density)
     elif cfg.sparsity == "l0-structured":
         base["net"], model_cfg, gate_density = pruning.export_structured(params["net"], params["gates"], cfg.density,
-                                                                         cfg.model, beta)
+                                                                         cfg.model)
     return base, model_cfg, pruning.sparsity_record(cfg.sparsity, cfg.density, base["net"], cfg.model, gate_density)
 
 
