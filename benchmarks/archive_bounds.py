@@ -25,13 +25,12 @@ import numpy as np
 
 import inrcodec
 from inrcodec import api
-from inrcodec.evaluation.baselines import climate as classic
 from inrcodec.modalities import climate as climate_format
 from inrcodec.signals import climate as climate_io
 
 sys.path.insert(0, str(Path(__file__).parent))
 from climate_archive import match_rmse  # noqa: E402
-from error_bound import measure  # noqa: E402
+from error_bound import classic_rows, measure  # noqa: E402
 
 
 def archive_row(items, values: np.ndarray, out: Path, bound: float | None, **options) -> dict:
@@ -78,15 +77,8 @@ def main() -> None:
             if train is not None:
                 rows["inrcodec_trained"].append(archive_row(items, values, path, bound, train=train,
                                                             train_dir=Path(tmp) / "trained", **options))
-            for codec, enc, dec in (("sz3", classic.encode_sz3, lambda d: classic.decode_sz3(d, filled.shape, filled.dtype)),
-                                    ("zfp", classic.encode_zfp, lambda d: classic.decode_zfp(d, filled.shape))):
-                t = time.perf_counter()
-                data = enc(filled, bound)
-                encoded = time.perf_counter() - t
-                t = time.perf_counter()
-                decoded = dec(data)
-                rows[codec].append(measure(values, decoded, len(data), bound,
-                                           {"encode_s": encoded, "decode_s": time.perf_counter() - t}))
+            for codec, row in classic_rows(values, filled, bound).items():
+                rows[codec].append(row)
             line = "  ".join(f"{k} ratio {v[-1]['ratio']:.1f} (max {v[-1]['max_abs_error']:.4g}, "
                              f"{v[-1]['violations']} over)" for k, v in rows.items() if v)
             print(f"{name} bound {bound:g}: {line}", flush=True)

@@ -33,6 +33,20 @@ def measure(values: np.ndarray, decoded: np.ndarray, data_bytes: int, bound: flo
             "max_abs_error": float(error.max()), "violations": int((error > bound).sum()), **seconds}
 
 
+def classic_rows(values: np.ndarray, filled: np.ndarray, bound: float) -> dict[str, dict]:
+    """SZ3's and ZFP's `measure` rows at an absolute bound, on `filled` (float32, NaN replaced) against `values`."""
+    rows = {}
+    for name, enc, dec in (("sz3", classic.encode_sz3, lambda d: classic.decode_sz3(d, filled.shape, filled.dtype)),
+                           ("zfp", classic.encode_zfp, lambda d: classic.decode_zfp(d, filled.shape))):
+        t = time.perf_counter()
+        data = enc(filled, bound)
+        encoded = time.perf_counter() - t
+        t = time.perf_counter()
+        out = dec(data)
+        rows[name] = measure(values, out, len(data), bound, {"encode_s": encoded, "decode_s": time.perf_counter() - t})
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+")
@@ -56,15 +70,8 @@ def main() -> None:
             decoded = climate_format.decode(result.data, base).array.values
             seconds = {"encode_s": encoded, "decode_s": time.perf_counter() - t}
             rows["inrcodec"].append({"file": Path(path).name, **measure(values, decoded, len(result.data), bound, seconds)})
-            for name, enc, dec in (("sz3", classic.encode_sz3, lambda d: classic.decode_sz3(d, filled.shape, filled.dtype)),
-                                   ("zfp", classic.encode_zfp, lambda d: classic.decode_zfp(d, filled.shape))):
-                t = time.perf_counter()
-                data = enc(filled, bound)
-                encoded = time.perf_counter() - t
-                t = time.perf_counter()
-                out = dec(data)
-                seconds = {"encode_s": encoded, "decode_s": time.perf_counter() - t}
-                rows[name].append({"file": Path(path).name, **measure(values, out, len(data), bound, seconds)})
+            for name, row in classic_rows(values, filled, bound).items():
+                rows[name].append({"file": Path(path).name, **row})
             line = "  ".join(f"{k} {rows[k][-1]['bytes']} B (ratio {rows[k][-1]['ratio']:.1f}, max {rows[k][-1]['max_abs_error']:.4g}, "
                              f"{rows[k][-1]['violations']} over)" for k in rows)
             print(f"{Path(path).name} bound {bound:g}: {line}", flush=True)
