@@ -359,3 +359,15 @@ def test_annealed_gates_are_nearly_binary_and_keep_their_expected_density():
     assert float(gate_beta(TrainConfig(), 70)) == pytest.approx(l0.BETA)  # Default: no annealing.
     with pytest.raises(ValueError, match="gate_beta_final"):
         TrainConfig(gate_beta_final=1.0)
+
+
+def test_an_equality_constraint_pushes_a_low_density_back_up():
+    """Below the target the inequality's multiplier stays at 0; the equality's turns negative, so its
+    penalty's gradient raises log_alpha (and the density)."""
+    low = jnp.asarray(0.1)
+    assert float(l0.dual_ascent(jnp.asarray(0.0), low, 0.25, 0.5, restart=True)) == 0.0
+    mu = l0.dual_ascent(jnp.asarray(0.0), low, 0.25, 0.5, equality=True)
+    assert float(mu) == pytest.approx(-0.075)
+    log_alpha = jnp.full((8,), -2.0)
+    grad = jax.grad(lambda la: l0.lagrangian_penalty(l0.expected_density(la), 0.25, mu))(log_alpha)
+    assert (np.asarray(grad) < 0).all()  # Gradient descent raises every log_alpha.

@@ -187,7 +187,8 @@ def lagrangian_penalty(expected_density: Array, target: float | Array, multiplie
 
 
 def dual_ascent(
-    multiplier: Array, expected_density: Array, target: float | Array, lr: float, restart: bool = False
+    multiplier: Array, expected_density: Array, target: float | Array, lr: float, restart: bool = False,
+    equality: bool = False,
 ) -> Array:
     """Projected gradient-ascent step on the multiplier: max(0, multiplier + lr * (density - target)).
 
@@ -202,11 +203,15 @@ def dual_ascent(
       restart: L0onie's "dual restart": reset the multiplier to 0 as soon as the constraint holds
         (density <= target) instead of letting it decay, which avoids overshooting below target
         when nothing in the loss pushes the density back up.
+      equality: the constraint density == target: multiplier + lr * (density - target), unprojected and
+        never restarted, so a negative multiplier pushes a density below the target back up.
 
     Returns:
       Updated scalar multiplier.
     """
     violation = jax.lax.stop_gradient(expected_density) - target
+    if equality:
+        return multiplier + lr * violation
     new = jnp.maximum(0.0, multiplier + lr * violation)
     if restart:
         new = jnp.where(violation <= 0, jnp.zeros_like(new), new)

@@ -92,6 +92,9 @@ class TrainConfig:
     # without it the multiplier built up on the way down keeps pushing the density far below the target.
     gate_lr: float = 0.05  # Constant Adam learning rate of the gate locations log_alpha.
     gate_keep_prob: float = 0.9  # Initial keep probability P(gate != 0) of every gate.
+    density_equality: bool = False  # The constraint is expected density == density (l0.dual_ascent's equality):
+    # its multiplier may turn negative and push the density back up (issue 20: the inequality let every run
+    # settle far below its target, and the export then re-admitted units the training had switched off).
     gate_beta_final: float = l0.BETA  # Temperature of the hard-concrete gates at the last step: below l0.BETA it
     # falls geometrically from l0.BETA over the run, so the sampled gates approach 0 / 1 and the network the
     # training sees approaches the deterministic one the export keeps (issue 20: gates that polarise).
@@ -362,7 +365,7 @@ def train(
             params = {**params, "net": l0.gate_weights(params["net"], sparse_state["mask"])}
         if "multiplier" in sparse_state:
             sparse_state = {"multiplier": l0.dual_ascent(sparse_state["multiplier"], metrics["density"], cfg.density,
-                                                         cfg.dual_lr, cfg.dual_restart)}
+                                                         cfg.dual_lr, cfg.dual_restart, cfg.density_equality)}
         return params, opt_state, sparse_state, metrics
 
     @jax.jit
