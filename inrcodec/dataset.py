@@ -149,12 +149,11 @@ def compress_dataset(
     if embed_base:
         the_base, blob = bases.embeddable(the_base)
     fit = fit or codec.default_fit(the_base)
-    if (max_error is not None or rel_error is not None) and "max_error" not in fmt.ENCODE_OPTIONS:
-        raise InputError(f"error bounds (max_error, rel_error) are for climate fields, not {fmt.NAME}")
     bound = _Bound(max_error, rel_error)
-    bounded = max_error is not None or rel_error is not None
-    quality = (NO_FIT if bounded else DEFAULT_QUALITY) if quality is None else quality
-    if quality == NO_FIT and not bounded:
+    if bound.given and "max_error" not in fmt.ENCODE_OPTIONS:
+        raise InputError(f"error bounds (max_error, rel_error) are for climate fields, not {fmt.NAME}")
+    quality = (NO_FIT if bound.given else DEFAULT_QUALITY) if quality is None else quality
+    if quality == NO_FIT and not bound.given:
         raise InputError(f"quality {NO_FIT} (no fit) needs an error bound (max_error or rel_error)")
     job = _Job(fmt.NAME, the_base, quality, fit, seed, chunk)
     out = Path(out)
@@ -206,6 +205,10 @@ class _Bound:
         given = self.max_error if self.max_error is not None else self.rel_error
         if given is not None and (isinstance(given, bool) or not np.isfinite(given) or not given > 0):
             raise InputError(f"the error bound must be a positive number, got {given!r}")
+
+    @property
+    def given(self) -> bool:
+        return self.max_error is not None or self.rel_error is not None
 
     def absolute(self, items: np.ndarray) -> float:
         """The bound in the items' units (0: none), a relative one from the valid values of `items`."""

@@ -530,12 +530,8 @@ def decode_bounded_block(ints: list[np.ndarray], section: bytes, settings, base:
     header, offset = ResidualHeader.unpack_from(section, 0)
     if header.bound != settings.max_error:
         raise FormatError(f"block residuals have bound {header.bound}, the archive {settings.max_error}")
-    raw = header.raw_bytes(header.coded_count(valid))
-    if len(section) != offset + header.stream_bytes + raw:
-        raise FormatError(f"block residuals take {len(section) - offset} bytes, their descriptor says "
-                          f"{header.stream_bytes + raw}")
     end = offset + header.stream_bytes
-    residual = residuals.decode(header, section[offset:end], section[end:], valid)
+    residual = residuals.decode(header, section[offset:end], section[end:], valid)  # Checks both lengths.
     inputs = stack_inputs(settings, base, n)
     values = _prediction(ints, settings.step_index, inputs, base, settings.lo, settings.hi) + residual
     values[~valid] = np.nan

@@ -42,7 +42,8 @@ EPS = 1e-6
 """Uniform noise is drawn from U(EPS, 1 - EPS) so that log(u) and log(1 - u) stay finite."""
 
 # beta * log(-gamma / zeta): the shift between log_alpha and the logit of P(z != 0).
-_L0_SHIFT = BETA * math.log(-GAMMA / ZETA)
+_LOG_STRETCH = math.log(-GAMMA / ZETA)
+_L0_SHIFT = BETA * _LOG_STRETCH
 
 
 def init_log_alpha(shape: Sequence[int], keep_prob: float = 0.9, dtype: Any = jnp.float32) -> Array:
@@ -93,7 +94,7 @@ def expected_l0(log_alpha: Array, beta: float | Array = BETA) -> Array:
     Returns:
       P(z != 0), shape (...), differentiable in log_alpha.
     """
-    return jax.nn.sigmoid(log_alpha - beta * math.log(-GAMMA / ZETA))
+    return jax.nn.sigmoid(log_alpha - beta * _LOG_STRETCH)
 
 
 def expected_density(log_alpha_tree: PyTree, sizes_tree: PyTree | None = None, beta: float | Array = BETA) -> Array:

@@ -87,10 +87,12 @@ def narrow_width_for_density(cfg: ModelConfig, density: float) -> int:
 def deterministic_density(net: dict, log_alphas: PyTree, structured: bool) -> float:
     """What the deterministic gates keep, before any exact-density fix: the fraction of the SIREN's
     parameters (structured: one log_alpha vector per sine layer) or of its gated weights."""
-    if structured:
-        gates = [np.asarray(l0.deterministic_gates(la)) for la in log_alphas]
-        return _count(l0.prune_structured(net, gates)) / _count(net)
-    return mask_density(jax.tree.map(lambda la: np.asarray(l0.deterministic_gates(la)), log_alphas))
+    return _kept_fraction(net, jax.tree.map(lambda la: np.asarray(l0.deterministic_gates(la)), log_alphas), structured)
+
+
+def _kept_fraction(net: dict, gates: PyTree, structured: bool) -> float:
+    """The fraction `deterministic_density` reports, for gates already made deterministic."""
+    return _count(l0.prune_structured(net, gates)) / _count(net) if structured else mask_density(gates)
 
 
 def export_unstructured(net: dict, log_alphas: PyTree, target: float) -> tuple[dict, float]:
@@ -109,7 +111,7 @@ def export_unstructured(net: dict, log_alphas: PyTree, target: float) -> tuple[d
       (exported SIREN, density of the deterministic mask before the fix).
     """
     gates = jax.tree.map(lambda la: np.asarray(l0.deterministic_gates(la)), log_alphas)
-    gate_density = deterministic_density(net, log_alphas, False)
+    gate_density = _kept_fraction(net, gates, False)
     if abs(gate_density - target) > DENSITY_TOLERANCE:
         keep = top_k_mask(log_alphas, target)
         gates = jax.tree.map(lambda g, k: np.where(k > 0, np.where(g > 0, g, 1.0), 0.0).astype(np.float32), gates, keep)
@@ -137,7 +139,7 @@ def export_structured(net: dict, unit_log_alphas: list, target: float, cfg: Mode
     """
     gates = [np.asarray(l0.deterministic_gates(la)) for la in unit_log_alphas]
     total = cfg.num_params()
-    gate_density = deterministic_density(net, unit_log_alphas, True)
+    gate_density = _kept_fraction(net, gates, True)
     widths = tuple(int(np.count_nonzero(g)) for g in gates)
     if abs(gate_density - target) > DENSITY_TOLERANCE or min(widths) == 0:
 
