@@ -73,6 +73,7 @@ def encode(
     progress: Progress | None = None,
     max_error: float | None = None,
     rel_error: float | None = None,
+    distortion: str | None = None,
 ) -> EncodeResult:
     """Encodes a signal at a quality level of the base (`qualities`; default DEFAULT_QUALITY) or at the
     best level within a rate target.
@@ -89,22 +90,25 @@ def encode(
       max_error, rel_error: climate: every decoded value within this absolute bound (the variable's
         units), or this fraction of the values' range, of the original. The network is then not
         fitted (quality NO_FIT = 0, the base's own field predicts) unless a quality level is given.
+      distortion: audio: what the fit minimises, "perceptual" (the default: the error weighted by how
+        audible it is, signals.masking) or "psnr" (the waveform's squared error, COIN++'s metric).
     """
     fmt = modalities.by_name(modality) if modality else modalities.for_signal(signal)
     target = rate if rate is not None else bpp
     _check_rate_unit(fmt, _given_unit(rate, bpp, rate_unit))
-    options = _encode_options(fmt, target, max_error=max_error, rel_error=rel_error)
+    options = _encode_options(fmt, target, max_error=max_error, rel_error=rel_error, distortion=distortion)
+    bounded = _bounded(options)
     base = base if isinstance(base, bases.Base) else load_default_base(base, fmt.NAME)
     modalities.check_base(base, fmt.NAME)
     native = fmt.native(signal)
     if quality is None and target is None:  # With an error bound the fit buys ~nothing (meta/README.md): skip it.
-        quality = NO_FIT if options else DEFAULT_QUALITY
-    no_fit = bool(options) and quality == NO_FIT
+        quality = NO_FIT if bounded else DEFAULT_QUALITY
+    no_fit = bounded and quality == NO_FIT
     fit = fit or (FitConfig() if no_fit else default_fit(base, fit_steps, effort))  # No fit: no JAX import either.
     if target is not None:
         if not target > 0:
             raise InputError(f"the rate target must be positive, got {target}")
-        result = _encode_to_rate(native, fmt, base, target, fit, seed, progress)
+        result = _encode_to_rate(native, fmt, base, target, fit, seed, progress, options)
         if strict and result.target_missed:
             raise InputError(f"the rate target {target:g} {fmt.RATE_UNIT} is out of reach: the smallest quality "
                              f"level ({result.quality}) gives {result.rate:.4g} {fmt.RATE_UNIT}")
@@ -121,9 +125,14 @@ def _encode_options(fmt: Modality, target: float | None, **given) -> dict:
         if option not in fmt.ENCODE_OPTIONS:
             names = modalities.taking_option(option)
             raise InputError(f"--{option.replace('_', '-')} applies to {' and '.join(names)} signals, not {fmt.NAME}")
-    if options and target is not None:
+    if _bounded(options) and target is not None:
         raise InputError("an error bound and a rate target cannot be combined: the bound sets the rate")
     return options
+
+
+def _bounded(options: dict) -> bool:
+    """Whether the options set an error bound."""
+    return "max_error" in options or "rel_error" in options
 
 
 def _given_unit(rate: float | None, bpp: float | None, rate_unit: str | None) -> str | None:
@@ -143,7 +152,7 @@ def _check_rate_unit(fmt: Modality, unit: str | None, source: str = "") -> None:
 
 
 def _encode_to_rate(native, fmt: Modality, base: bases.Base, target: float, fit: FitConfig, seed: int,
-                    progress: Progress | None) -> EncodeResult:
+                    progress: Progress | None, options: dict) -> EncodeResult:
     """Highest quality level within `target` (bisection: ~3 encodes); the lowest level if none fits.
 
     The result records the target, the levels tried and the wall time of all of them.
@@ -153,7 +162,7 @@ def _encode_to_rate(native, fmt: Modality, base: bases.Base, target: float, fit:
     lo, hi, best, tried = 0, len(levels) - 1, None, 0
     while lo <= hi:
         mid = (lo + hi) // 2
-        result = fmt.encode(native, base, levels[mid], fit, seed, progress)
+        result = fmt.encode(native, base, levels[mid], fit, seed, progress, **options)
         tried += 1
         if result.rate <= target:
             best, lo = result, mid + 1
@@ -184,6 +193,7 @@ def encode_file(
     progress: Progress | None = None,
     max_error: float | None = None,
     rel_error: float | None = None,
+    distortion: str | None = None,
 ) -> EncodeResult:
     """Reads a file, encodes it (the options of `encode`) and writes `dst` atomically (refuses to
     overwrite unless force; nothing is written when `strict` refuses the result).
@@ -200,13 +210,14 @@ def encode_file(
         modality = base.modality
     fmt = modalities.for_path(src, modality)
     _check_rate_unit(fmt, _given_unit(rate, bpp, rate_unit), source=str(src))
-    _encode_options(fmt, rate if rate is not None else bpp, max_error=max_error, rel_error=rel_error)
+    _encode_options(fmt, rate if rate is not None else bpp, max_error=max_error, rel_error=rel_error,
+                    distortion=distortion)
     if isinstance(base, bases.Base):
         modalities.check_base(base, fmt.NAME, source=str(src), subject="the file")
     native = fmt.read(src, var=var, single_file=True)
     result = encode(native, quality=quality, rate=rate, bpp=bpp, rate_unit=rate_unit, strict=strict, base=base,
                     modality=fmt.NAME, seed=seed, fit=fit, fit_steps=fit_steps, effort=effort, progress=progress,
-                    max_error=max_error, rel_error=rel_error)
+                    max_error=max_error, rel_error=rel_error, distortion=distortion)
     atomic_write(dst, result.data, force=force)
     return result
 
@@ -429,19 +440,22 @@ def evaluate(
     effort: str | None = None,
     var: str | None = None,
     seconds: float | None = None,
+    distortion: str | None = None,
     command: str | None = None,
     log: Callable[[str], None] = lambda s: None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[dict, dict]:
     """Rate-distortion run at the quality `levels` and its report into `out` (the arguments of
-    inrcodec.evaluation.evaluate.run, then .report: results JSON, bd.json, report.md, rd.png).
+    inrcodec.evaluation.evaluate.run, then .report: results JSON, bd.json, report.md, rd.png); `distortion`
+    as in `encode`.
 
     Returns ({"inrcodec": results, <baseline>: results, ...}, the BD comparison written to out/bd.json).
     """
     from inrcodec.evaluation import evaluate as evaluation
 
     written = evaluation.run([Path(d) for d in data], levels, Path(out), baselines, modality=modality, limit=limit,
-                             base=base, fit_steps=fit_steps, effort=effort, var=var, seconds=seconds, command=command, log=log,
+                             base=base, fit_steps=fit_steps, effort=effort, var=var, seconds=seconds,
+                             encode_options={"distortion": distortion}, command=command, log=log,
                              progress=progress)
     return written, evaluation.report(out, log=log)
 

@@ -172,7 +172,7 @@ def _encode(args: argparse.Namespace, src: Path, out: Path, report, position: st
             src, out, quality=args.quality, rate=target, rate_unit=target_unit, strict=args.strict,
             base=args.base, modality=args.modality, var=args.var, force=args.force, seed=args.seed,
             fit_steps=args.fit_steps, effort=args.effort, progress=update,
-            max_error=args.max_error, rel_error=args.rel_error,
+            max_error=args.max_error, rel_error=args.rel_error, distortion=args.distortion,
         )
     finally:
         close()
@@ -312,13 +312,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / (data[0].stem if data[0].is_file() else data[0].resolve().name)
     options = {"modality": args.modality, "quality": args.quality, "baselines": args.baselines, "out": out,
                "limit": args.limit, "base": args.base, "effort": args.effort, "fit-steps": args.fit_steps, "var": args.var,
-               "seconds": args.seconds}
+               "seconds": args.seconds, "target": args.distortion}
     command = shlex.join(["inrcodec", "eval", *args.data, *(x for k, v in options.items() if v is not None
                                                             for x in (f"--{k}", str(v)))])
     try:
         written, bd = api.evaluate(data, qualities, out, names, modality=args.modality, limit=args.limit,
                                    base=args.base, fit_steps=args.fit_steps, effort=args.effort, var=args.var,
-                                   seconds=args.seconds,
+                                   seconds=args.seconds, distortion=args.distortion,
                                    command=command, log=log, progress=progress)
     finally:
         if "bar" in state:
@@ -352,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="climate: every decoded value within E of the original (the variable's units)")
     bound.add_argument("--rel-error", type=float, metavar="R",
                        help="climate: every decoded value within R times the field's value range of the original")
+    e.add_argument("--target", "--distortion", dest="distortion", choices=("perceptual", "psnr"),
+                   help="audio: what the fit minimises: perceptual (default; the error weighted by how audible it "
+                   "is) or psnr (the waveform's squared error, as COIN++)")
     e.add_argument("--strict", action="store_true",
                    help="with a rate target: fail (exit 1, no output) when even the smallest quality level exceeds "
                    "it, instead of warning")
@@ -416,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--fit-steps", type=int, default=None, metavar="N", help="refinement steps per encode (default: the base's)")
     v.add_argument("--var", help="climate: the variable to read from each file")
     v.add_argument("--seconds", type=float, metavar="S", help="audio: evaluate the first S seconds of each clip (COIN++: 3)")
+    v.add_argument("--target", "--distortion", dest="distortion", choices=("perceptual", "psnr"),
+                   help="audio: what the fit minimises (see encode --target)")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_eval)
     return p

@@ -110,10 +110,12 @@ def test_eval_audio(tmp_path, inr_bases, capsys):
     _write_clips(data, 0.4)
     out = tmp_path / "res"
     rc = main(["eval", str(data), "--quality", "1,4,8", "--out", str(out), "--base", "tiny-audio-test-base",
-               "--fit-steps", FAST_FIT_STEPS, "--seconds", str(seconds), "--baselines", "mp3", "--quiet"])
+               "--fit-steps", FAST_FIT_STEPS, "--seconds", str(seconds), "--baselines", "mp3", "--target", "psnr",
+               "--quiet"])
     assert rc == 0
     ours, bd = _check_outputs(out, "kbps", ["mp3"])
     assert ours["meta"]["modality"] == "audio" and ours["meta"]["seconds"] == seconds
+    assert ours["meta"]["encode_options"] == {"distortion": "psnr"} and "--target psnr" in ours["meta"]["command"]
     mp3 = read_results(out / "mp3.json")
     for ours_point, their_point in zip(ours["per_item"], mp3["per_item"]):
         for a, b, setting in zip(ours_point["kbps"], their_point["kbps"], their_point["setting"]):

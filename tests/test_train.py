@@ -217,3 +217,29 @@ def test_step_indices_are_validated():
         TrainConfig(step_indices=())
     with pytest.raises(ValueError, match="step_indices"):
         TrainConfig(step_indices=(0, 40))
+
+
+def test_perceptual_tasks_carry_band_weights_and_the_loss_uses_them(tmp_path):
+    """distortion="perceptual": every audio window gets its perceptual weights (signals.masking), the
+    outer loss weighs its error with them (not the squared error), and other names are refused."""
+    import soundfile as sf
+
+    from inrcodec.training import samplers
+    from inrcodec.training.train import sample_batch
+    from make_assets import synthetic_audio
+
+    data = tmp_path / "wavs"
+    data.mkdir()
+    sf.write(str(data / "a.wav"), synthetic_audio(3000, 1, 16000).samples, 16000, subtype="PCM_16")
+    model = ModelConfig(spatial_dims=1, out_channels=1, channels=(1, 1), hidden=8, depth=1, linear_skip=True)
+    cfg = TrainConfig(modality="audio", model=model, crop=1024, batch=2, inner_steps=1, distortion="perceptual")
+    sampler = samplers.dataset_sampler("audio", [data], cfg.crop, cfg.grid, cfg.value_range)
+    batch, lams, steps = sample_batch(sampler, cfg, 0)
+    assert batch["band_weights"].shape == (2, 11, 257)  # (1023 + 384) // 128 + 1 frames of 512 samples.
+    params = objective.init_base(jax.random.PRNGKey(0), model)
+    key = jax.random.PRNGKey(1)
+    weighted = outer_loss(params, batch, lams, key, cfg)[1]
+    plain = outer_loss(params, {"values": batch["values"]}, lams, key, cfg)[1]
+    assert np.isfinite(float(weighted["loss"])) and float(weighted["psnr"]) != float(plain["psnr"])
+    with pytest.raises(ValueError, match="distortion"):
+        TrainConfig(distortion="loud")

@@ -6,8 +6,9 @@ inner-loop learning rates, "log_scale": initial entropy-model scales}. The *modu
 signal are {"latents": [grid per level], "log_scale": (levels,)}: what the encoder fits and stores.
 A *signal* is a dict {"values": (*signal_shape, out_channels) in [0, 1] (or unsigned integers
 standing for value / max, `unit`), optionally "inputs":
-(*signal_shape, input_features) fixed per-sample inputs, and "weights": (*signal_shape,) 1 where
-a value exists, 0 where it is missing}; `make_signal` builds one.
+(*signal_shape, input_features) fixed per-sample inputs, "weights": (*signal_shape,) 1 where
+a value exists, 0 where it is missing, and, for 1-D signals, "band_weights": (frames, bins) perceptual
+weights of the error per short-time spectral bin (`spectral_error`)}; `make_signal` builds one.
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ def rd_loss(
       soft: the latents' noise proxy soft-rounds them first with this alpha (`quantize`; 0: off).
 
     Returns:
-      (loss, (mse over the samples with a value, bits per sample with a value)).
+      (loss, (distortion, bits per sample with a value)): the distortion is the mse over the samples with
+      a value, or with "band_weights" the weighted spectral error (`spectral_error`).
     """
     signal_shape = signal["values"].shape[:-1]
     total = int(np.prod(signal_shape))
@@ -178,8 +180,10 @@ def rd_loss(
     if coded:
         bits = bits + rate.total_laplace_bits(coded, scales)
     grids = [step * q for q in quantized]
-    flat = {k: v.reshape(total, -1) for k, v in signal.items()}
-    if (num_samples is None or num_samples >= total) and total > ALL_SAMPLES_CHUNK:
+    flat = {k: v.reshape(total, -1) for k, v in signal.items() if k != "band_weights"}
+    if "band_weights" in signal:
+        mse = spectral_error(net, grids, signal, cfg, keys[0], num_samples)
+    elif (num_samples is None or num_samples >= total) and total > ALL_SAMPLES_CHUNK:
         mse = _chunked_mse(net, grids, flat, signal_shape, cfg)
     else:
         if num_samples is None or num_samples >= total:
@@ -200,6 +204,41 @@ def rd_loss(
             mse = jnp.mean(err)
     bits_per_sample = bits / signal_size(signal)
     return mse + lam * bits_per_sample, (mse, bits_per_sample)
+
+
+def spectral_error(net: dict, grids: list, signal: dict, cfg: ModelConfig, key: jax.Array,
+                   num_samples: int | None = None) -> Array:
+    """The error of a 1-D signal weighted per short-time spectral bin by signal["band_weights"]
+    (frames, frame // 2 + 1) (signals.masking.band_weights, whose framing this follows): the mean
+    squared error when every weight is the bin multiplicity.
+
+    With `num_samples`, only a random run of num_samples // hop consecutive frames (at least one):
+    an estimate whose cost does not grow with the signal, as rd_loss's random samples.
+    """
+    values, band_weights = signal["values"], signal["band_weights"]
+    total, (count, bins) = values.shape[0], band_weights.shape
+    frame = 2 * (bins - 1)
+    hop = frame // 4
+    run = count if num_samples is None else max(1, min(count, num_samples // hop))
+    first = jnp.int32(0) if run == count else jax.random.randint(key, (), 0, count - run + 1)
+    span = (run - 1) * hop + frame
+    positions = first * hop - (frame - hop) + jnp.arange(span, dtype=jnp.int32)
+    inside = (positions >= 0) & (positions < total)
+    positions = jnp.clip(positions, 0, total - 1)
+    z = latents.sample(grids, positions[:, None])
+    if "inputs" in signal:
+        z = jnp.concatenate([z, signal["inputs"][positions]], axis=-1)
+    err = (siren.apply(net, z, cfg.w0) - unit(values[positions])) * inside[:, None]
+    if "weights" in signal:
+        err = err * signal["weights"][positions][:, None]
+    window = 0.5 - 0.5 * jnp.cos(2 * jnp.pi * jnp.arange(frame) / frame)
+    index = jnp.arange(run)[:, None] * hop + jnp.arange(frame)[None]
+    spectrum = jnp.fft.rfft(err[index] * window[None, :, None], axis=1)  # (run, bins, channels)
+    power = spectrum.real**2 + spectrum.imag**2
+    weights = jax.lax.dynamic_slice_in_dim(band_weights, first, run)
+    # Every sample lies in 4 frames whose squared windows sum to 1.5 (signals.masking).
+    samples = total if run == count else run * hop
+    return jnp.sum(weights[:, :, None] * power) / (frame * 1.5 * samples * values.shape[-1])
 
 
 def _chunked_mse(net: dict, grids: list, flat: dict, signal_shape: Sequence[int], cfg: ModelConfig) -> Array:
@@ -255,6 +294,9 @@ def adapt(
     turns them into the units rd_loss takes with that step).
     """
     mods = init_modulations(base, signal["values"].shape[:-1], cfg)
+    # Always the squared error: plain SGD steps diverge on perceptually weighted errors, whose curvature
+    # spans decades (meta/README.md); the fit (Adam) and meta-training's outer loss see the weights.
+    signal = {k: v for k, v in signal.items() if k != "band_weights"}
     lr = jnp.exp(base["inner_log_lr"])
     total = signal_size(signal)
 

@@ -242,13 +242,14 @@ def _measure(item: Item, keys: Sequence[str]):
 
 
 def eval_inrcodec(item: Item, modality: str, base, quality: int, fit: FitConfig, seed: int = 0,
-                  perceptual_keys: Sequence[str] = ()) -> dict:
+                  perceptual_keys: Sequence[str] = (), encode_options: dict | None = None) -> dict:
     """Encodes one item, decodes the bytes, checks the decode and measures it: one per-item record.
 
-    `perceptual_keys` (audio): metrics of inrcodec.evaluation.perceptual added to the record.
+    `perceptual_keys` (audio): metrics of inrcodec.evaluation.perceptual added to the record;
+    `encode_options`: keyword options of the modality's encode (its ENCODE_OPTIONS).
     """
     fmt = modalities.by_name(modality)
-    enc = fmt.encode(item.native, base, quality, fit, seed)
+    enc = fmt.encode(item.native, base, quality, fit, seed, **(encode_options or {}))
     t = time.perf_counter()
     dec = fmt.decode(enc.data, base)
     dec_time = time.perf_counter() - t
@@ -345,6 +346,7 @@ def run(
     var: str | None = None,
     seconds: float | None = None,
     seed: int = 0,
+    encode_options: dict | None = None,
     command: str | None = None,
     log: Log = lambda s: None,
     progress: Progress | None = None,
@@ -364,6 +366,7 @@ def run(
       var: climate only: the variable to read from each file.
       seconds: audio only: evaluate the first `seconds` of each clip (COIN++: 3).
       seed: the fit's noise seed (fixed: reruns give the same bytes).
+      encode_options: keyword options of the modality's encode, e.g. {"distortion": "psnr"} for audio.
       command: the command line recorded in meta (default: sys.argv).
       log: receives one-line notices (skipped codecs, per-quality means).
       progress: called with (done, total, label) as items are processed.
@@ -383,6 +386,11 @@ def run(
             raise InputError(f"--{option} applies to {_either(modalities.taking_option(option))} files only")
     if seconds is not None and not seconds > 0:
         raise InputError(f"--seconds must be positive, got {seconds}")
+    encode_options = {k: v for k, v in (encode_options or {}).items() if v is not None}
+    for option in encode_options:
+        if option not in fmt.ENCODE_OPTIONS:
+            raise InputError(f"--{option.replace('_', '-')} applies to {_either(modalities.taking_option(option))} "
+                             f"files only")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be >= 1, got {limit}")
     qualities = [int(q) for q in qualities]
@@ -433,6 +441,7 @@ def run(
         "base": {"name": the_base.name, "base_id": the_base.base_id.hex(), "params_bytes": the_base.nbytes},
         "fit": dataclasses.asdict(fit),  # The whole schedule: a run can be repeated from its JSON.
         "seed": seed,
+        **({"encode_options": encode_options} if encode_options else {}),
         "quality": qualities,
         "dataset": bench.dataset,
         "anchors_comparable": comparable,
@@ -462,7 +471,7 @@ def run(
     for q in qualities:
         records = []
         for it in items:
-            records.append(eval_inrcodec(it, modality, the_base, q, fit, seed, perc))
+            records.append(eval_inrcodec(it, modality, the_base, q, fit, seed, perc, encode_options))
             tick(f"inrcodec q{q}")
         points.append(_mean_point(records, keys, item_keys))
         targets.append([r[rate_key] for r in records])

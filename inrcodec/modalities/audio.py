@@ -26,6 +26,7 @@ from inrcodec.modalities.common import (Decoded, EncodeResult, Progress, StackVa
 from inrcodec.modalities.common import bound_block_unsupported as bound_block  # noqa: F401 (plug-in member)
 from inrcodec.modalities.common import decode_bounded_block_unsupported as decode_bounded_block  # noqa: F401
 from inrcodec.signals import audio as audio_io
+from inrcodec.signals import masking
 from inrcodec.signals.metrics import snr_db
 
 NAME = "audio"
@@ -34,7 +35,8 @@ SUFFIXES = (".wav", ".flac")
 OUTPUT_SUFFIX = ".wav"
 RATE_UNIT = audio_header.RATE_UNIT
 READ_OPTIONS = ("seconds",)  # Only the first `seconds` of the clip.
-ENCODE_OPTIONS: tuple[str, ...] = ()  # No options beyond the quality level.
+ENCODE_OPTIONS = ("distortion",)  # What the fit minimises: one of DISTORTIONS.
+DISTORTIONS = ("perceptual", "psnr")  # The error weighted by how audible it is (signals.masking); the waveform's.
 TRAIN_CROPS = True  # Meta-training draws random windows.
 FIXED_RANGE = False  # Waveforms in [-1, 1] map to [0, 1].
 
@@ -62,10 +64,19 @@ def encode(
     fit_cfg: FitConfig = FitConfig(),
     seed: int = 0,
     progress: Progress | None = None,
+    distortion: str | None = None,
     **options,
 ) -> EncodeResult:
-    """Encodes every channel of `audio` at one quality level."""
+    """Encodes every channel of `audio` at one quality level, minimising the `distortion` (DISTORTIONS;
+    default "perceptual"). With "perceptual", the quality ladder is the base's perceptual one
+    (manifest "distortions"), else its only one."""
     check_base(base, NAME)
+    distortion = distortion or DISTORTIONS[0]
+    if distortion not in DISTORTIONS:
+        raise InputError(f"audio distortion must be one of {', '.join(DISTORTIONS)}, got {distortion!r}")
+    ladder = base.manifest.get("distortions", {}).get(distortion)
+    if ladder:
+        base = dataclasses.replace(base, manifest={**base.manifest, **ladder})
     frames, channels = audio.samples.shape
     if frames == 0:
         raise InputError("audio has no samples")
@@ -82,6 +93,8 @@ def encode(
                 progress(c * total + done, channels * total)
 
         signal = objective.make_signal(audio_io.to_unit(audio.samples[:, c])[:, None])
+        if distortion == "perceptual":
+            signal["band_weights"] = masking.band_weights(audio.samples[:, c], audio.sample_rate)
         coded = codec.encode_signal(signal, base, quality, fit_cfg, seed, channel_progress, local_scales=True)
         codings.append(coded.header)
         payloads.append(coded.payload)

@@ -35,10 +35,12 @@ from inrcodec.core import bases, encoder, objective
 from inrcodec.training import growth, l0, pruning, samplers
 from inrcodec.bitstream.coding import MAX_STEP_INDEX, quant_step
 from inrcodec.core.config import FitConfig, ModelConfig
+from inrcodec.signals import masking
 
 
 L0_METHODS = ("l0-unstructured", "l0-structured")
 SPARSITY_METHODS = ("none", *L0_METHODS, "magnitude", "random")
+PERCEPTUAL_RATE = 16000  # Hz: the framing of training windows' perceptual weights (their files' rates vary).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +97,9 @@ class TrainConfig:
     density_equality: bool = False  # The constraint is expected density == density (l0.dual_ascent's equality):
     # its multiplier may turn negative and push the density back up (issue 20: the inequality let every run
     # settle far below its target, and the export then re-admitted units the training had switched off).
+    distortion: str = "psnr"  # "perceptual" (1-D signals): every task's error is weighted per short-time
+    # spectral bin by how audible it is (signals.masking, framed as at 16 kHz) in the fitted-latent term and the
+    # outer loss (the meta-learned steps descend the squared error, as in the encoder: objective.adapt).
     gate_beta_final: float = l0.BETA  # Temperature of the hard-concrete gates at the last step: below l0.BETA it
     # falls geometrically from l0.BETA over the run, so the sampled gates approach 0 / 1 and the network the
     # training sees approaches the deterministic one the export keeps (issue 20: gates that polarise).
@@ -111,6 +116,8 @@ class TrainConfig:
             raise ValueError(f"gate_beta_final must lie in (0, {l0.BETA:.4f}], got {self.gate_beta_final}")
         if not 0.0 <= self.lon_roll <= 1.0:
             raise ValueError(f"lon_roll is a probability, got {self.lon_roll}")
+        if self.distortion not in ("psnr", "perceptual"):
+            raise ValueError(f"distortion must be 'psnr' or 'perceptual', got {self.distortion!r}")
         if self.sparsity == "none" and self.density < 1.0:
             raise ValueError(f"density {self.density} needs a sparsity method other than 'none'")
 
@@ -128,7 +135,7 @@ class TrainConfig:
 def sample_batch(sampler: samplers.Sampler, cfg: TrainConfig, step: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """Deterministic batch for `step`: stacked task signals, their rate weights and quantization steps."""
     rng = np.random.default_rng([cfg.seed, step])
-    batch = sampler.sample(rng, cfg.batch)
+    batch = with_distortion(sampler.sample(rng, cfg.batch), cfg)
     lams = samplers.log_uniform(rng, cfg.lam_min, cfg.lam_max, cfg.batch)
     indices = rng.choice(cfg.step_indices, cfg.batch) if len(cfg.step_indices) > 1 else np.full(cfg.batch, cfg.step_indices[0])
     return batch, lams, np.array([quant_step(int(i)) for i in indices], np.float32)
@@ -139,10 +146,18 @@ def validation_set(sampler: samplers.Sampler, cfg: TrainConfig) -> tuple[dict, n
     spread log-evenly over [lam_min, lam_max] and quantization steps cycling over `step_indices`."""
     rng = np.random.default_rng([cfg.seed, 1 << 30])
     n = cfg.validation_tasks
-    batch = sampler.sample(rng, n)
+    batch = with_distortion(sampler.sample(rng, n), cfg)
     lams = np.geomspace(cfg.lam_min, cfg.lam_max, n).astype(np.float32)
     steps = np.array([quant_step(int(cfg.step_indices[i % len(cfg.step_indices)])) for i in range(n)], np.float32)
     return batch, lams, steps
+
+
+def with_distortion(batch: dict, cfg: TrainConfig) -> dict:
+    """The batch with the perceptual "band_weights" of each task when the recipe's distortion asks for them."""
+    if cfg.distortion != "perceptual":
+        return batch
+    weights = [masking.band_weights(v[..., 0], PERCEPTUAL_RATE) for v in np.asarray(batch["values"], np.float32)]
+    return {**batch, "band_weights": np.stack(weights)}
 
 
 def gate_beta(cfg: TrainConfig, step: int) -> np.float32:
@@ -439,6 +454,7 @@ def _export(cfg: TrainConfig, params, out_dir: Path, data_list: list, curve, ste
     extra = {
         "inner_steps": cfg.inner_steps,
         "weight_deltas": cfg.weight_deltas,
+        **({"meta_distortion": cfg.distortion} if cfg.distortion != "psnr" else {}),  # What it was trained for.
         # The encoder's Adam step (as in the fitted-latent term of training) and its sampling.
         "fit": {"lr": cfg.fit_lr, "sample_fraction": cfg.encoder_sample_fraction},
         "training": {"steps": step, "wall_seconds": round(seconds, 1), "record": "record.json"},
