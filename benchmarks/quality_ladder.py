@@ -7,7 +7,7 @@ item once (the base's default fit); rates come from the file sizes. Writes one r
 (CompressAI schema, the points in the order given, with "step_index" and "lambda" lists) and prints
 one line per point. Usage (the audio ladder of siren-audio-v2 was chosen from this run):
     python benchmarks/quality_ladder.py ../shared/data/audio/train/librispeech_train_clean_100 \
-        --count 6 --seconds 3 --base siren-audio-v2 --out results/ladder/siren-audio-v2.json \
+        --count 6 --seconds 3 --base siren-audio-v2 --distortion psnr --out results/ladder/siren-audio-v2.json \
         --points 0:4e-4,0:1.5e-4,0:6e-5,0:2.5e-5,1:1e-5,2:4e-6,3:1.5e-6,3:6e-7,2:6e-5,3:6e-5,5:1e-4,6:1.2e-4,\
 2:4e-5,5:8e-5,5:6e-5,6:6e-5,6:4e-5,5:2.5e-5,6:2.5e-5,6:1.5e-5,6:1e-5
 Audio also takes --distortion (what the fit minimises, audio.DISTORTIONS; the pairs replace the base's

@@ -90,6 +90,17 @@ def test_the_default_climate_base_is_v3_and_v2_stays_installed_for_its_files():
     assert default.manifest["value_range"] == v2.manifest["value_range"]
 
 
+def test_the_default_audio_base_is_p1_with_a_ladder_per_distortion_and_v2_stays_installed():
+    """p1 is v2's network meta-trained on the perceptual distortion (meta/recipes/audio_perceptual.py); both
+    carry a perceptual ladder of 8 levels beside the squared-error one."""
+    v2, default = bases.load_base("siren-audio-v2"), bases.load_base(bases.DEFAULT_BASES["audio"])
+    assert default.name == "siren-audio-p1" and default.cfg == v2.cfg and default.base_id != v2.base_id
+    assert default.manifest["meta_distortion"] == "perceptual"
+    for base in (v2, default):
+        ladder = base.manifest["distortions"]["perceptual"]
+        assert set(ladder["quality_lambdas"]) == set(ladder["quality_step_index"]) == set(base.manifest["quality_lambdas"])
+
+
 def test_every_installed_base_has_a_valid_schedule_for_every_effort():
     """A manifest's "fit" and "efforts" name FitConfig fields; the default image base's fast effort is
     shorter than its default schedule."""

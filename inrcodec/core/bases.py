@@ -29,7 +29,7 @@ from inrcodec.errors import FormatError, MissingBaseError
 PARAMS_FILE = "params.npz"
 MANIFEST_FILE = "manifest.json"
 TABLES_FILE = "context_tables.npz"  # Optional: the entropy tables of bitstream.context_coder ("tables").
-DEFAULT_BASES = {"image": "siren-image-v5", "audio": "siren-audio-v2", "climate": "siren-climate-v3"}
+DEFAULT_BASES = {"image": "siren-image-v5", "audio": "siren-audio-p1", "climate": "siren-climate-v3"}
 
 
 @dataclasses.dataclass(frozen=True)

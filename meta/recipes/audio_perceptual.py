@@ -7,6 +7,8 @@ unit steps collapse under the weighted error, meta/README.md). Run from the repo
 call resumes):
     inrcodec train --recipe meta/recipes/audio_perceptual.py --data ../shared/data/audio/train \
         --out meta/checkpoints/siren-audio-p1
+The shipped copy, meta/bases/siren-audio-p1, is that export with the ladders chosen afterwards on
+training clips (manifest "quality_lambdas", "quality_step_index" and "distortions"; meta/README.md).
 """
 
 import dataclasses
