@@ -67,6 +67,13 @@ def test_with_flat_weights_the_spectral_error_is_the_mse_and_a_run_of_frames_est
     runs = [float(objective.rd_loss(base["net"], mods, flat, 0.0, k, AUDIO, "round", 600)[1][0])
             for k in jax.random.split(key, 40)]
     assert len(set(runs)) > 10 and np.mean(runs) == pytest.approx(float(mse), rel=0.1)
+    # A signal shorter than a hop: "every sample" is every frame, not one random frame.
+    short = dict(objective.make_signal(values[:100, None]), band_weights=jnp.asarray(
+        masking.band_weights(values[:100], 8000, exponent=0.0)))
+    short_mods = {**mods, "latents": [y[: s[0]] for y, s in zip(mods["latents"], latents.grid_shapes((100,), AUDIO))]}
+    every = [float(objective.rd_loss(base["net"], short_mods, short, 0.0, k, AUDIO, "round", n)[1][0])
+             for k, n in zip(jax.random.split(key, 3), (None, 100, 1024))]
+    assert every[0] == every[1] == every[2]
 
 
 def test_the_spectral_error_counts_quiet_bins_more():

@@ -212,14 +212,15 @@ def spectral_error(net: dict, grids: list, signal: dict, cfg: ModelConfig, key: 
     (frames, frame // 2 + 1) (signals.masking.band_weights, whose framing this follows): the mean
     squared error when every weight is the bin multiplicity.
 
-    With `num_samples`, only a random run of num_samples // hop consecutive frames (at least one):
-    an estimate whose cost does not grow with the signal, as rd_loss's random samples.
+    With `num_samples` below the signal's length, only a random run of num_samples // hop consecutive
+    frames (at least one): an estimate whose cost does not grow with the signal, as rd_loss's random samples.
     """
     values, band_weights = signal["values"], signal["band_weights"]
     total, (count, bins) = values.shape[0], band_weights.shape
     frame = 2 * (bins - 1)
     hop = frame // 4
-    run = count if num_samples is None else max(1, min(count, num_samples // hop))
+    whole = num_samples is None or num_samples >= total
+    run = count if whole else max(1, min(count, num_samples // hop))
     first = jnp.int32(0) if run == count else jax.random.randint(key, (), 0, count - run + 1)
     span = (run - 1) * hop + frame
     positions = first * hop - (frame - hop) + jnp.arange(span, dtype=jnp.int32)
