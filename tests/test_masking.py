@@ -64,8 +64,8 @@ def test_with_flat_weights_the_spectral_error_is_the_mse_and_a_run_of_frames_est
     _, (mse, bits) = objective.rd_loss(base["net"], mods, signal, 0.0, key, AUDIO, "round")
     _, (spectral, bits2) = objective.rd_loss(base["net"], mods, flat, 0.0, key, AUDIO, "round")
     assert float(spectral) == pytest.approx(float(mse), rel=1e-4) and float(bits2) == float(bits)
-    runs = [float(objective.rd_loss(base["net"], mods, flat, 0.0, k, AUDIO, "round", 600)[1][0])
-            for k in jax.random.split(key, 40)]
+    run = jax.jit(lambda k: objective.rd_loss(base["net"], mods, flat, 0.0, k, AUDIO, "round", 600)[1][0])
+    runs = [float(run(k)) for k in jax.random.split(key, 40)]
     assert len(set(runs)) > 10 and np.mean(runs) == pytest.approx(float(mse), rel=0.1)
     # A signal shorter than a hop: "every sample" is every frame, not one random frame.
     short = dict(objective.make_signal(values[:100, None]), band_weights=jnp.asarray(
@@ -118,3 +118,28 @@ def test_audio_encodes_perceptually_by_default_and_psnr_on_request(inr_bases):
         encode(distortion="loud")
     with pytest.raises(InputError, match="--distortion applies to audio"):
         api.encode(synthetic_image(16, 16), base="tiny-test-base", distortion="psnr")
+
+
+@pytest.mark.slow  # Compiles three fits.
+def test_only_the_last_weighted_steps_see_the_band_weights(inr_bases):
+    """FitConfig.weighted_steps: with 0, a signal's band weights change nothing (the squared error of the
+    sample subset throughout); with some or all steps weighted, the fit differs."""
+    from inrcodec import codec
+    from inrcodec.core import bases, encoder
+    from inrcodec.core.config import FitConfig
+    from make_assets import synthetic_audio
+
+    base = bases.load_base("tiny-audio-test-base")
+    x = (synthetic_audio(3000, 1, 16000).samples[:, 0] + 1) / 2
+    plain = {"values": x[None, :, None].astype(np.float32)}
+    weighted = {**plain, "band_weights": masking.band_weights(x, 16000)[None]}
+    keys = np.asarray(jax.random.PRNGKey(0))[None]
+
+    def fit(signals, steps):
+        problem = codec.problem(base, 4, False, FitConfig())[0]
+        mods = encoder.fit_signals(problem, signals, keys, FitConfig(noise_steps=6, ste_steps=4, weighted_steps=steps))
+        return np.concatenate([np.ravel(y) for y in mods["latents"]])
+
+    reference = fit(plain, -1)
+    np.testing.assert_array_equal(fit(weighted, 0), reference)
+    assert not np.array_equal(fit(weighted, 4), reference) and not np.array_equal(fit(weighted, -1), fit(weighted, 4))

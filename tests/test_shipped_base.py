@@ -96,6 +96,8 @@ def test_the_default_audio_base_is_p1_with_a_ladder_per_distortion_and_v2_stays_
     v2, default = bases.load_base("siren-audio-v2"), bases.load_base(bases.DEFAULT_BASES["audio"])
     assert default.name == "siren-audio-p1" and default.cfg == v2.cfg and default.base_id != v2.base_id
     assert default.manifest["meta_distortion"] == "perceptual"
+    fast = api.default_fit(default, effort="fast")  # The perceptual error in the last 100 steps only.
+    assert fast.weighted_steps == 100 and api.default_fit(default).weighted_steps == -1
     for base in (v2, default):
         ladder = base.manifest["distortions"]["perceptual"]
         assert set(ladder["quality_lambdas"]) == set(ladder["quality_step_index"]) == set(base.manifest["quality_lambdas"])

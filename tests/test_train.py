@@ -219,6 +219,7 @@ def test_step_indices_are_validated():
         TrainConfig(step_indices=(0, 40))
 
 
+@pytest.mark.slow  # Compiles the outer loss twice.
 def test_perceptual_tasks_carry_band_weights_and_the_loss_uses_them(tmp_path):
     """distortion="perceptual": every audio window gets its perceptual weights (signals.masking), the
     outer loss weighs its error with them (not the squared error), and other names are refused."""

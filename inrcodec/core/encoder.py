@@ -185,18 +185,25 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
                  "deltas": weight_step is not None, "zero_levels": problem.zero_levels},
         problem.params, signals, lam, keys, np.float32(problem.step), np.float32(np.log(problem.step)), hyper)
     samples = int(np.prod(signals["values"].shape[1:-1]))
-    num_samples = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)), MAX_FIT_SAMPLES)
-    if "band_weights" in signals:  # Runs of 1/8 of the frames cost ~0.3 PESQ against all of them (meta/README.md).
-        num_samples = min(samples, MAX_FIT_SAMPLES)
+    sampled = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)), MAX_FIT_SAMPLES)
+    plain = {k: v for k, v in signals.items() if k != "band_weights"}
+    # Steps from `weighted_from` on see the band weights, on every frame (runs of 1/8 of the frames cost
+    # ~0.3 PESQ against all of them, meta/README.md); the steps before, the squared error of a sample subset.
+    if len(plain) == len(signals):
+        weighted_from = total  # No weights.
+    else:
+        weighted_from = 0 if fit_cfg.weighted_steps < 0 else max(0, total - fit_cfg.weighted_steps)
     done = 0
     if progress:
         progress(0, total)  # Before the first chunk, which also compiles (or loads) the fit: seconds to a minute.
     for ste, steps in ((False, fit_cfg.noise_steps), (True, fit_cfg.ste_steps)):
         while steps > 0:
-            n = min(CHUNK_STEPS, steps)
+            weighted = done >= weighted_from
+            n = min(CHUNK_STEPS, steps, CHUNK_STEPS if weighted else weighted_from - done)
+            used, num_samples = (signals, min(samples, MAX_FIT_SAMPLES)) if weighted else (plain, sampled)
             mods, state = compilation.call(
                 _run, {"cfg": problem.cfg, "num_samples": num_samples, "zero_levels": problem.zero_levels},
-                problem.params["net"], mods, state, signals, lam, fit_keys, np.int32(done), np.int32(n), np.bool_(ste),
+                problem.params["net"], mods, state, used, lam, fit_keys, np.int32(done), np.int32(n), np.bool_(ste),
                 np.float32(problem.step), np.float32(weight_step or 1.0), hyper, problem.lengths)
             steps -= n
             done += n
