@@ -21,6 +21,7 @@ from inrcodec import __version__
 from inrcodec.errors import FormatError, InputError, LossWarning
 
 EFFORTS = ("fast", "default")  # Their schedules: api.default_fit.
+DISTORTIONS = ("perceptual", "psnr")  # Of audio fits: signals.masking.DISTORTIONS (the CLI imports only the API).
 RATE_UNITS = ("bpp", "kbps", "bits per field")  # Units of --bpp, --kbps, --bits-per-field (dest: spaces as _).
 
 EXIT_INPUT = 1
@@ -352,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="climate: every decoded value within E of the original (the variable's units)")
     bound.add_argument("--rel-error", type=float, metavar="R",
                        help="climate: every decoded value within R times the field's value range of the original")
-    e.add_argument("--target", "--distortion", dest="distortion", choices=("perceptual", "psnr"),
+    e.add_argument("--target", "--distortion", dest="distortion", choices=DISTORTIONS,
                    help="audio: what the fit minimises: perceptual (default; the error weighted by how audible it "
                    "is) or psnr (the waveform's squared error, as COIN++)")
     e.add_argument("--strict", action="store_true",
@@ -419,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--fit-steps", type=int, default=None, metavar="N", help="refinement steps per encode (default: the base's)")
     v.add_argument("--var", help="climate: the variable to read from each file")
     v.add_argument("--seconds", type=float, metavar="S", help="audio: evaluate the first S seconds of each clip (COIN++: 3)")
-    v.add_argument("--target", "--distortion", dest="distortion", choices=("perceptual", "psnr"),
+    v.add_argument("--target", "--distortion", dest="distortion", choices=DISTORTIONS,
                    help="audio: what the fit minimises (see encode --target)")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_eval)

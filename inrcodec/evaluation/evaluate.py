@@ -381,16 +381,13 @@ def run(
     modality, files = find_items(data, modality)
     fmt = modalities.by_name(modality)
     bench = BENCHMARKS[modality]
-    for option, value in (("var", var), ("seconds", seconds)):
-        if value is not None and option not in fmt.READ_OPTIONS:
-            raise InputError(f"--{option} applies to {_either(modalities.taking_option(option))} files only")
+    encode_options = {k: v for k, v in (encode_options or {}).items() if v is not None}
+    for option, value in (("var", var), ("seconds", seconds), *encode_options.items()):
+        if value is not None and option not in fmt.READ_OPTIONS + fmt.ENCODE_OPTIONS:
+            names = _either(modalities.taking_option(option))
+            raise InputError(f"--{option.replace('_', '-')} applies to {names} files only")
     if seconds is not None and not seconds > 0:
         raise InputError(f"--seconds must be positive, got {seconds}")
-    encode_options = {k: v for k, v in (encode_options or {}).items() if v is not None}
-    for option in encode_options:
-        if option not in fmt.ENCODE_OPTIONS:
-            raise InputError(f"--{option.replace('_', '-')} applies to {_either(modalities.taking_option(option))} "
-                             f"files only")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be >= 1, got {limit}")
     qualities = [int(q) for q in qualities]

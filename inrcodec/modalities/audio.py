@@ -36,7 +36,7 @@ OUTPUT_SUFFIX = ".wav"
 RATE_UNIT = audio_header.RATE_UNIT
 READ_OPTIONS = ("seconds",)  # Only the first `seconds` of the clip.
 ENCODE_OPTIONS = ("distortion",)  # What the fit minimises: one of DISTORTIONS.
-DISTORTIONS = ("perceptual", "psnr")  # The error weighted by how audible it is (signals.masking); the waveform's.
+DISTORTIONS = masking.DISTORTIONS  # The error weighted by how audible it is (signals.masking); the waveform's.
 TRAIN_CROPS = True  # Meta-training draws random windows.
 FIXED_RANGE = False  # Waveforms in [-1, 1] map to [0, 1].
 

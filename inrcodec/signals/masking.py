@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+DISTORTIONS = ("perceptual", "psnr")  # What an audio fit minimises: these weights on the error, or the plain error.
 FRAME_SECONDS = 0.032  # About 32 ms: long enough to resolve speech harmonics, short enough to follow syllables.
 WINDOW_SQUARED_SUM = 1.5  # Sum over the 4 frames covering a sample of the periodic Hann window squared.
 EXPONENT = 0.5  # Of the masking threshold (0: plain MSE; 1: noise-to-mask ratio), measured in meta/README.md.

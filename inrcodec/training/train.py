@@ -69,6 +69,9 @@ class TrainConfig:
     encoder_sample_fraction: float = 0.125  # The encoder's FitConfig.sample_fraction (manifest "fit"): the
     # share of samples whose distortion each of its steps evaluates (per-sample latents need a large one).
     fit_weight: float = 1.0  # Weight of the first-order loss at the fitted latents.
+    distortion: str = "psnr"  # "perceptual" (1-D signals): every task's error is weighted per short-time
+    # spectral bin by how audible it is (signals.masking, framed as at 16 kHz) in the fitted-latent term and the
+    # outer loss (the meta-learned steps descend the squared error, as in the encoder: objective.adapt).
     lr: float = 1e-3  # Peak outer Adam learning rate (cosine decay to 5 % over `steps`).
     warmup: int = 100  # Linear warm-up steps of the outer learning rate.
     steps: int = 5000  # Outer steps (training also stops after `max_minutes`).
@@ -97,9 +100,6 @@ class TrainConfig:
     density_equality: bool = False  # The constraint is expected density == density (l0.dual_ascent's equality):
     # its multiplier may turn negative and push the density back up (issue 20: the inequality let every run
     # settle far below its target, and the export then re-admitted units the training had switched off).
-    distortion: str = "psnr"  # "perceptual" (1-D signals): every task's error is weighted per short-time
-    # spectral bin by how audible it is (signals.masking, framed as at 16 kHz) in the fitted-latent term and the
-    # outer loss (the meta-learned steps descend the squared error, as in the encoder: objective.adapt).
     gate_beta_final: float = l0.BETA  # Temperature of the hard-concrete gates at the last step: below l0.BETA it
     # falls geometrically from l0.BETA over the run, so the sampled gates approach 0 / 1 and the network the
     # training sees approaches the deterministic one the export keeps (issue 20: gates that polarise).
@@ -116,8 +116,8 @@ class TrainConfig:
             raise ValueError(f"gate_beta_final must lie in (0, {l0.BETA:.4f}], got {self.gate_beta_final}")
         if not 0.0 <= self.lon_roll <= 1.0:
             raise ValueError(f"lon_roll is a probability, got {self.lon_roll}")
-        if self.distortion not in ("psnr", "perceptual"):
-            raise ValueError(f"distortion must be 'psnr' or 'perceptual', got {self.distortion!r}")
+        if self.distortion not in masking.DISTORTIONS:
+            raise ValueError(f"distortion must be one of {', '.join(masking.DISTORTIONS)}, got {self.distortion!r}")
         if self.sparsity == "none" and self.density < 1.0:
             raise ValueError(f"density {self.density} needs a sparsity method other than 'none'")
 
