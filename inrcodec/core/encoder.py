@@ -188,7 +188,7 @@ def fit_signals(problem: Problem, signals: dict, keys: jax.Array, fit_cfg: FitCo
     sampled = min(samples, max(1024, int(fit_cfg.sample_fraction * samples)), MAX_FIT_SAMPLES)
     plain = {k: v for k, v in signals.items() if k != "band_weights"}
     # Steps from `weighted_from` on see the band weights, on every frame (runs of 1/8 of the frames cost
-    # ~0.3 PESQ against all of them, meta/README.md); the steps before, the squared error of a sample subset.
+    # 0.2-1.2 PESQ against all of them, meta/README.md); the steps before, the squared error of a sample subset.
     if len(plain) == len(signals):
         weighted_from = total  # No weights.
     else:
